@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Local Kafka (KRaft, single node, built from Maven Central jars) and Redis (AOF on),
+# both on loopback. Idempotent: `start` leaves running services alone.
+#   scripts/services.sh start|stop|status
+# Logs and data live under .local/ (git-ignored). Ports: LS_KAFKA_PORT (9092),
+# LS_KAFKA_CONTROLLER_PORT (9093), LS_REDIS_PORT (6379).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+local_dir="$root/.local"
+kafka_port=${LS_KAFKA_PORT:-9092}
+controller_port=${LS_KAFKA_CONTROLLER_PORT:-9093}
+redis_port=${LS_REDIS_PORT:-6379}
+kafka_home="$root/services/kafka"
+kafka_dir="$local_dir/kafka"
+redis_dir="$local_dir/redis"
+
+log() { echo "services: $*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() {  # name, seconds, command...
+  local name=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      log "$name did not become ready within ${seconds}s"; return 1
+    fi
+    sleep 0.5
+  done
+}
+
+ensure_redis_installed() {
+  command -v redis-server >/dev/null && return
+  log "installing redis-server (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null && apt-get install -y -qq redis-server >/dev/null
+}
+
+ensure_kafka_jars() {
+  [ -f "$kafka_home/target/lib/.complete" ] && return
+  log "fetching Kafka jars from Maven Central (mvn dependency:copy-dependencies)"
+  (cd "$kafka_home" && mvn -q -B dependency:copy-dependencies \
+      -DoutputDirectory=target/lib -DincludeScope=runtime)
+  touch "$kafka_home/target/lib/.complete"
+}
+
+redis_ping() { redis-cli -p "$redis_port" ping | grep -q PONG; }
+
+start_redis() {
+  if redis_ping 2>/dev/null; then log "redis already running on 127.0.0.1:$redis_port"; return; fi
+  ensure_redis_installed
+  mkdir -p "$redis_dir"
+  # appendonly: every acknowledged write is in the AOF file before the reply is sent, so a
+  # crash of the Redis process loses nothing; fsync once a second bounds a power loss to 1 s.
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redis_dir" \
+    --appendonly yes --appendfsync everysec --save "" \
+    --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
+  wait_for redis 20 redis_ping
+  log "redis ready on 127.0.0.1:$redis_port (AOF in $redis_dir)"
+}
+
+kafka_ready() {
+  port_open "$kafka_port" && "$root/.venv/bin/python" - "$kafka_port" <<'PY'
+import sys
+from kafka import KafkaAdminClient
+admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{sys.argv[1]}", request_timeout_ms=3000)
+admin.list_topics()
+admin.close()
+PY
+}
+
+start_kafka() {
+  if port_open "$kafka_port"; then log "kafka already listening on 127.0.0.1:$kafka_port"; return; fi
+  command -v java >/dev/null || { log "java is required (Java 17)"; exit 1; }
+  ensure_kafka_jars
+  mkdir -p "$kafka_dir"
+  local props="$kafka_dir/server.properties"
+  cat >"$props" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$kafka_port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$kafka_port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$kafka_dir/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+PROPS
+  cat >"$kafka_dir/log4j.properties" <<PROPS
+log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$kafka_dir/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+PROPS
+  local cp="$kafka_home/target/lib/*"
+  local jvm=(java -Xms256m -Xmx1g -Dlog4j.configuration="file:$kafka_dir/log4j.properties" -cp "$cp")
+  if [ ! -f "$kafka_dir/data/meta.properties" ]; then
+    "${jvm[@]}" kafka.tools.StorageTool format -t "$("${jvm[@]}" kafka.tools.StorageTool random-uuid)" \
+      -c "$props" >"$kafka_dir/format.log" 2>&1
+  fi
+  nohup "${jvm[@]}" kafka.Kafka "$props" >"$kafka_dir/stdout.log" 2>&1 &
+  echo $! >"$kafka_dir/kafka.pid"
+  wait_for kafka 90 kafka_ready || { tail -20 "$kafka_dir/stdout.log" "$kafka_dir/server.log" >&2; exit 1; }
+  log "kafka ready on 127.0.0.1:$kafka_port (KRaft; logs in $kafka_dir)"
+}
+
+stop_all() {
+  if [ -f "$kafka_dir/kafka.pid" ] && kill -0 "$(cat "$kafka_dir/kafka.pid")" 2>/dev/null; then
+    kill "$(cat "$kafka_dir/kafka.pid")"
+    wait_for "kafka shutdown" 60 bash -c "! kill -0 $(cat "$kafka_dir/kafka.pid")" || \
+      kill -9 "$(cat "$kafka_dir/kafka.pid")" 2>/dev/null || true
+    log "kafka stopped"
+  fi
+  rm -f "$kafka_dir/kafka.pid"
+  if redis_ping 2>/dev/null && [ -f "$redis_dir/redis.pid" ]; then
+    redis-cli -p "$redis_port" shutdown >/dev/null 2>&1 || true
+    log "redis stopped"
+  fi
+}
+
+case "${1:-}" in
+  start) start_redis; start_kafka ;;
+  stop) stop_all ;;
+  status)
+    if redis_ping 2>/dev/null; then echo "redis: up on 127.0.0.1:$redis_port"; else echo "redis: down"; fi
+    if port_open "$kafka_port"; then echo "kafka: up on 127.0.0.1:$kafka_port"; else echo "kafka: down"; fi ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

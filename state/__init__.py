@@ -1,0 +1,35 @@
+"""Redis-backed stores: every key layout and script of livesegments lives in this package."""
+
+from .errors import FencedError, StateError
+from .keys import KeySpace
+from .partition import (
+    AppliedSegment,
+    OutboxRecord,
+    PartitionBatch,
+    PartitionMeta,
+    PartitionStore,
+    pack_record,
+    unpack_records,
+)
+from .profile import Profile, ProfileSnapshot
+from .registry import Job, RegistryBatch, RegistryMeta, RegistryStore, StoredSegment
+
+__all__ = [
+    "AppliedSegment",
+    "FencedError",
+    "Job",
+    "KeySpace",
+    "OutboxRecord",
+    "PartitionBatch",
+    "PartitionMeta",
+    "PartitionStore",
+    "Profile",
+    "ProfileSnapshot",
+    "RegistryBatch",
+    "RegistryMeta",
+    "RegistryStore",
+    "StateError",
+    "StoredSegment",
+    "pack_record",
+    "unpack_records",
+]

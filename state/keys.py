@@ -1,0 +1,89 @@
+"""Every Redis key the project uses, in one place.
+
+All keys of one events partition share the hash tag ``{<prefix>:p<N>}`` and all registry keys
+share ``{<prefix>:registry}``: each atomic commit touches one tag only, so the layout works
+unchanged on Redis Cluster (one slot per partition).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["KeySpace", "PartitionKeys", "RegistryKeys"]
+
+
+@dataclass(frozen=True)
+class PartitionKeys:
+    tag: str
+
+    @property
+    def meta(self) -> str:
+        """hash: ver (commit counter, the fence), offset (last applied), seq, task cursor."""
+        return f"{self.tag}:meta"
+
+    @property
+    def catalog(self) -> str:
+        """hash: segment id -> msgpack {version, definition} applied on this partition."""
+        return f"{self.tag}:catalog"
+
+    @property
+    def customers(self) -> str:
+        """sorted set (all scores 0, ordered by id): every customer seen on this partition."""
+        return f"{self.tag}:customers"
+
+    @property
+    def timers(self) -> str:
+        """sorted set: customer id -> epoch ms when a time window may change a membership."""
+        return f"{self.tag}:timers"
+
+    @property
+    def outbox(self) -> str:
+        """list: msgpack records committed with the state, not yet acknowledged by Kafka."""
+        return f"{self.tag}:outbox"
+
+    def profile(self, customer_id: str) -> str:
+        return f"{self.tag}:c:{customer_id}"
+
+    def members(self, segment_id: str) -> str:
+        return f"{self.tag}:m:{segment_id}"
+
+
+@dataclass(frozen=True)
+class RegistryKeys:
+    tag: str
+
+    @property
+    def meta(self) -> str:
+        """hash: ver (fence), offset (last applied control offset)."""
+        return f"{self.tag}:meta"
+
+    @property
+    def segments(self) -> str:
+        """hash: segment id -> msgpack stored segment (definition, state, version, times)."""
+        return f"{self.tag}:segments"
+
+    @property
+    def requests(self) -> str:
+        """hash: request id -> digest of the command, to drop redelivered commands."""
+        return f"{self.tag}:requests"
+
+    @property
+    def jobs(self) -> str:
+        """hash: job id -> msgpack job (command, partitions done, results)."""
+        return f"{self.tag}:jobs"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.tag}:outbox"
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    prefix: str = "ls"
+
+    def partition(self, partition: int) -> PartitionKeys:
+        return PartitionKeys(f"{{{self.prefix}:p{partition}}}")
+
+    @property
+    def registry(self) -> RegistryKeys:
+        return RegistryKeys(f"{{{self.prefix}:registry}}")

@@ -1,0 +1,228 @@
+"""The state of one events partition: meta, applied catalog, profiles, members, timers, outbox.
+
+Everything a partition owner writes for a batch goes through `PartitionBatch` and one fenced
+commit, together with the offset of the last message applied: state and progress never part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+
+from .commit import Writes, fenced_commit
+from .keys import KeySpace, PartitionKeys
+from .profile import Profile
+
+__all__ = [
+    "AppliedSegment",
+    "OutboxRecord",
+    "PartitionBatch",
+    "PartitionMeta",
+    "PartitionStore",
+    "pack_record",
+    "unpack_records",
+]
+
+
+@dataclass(frozen=True)
+class PartitionMeta:
+    ver: int
+    offset: int
+    """Offset of the last message applied on this partition; -1 before the first."""
+    seq: int
+    task: dict[str, Any] | None
+    """Cursor of a backfill task in progress (resumed after a crash), else None."""
+
+
+@dataclass(frozen=True)
+class AppliedSegment:
+    """A segment definition as applied on one partition."""
+
+    segment_id: str
+    version: int
+    definition: dict[str, Any]
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _unpack(blob: bytes) -> Any:
+    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+class PartitionBatch:
+    """The writes of one batch on one partition, built while events and tasks are applied."""
+
+    def __init__(self, keys: PartitionKeys, meta: PartitionMeta) -> None:
+        self.keys = keys
+        self.offset = meta.offset
+        self.seq = meta.seq
+        self.task: dict[str, Any] | None = meta.task
+        self.profiles: dict[str, Profile] = {}
+        self.new_customers: list[str] = []
+        self.joins: dict[str, list[str]] = {}
+        self.leaves: dict[str, list[str]] = {}
+        self.timers: dict[str, int | None] = {}
+        self.outbox: list[bytes] = []
+        self.catalog_set: dict[str, AppliedSegment] = {}
+        self.catalog_del: list[str] = []
+        self.drop_members: list[str] = []
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def join(self, segment_id: str, customer_id: str) -> None:
+        self.joins.setdefault(segment_id, []).append(customer_id)
+
+    def leave(self, segment_id: str, customer_id: str) -> None:
+        self.leaves.setdefault(segment_id, []).append(customer_id)
+
+    def writes(self) -> Writes:
+        keys = self.keys
+        writes = Writes(keys.meta)
+        for customer_id, profile in self.profiles.items():
+            writes.add("SET", keys.profile(customer_id), profile.encode())
+        if self.new_customers:
+            writes.add_many(
+                "ZADD", keys.customers, [x for c in self.new_customers for x in (0, c)], 2
+            )
+        for segment_id in self.drop_members:
+            writes.add("DEL", keys.members(segment_id))
+        for segment_id, ids in self.leaves.items():
+            writes.add_many("SREM", keys.members(segment_id), ids)
+        for segment_id, ids in self.joins.items():
+            writes.add_many("SADD", keys.members(segment_id), ids)
+        due = [x for c, at in self.timers.items() if at is not None for x in (at, c)]
+        if due:
+            writes.add_many("ZADD", keys.timers, due, 2)
+        gone = [c for c, at in self.timers.items() if at is None]
+        if gone:
+            writes.add_many("ZREM", keys.timers, gone)
+        for segment_id, applied in self.catalog_set.items():
+            writes.add(
+                "HSET",
+                keys.catalog,
+                segment_id,
+                _pack({"version": applied.version, "definition": applied.definition}),
+            )
+        if self.catalog_del:
+            writes.add_many("HDEL", keys.catalog, self.catalog_del)
+        if self.outbox:
+            writes.add_many("RPUSH", keys.outbox, self.outbox)
+        writes.add("HSET", keys.meta, "offset", self.offset, "seq", self.seq)
+        if self.task is None:
+            writes.add("HDEL", keys.meta, "task")
+        else:
+            writes.add("HSET", keys.meta, "task", _pack(self.task))
+        return writes
+
+
+class PartitionStore:
+    """Reads and commits one partition's state."""
+
+    def __init__(self, redis: Redis, keyspace: KeySpace, partition: int) -> None:
+        self.redis = redis
+        self.partition = partition
+        self.keys = keyspace.partition(partition)
+
+    async def load_meta(self) -> PartitionMeta:
+        raw = await self.redis.hgetall(self.keys.meta)
+        task = raw.get(b"task")
+        return PartitionMeta(
+            ver=int(raw.get(b"ver", 0)),
+            offset=int(raw.get(b"offset", -1)),
+            seq=int(raw.get(b"seq", 0)),
+            task=_unpack(task) if task else None,
+        )
+
+    async def load_catalog(self) -> dict[str, AppliedSegment]:
+        raw = await self.redis.hgetall(self.keys.catalog)
+        catalog = {}
+        for key, blob in raw.items():
+            value = _unpack(blob)
+            segment_id = key.decode()
+            catalog[segment_id] = AppliedSegment(segment_id, value["version"], value["definition"])
+        return catalog
+
+    async def load_profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
+        if not customer_ids:
+            return []
+        blobs = await self.redis.mget([self.keys.profile(c) for c in customer_ids])
+        return [
+            Profile.decode(c, blob) if blob is not None else None
+            for c, blob in zip(customer_ids, blobs, strict=True)
+        ]
+
+    async def commit(self, expected_ver: int, batch: PartitionBatch) -> int:
+        return await fenced_commit(
+            self.redis, f"partition {self.partition}", expected_ver, batch.writes()
+        )
+
+    async def customers_after(self, after: str | None, count: int) -> list[str]:
+        """Customer ids in id order, strictly after `after` (a resumable cursor)."""
+        start = b"-" if after is None else b"(" + after.encode()
+        ids = await self.redis.zrange(
+            self.keys.customers, start, b"+", bylex=True, offset=0, num=count
+        )
+        return [i.decode() for i in ids]
+
+    async def customer_count(self) -> int:
+        return int(await self.redis.zcard(self.keys.customers))
+
+    async def due_customers(self, now_ms: int, limit: int) -> list[str]:
+        ids = await self.redis.zrangebyscore(self.keys.timers, "-inf", now_ms, start=0, num=limit)
+        return [i.decode() for i in ids]
+
+    async def next_due(self) -> int | None:
+        first = await self.redis.zrange(self.keys.timers, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    async def outbox(self) -> list[bytes]:
+        return list(await self.redis.lrange(self.keys.outbox, 0, -1))
+
+    async def trim_outbox(self, delivered: int) -> None:
+        """Forget the first `delivered` outbox records once Kafka acknowledged them."""
+        if delivered:
+            await self.redis.ltrim(self.keys.outbox, delivered, -1)
+
+    async def member_count(self, segment_id: str) -> int:
+        return int(await self.redis.scard(self.keys.members(segment_id)))
+
+    async def members(self, segment_id: str) -> set[str]:
+        return {m.decode() for m in await self.redis.smembers(self.keys.members(segment_id))}
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One message to publish, committed with the state that produced it."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def pack_record(
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    partition: int | None = None,
+    headers: tuple[tuple[str, bytes], ...] = (),
+) -> bytes:
+    """An outbox record: the topic, key and encoded value of one message to publish."""
+    return _pack([topic, key, value, partition, [list(h) for h in headers]])
+
+
+def unpack_records(blobs: Iterable[bytes]) -> list[OutboxRecord]:
+    records = []
+    for blob in blobs:
+        topic, key, value, partition, headers = _unpack(blob)
+        records.append(OutboxRecord(topic, key, value, partition, tuple(map(tuple, headers))))
+    return records

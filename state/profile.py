@@ -1,0 +1,170 @@
+"""A customer's stored profile: attributes, retained event history, recent event ids, segments.
+
+Stored as one msgpack blob per customer (`PartitionKeys.profile`). Retention (count and age)
+is applied on every append and, for exactness between appends, when rules read the history.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgpack
+
+from segment_rules import EventRecord
+
+__all__ = ["Profile", "ProfileSnapshot"]
+
+_ID_DIGEST = 8
+RECENT_IDS = 256
+"""How many recent event ids a profile remembers to drop duplicates from upstream retries."""
+
+
+def _digest(event_id: str) -> bytes:
+    return hashlib.blake2b(event_id.encode(), digest_size=_ID_DIGEST).digest()
+
+
+def _ts_key(record: EventRecord) -> int:
+    return record.ts
+
+
+class Profile:
+    """Mutable while a batch is applied; encoded back to bytes at commit."""
+
+    __slots__ = ("attrs", "customer_id", "events", "recent_ids", "segments", "wake")
+
+    def __init__(
+        self,
+        customer_id: str,
+        attrs: dict[str, Any] | None = None,
+        events: dict[str, list[EventRecord]] | None = None,
+        recent_ids: bytes = b"",
+        segments: set[str] | None = None,
+        wake: int | None = None,
+    ) -> None:
+        self.customer_id = customer_id
+        self.attrs: dict[str, Any] = attrs if attrs is not None else {}
+        self.events: dict[str, list[EventRecord]] = events if events is not None else {}
+        self.recent_ids = bytearray(recent_ids)
+        self.segments: set[str] = segments if segments is not None else set()
+        self.wake = wake
+        """When this customer is next due for a time-window re-evaluation (mirrors `timers`)."""
+
+    # -- encoding -------------------------------------------------------------------------
+    def encode(self) -> bytes:
+        events = {t: [[r.ts, r.props] for r in recs] for t, recs in self.events.items() if recs}
+        return msgpack.packb(  # type: ignore[no-any-return]
+            {
+                "a": self.attrs,
+                "e": events,
+                "r": bytes(self.recent_ids),
+                "m": sorted(self.segments),
+                "w": self.wake,
+            },
+            use_bin_type=True,
+        )
+
+    @classmethod
+    def decode(cls, customer_id: str, blob: bytes) -> Profile:
+        raw = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+        events = {t: [EventRecord(ts, props) for ts, props in recs] for t, recs in raw["e"].items()}
+        return cls(customer_id, raw["a"], events, raw["r"], set(raw["m"]), raw.get("w"))
+
+    # -- updates --------------------------------------------------------------------------
+    def seen(self, event_id: str) -> bool:
+        """True if `event_id` was applied recently (and remember it otherwise)."""
+        digest = _digest(event_id)
+        ids = self.recent_ids
+        for start in range(0, len(ids), _ID_DIGEST):
+            if ids[start : start + _ID_DIGEST] == digest:
+                return True
+        ids.extend(digest)
+        if len(ids) > RECENT_IDS * _ID_DIGEST:
+            del ids[: len(ids) - RECENT_IDS * _ID_DIGEST]
+        return False
+
+    def upsert_attributes(self, properties: Mapping[str, Any]) -> frozenset[str]:
+        """Apply a profile event; a None value removes the attribute. Returns names changed."""
+        changed = set()
+        for name, value in properties.items():
+            if value is None:
+                if self.attrs.pop(name, None) is not None:
+                    changed.add(name)
+            else:
+                old = self.attrs.get(name, _MISSING)
+                if old is _MISSING or type(old) is not type(value) or old != value:
+                    self.attrs[name] = value
+                    changed.add(name)
+        return frozenset(changed)
+
+    def append_event(
+        self, event_type: str, ts: int, props: Mapping[str, Any], max_events: int, cutoff_ms: int
+    ) -> bool:
+        """Keep an activity event (in ts order); False when it is already older than retention."""
+        if ts <= cutoff_ms:
+            return False
+        records = self.events.setdefault(event_type, [])
+        record = EventRecord(ts, dict(props))
+        if not records or records[-1].ts <= ts:
+            records.append(record)
+        else:
+            records.insert(bisect.bisect_right(records, ts, key=_ts_key), record)
+        self.prune(max_events, cutoff_ms)
+        return True
+
+    def prune(self, max_events: int, cutoff_ms: int) -> frozenset[str]:
+        """Drop events at or before `cutoff_ms`, then the oldest beyond `max_events`."""
+        touched: set[str] = set()
+        total = 0
+        for event_type, records in self.events.items():
+            if records and records[0].ts <= cutoff_ms:
+                keep = bisect.bisect_right(records, cutoff_ms, key=_ts_key)
+                del records[:keep]
+                touched.add(event_type)
+            total += len(records)
+        while total > max_events:
+            oldest_type = min(
+                (t for t, recs in self.events.items() if recs), key=lambda t: self.events[t][0].ts
+            )
+            del self.events[oldest_type][0]
+            touched.add(oldest_type)
+            total -= 1
+        for event_type in [t for t, recs in self.events.items() if not recs]:
+            del self.events[event_type]
+        return frozenset(touched)
+
+    def oldest_event_ts(self) -> int | None:
+        firsts = [recs[0].ts for recs in self.events.values() if recs]
+        return min(firsts) if firsts else None
+
+    def snapshot(self, cutoff_ms: int) -> ProfileSnapshot:
+        return ProfileSnapshot(self, cutoff_ms)
+
+
+_MISSING = object()
+
+
+class ProfileSnapshot:
+    """What a rule can see of a profile at one instant: retention applied, read only."""
+
+    __slots__ = ("_cutoff", "_profile")
+
+    def __init__(self, profile: Profile, cutoff_ms: int) -> None:
+        self._profile = profile
+        self._cutoff = cutoff_ms
+
+    def attribute(self, name: str) -> object | None:
+        return self._profile.attrs.get(name)
+
+    def events(self, event_type: str) -> Sequence[EventRecord]:
+        records = self._profile.events.get(event_type)
+        if not records:
+            return ()
+        if records[0].ts > self._cutoff:
+            return records
+        return records[bisect.bisect_right(records, self._cutoff, key=_ts_key) :]
+
+    def in_segment(self, segment_id: str) -> bool:
+        return segment_id in self._profile.segments

@@ -1,0 +1,173 @@
+"""The segment registry: every segment's definition and state, jobs, and control progress.
+
+Written only by the control agent (one partition, one writer at a time, fenced); read by
+everyone. A segment here is the desired state; each partition applies it when the task
+message for it reaches that partition (see `streams.agents.events`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+
+from .commit import Writes, fenced_commit
+from .keys import KeySpace
+
+__all__ = ["Job", "RegistryBatch", "RegistryMeta", "RegistryStore", "StoredSegment"]
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _unpack(blob: bytes) -> Any:
+    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    segment_id: str
+    definition: dict[str, Any]
+    version: int
+    active: bool
+    created_at: int
+    modified_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.segment_id,
+            "definition": self.definition,
+            "version": self.version,
+            "active": self.active,
+            "created_at": self.created_at,
+            "modified_at": self.modified_at,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> StoredSegment:
+        return cls(
+            raw["id"],
+            raw["definition"],
+            raw["version"],
+            raw["active"],
+            raw["created_at"],
+            raw["modified_at"],
+        )
+
+    def with_changes(self, **changes: Any) -> StoredSegment:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work fanned out to every events partition for one command; done when all report."""
+
+    job_id: str
+    request_id: str | None
+    command: str
+    segment_ids: tuple[str, ...]
+    partitions: int
+    created_at: int
+    reply: dict[str, Any]
+    """The reply's result, completed with per-partition figures as partitions finish."""
+    done: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finished_at: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "request_id": self.request_id,
+            "command": self.command,
+            "segment_ids": list(self.segment_ids),
+            "partitions": self.partitions,
+            "created_at": self.created_at,
+            "reply": self.reply,
+            "done": self.done,
+            "finished_at": self.finished_at,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Job:
+        return cls(
+            raw["job_id"],
+            raw["request_id"],
+            raw["command"],
+            tuple(raw["segment_ids"]),
+            raw["partitions"],
+            raw["created_at"],
+            raw["reply"],
+            {int(k): v for k, v in raw["done"].items()},
+            raw["finished_at"],
+        )
+
+
+@dataclass(frozen=True)
+class RegistryMeta:
+    ver: int
+    offset: int
+
+
+class RegistryBatch:
+    def __init__(self, store: RegistryStore, meta: RegistryMeta) -> None:
+        self.keys = store.keys
+        self.offset = meta.offset
+        self.segments: dict[str, StoredSegment | None] = {}
+        self.jobs: dict[str, Job] = {}
+        self.requests: dict[str, bytes] = {}
+        self.outbox: list[bytes] = []
+
+    def writes(self) -> Writes:
+        keys = self.keys
+        writes = Writes(keys.meta)
+        for segment_id, segment in self.segments.items():
+            if segment is None:
+                writes.add("HDEL", keys.segments, segment_id)
+            else:
+                writes.add("HSET", keys.segments, segment_id, _pack(segment.to_dict()))
+        for job in self.jobs.values():
+            writes.add("HSET", keys.jobs, job.job_id, _pack(job.to_dict()))
+        for request_id, digest in self.requests.items():
+            writes.add("HSET", keys.requests, request_id, digest)
+        if self.outbox:
+            writes.add_many("RPUSH", keys.outbox, self.outbox)
+        writes.add("HSET", keys.meta, "offset", self.offset)
+        return writes
+
+
+class RegistryStore:
+    def __init__(self, redis: Redis, keyspace: KeySpace) -> None:
+        self.redis = redis
+        self.keys = keyspace.registry
+
+    async def load_meta(self) -> RegistryMeta:
+        raw = await self.redis.hgetall(self.keys.meta)
+        return RegistryMeta(ver=int(raw.get(b"ver", 0)), offset=int(raw.get(b"offset", -1)))
+
+    async def segments(self) -> dict[str, StoredSegment]:
+        raw = await self.redis.hgetall(self.keys.segments)
+        return {k.decode(): StoredSegment.from_dict(_unpack(v)) for k, v in raw.items()}
+
+    async def segment(self, segment_id: str) -> StoredSegment | None:
+        blob = await self.redis.hget(self.keys.segments, segment_id)
+        return StoredSegment.from_dict(_unpack(blob)) if blob else None
+
+    async def job(self, job_id: str) -> Job | None:
+        blob = await self.redis.hget(self.keys.jobs, job_id)
+        return Job.from_dict(_unpack(blob)) if blob else None
+
+    async def request_digest(self, request_id: str) -> bytes | None:
+        value = await self.redis.hget(self.keys.requests, request_id)
+        return bytes(value) if value is not None else None
+
+    async def commit(self, expected_ver: int, batch: RegistryBatch) -> int:
+        return await fenced_commit(self.redis, "registry", expected_ver, batch.writes())
+
+    async def outbox(self) -> list[bytes]:
+        return list(await self.redis.lrange(self.keys.outbox, 0, -1))
+
+    async def trim_outbox(self, delivered: int) -> None:
+        if delivered:
+            await self.redis.ltrim(self.keys.outbox, delivered, -1)

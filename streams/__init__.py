@@ -1,0 +1,1 @@
+"""The Faust (faust-streaming) application of livesegments and its runtime."""

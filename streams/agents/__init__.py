@@ -1,0 +1,1 @@
+"""The Faust agents: one module per domain."""

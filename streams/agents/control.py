@@ -1,0 +1,22 @@
+"""The control agent: operator commands and partitions' task reports, in one order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..control import ControlRuntime
+from .events import incoming, retry_forever
+
+__all__ = ["register"]
+
+
+def register(app: Any, topic: Any, runtime: ControlRuntime) -> Any:
+    @app.agent(topic, concurrency=1, name="control")  # type: ignore[misc]
+    async def control(stream: Any) -> None:
+        async for batch in stream.take_events(100, within=0.01):
+            messages = [incoming(event) for event in batch]
+            await retry_forever(
+                f"control batch at {messages[0].offset}", lambda m=messages: runtime.process(m)
+            )
+
+    return control

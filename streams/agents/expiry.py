@@ -1,0 +1,28 @@
+"""The expiry timer: time windows move with no new event, memberships follow within a second."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..partitions import PartitionRuntime
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Any, events_topic: str, runtime: PartitionRuntime, interval: float) -> Any:
+    # Only the customers whose timer is due are read (a sorted set by due time): no scan.
+    @app.timer(interval=interval)  # type: ignore[misc]
+    async def expire() -> None:
+        for tp in sorted(app.assignor.assigned_actives()):
+            if tp.topic != events_topic:
+                continue
+            try:
+                while await runtime.expire_due(tp.partition) >= 1000:
+                    pass
+            except Exception:
+                log.exception("expiry on partition %d failed; retried next tick", tp.partition)
+
+    return expire

@@ -1,0 +1,108 @@
+"""Builds the Faust app: topics, agents, timers, rebalance hooks and web views."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+
+from state import KeySpace, PartitionStore, RegistryStore
+
+from . import metrics
+from .agents import control as control_agent
+from .agents import events as events_agent
+from .agents import expiry as expiry_agent
+from .control import ControlRuntime
+from .partitions import PartitionRuntime
+from .publisher import Publisher
+from .settings import Settings
+
+__all__ = ["Worker", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """The app with its runtimes, for the CLI and for tests."""
+
+    def __init__(self, app: Any, partitions: PartitionRuntime, control: ControlRuntime) -> None:
+        self.app = app
+        self.partitions = partitions
+        self.control = control
+
+
+def create_app(settings: Settings, events_partitions: int) -> Worker:
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        web_host="127.0.0.1",
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        topic_partitions=1,
+        topic_allow_declare=True,
+        stream_wait_empty=False,
+    )
+    redis = Redis.from_url(settings.redis_url)
+    publisher = Publisher(app)
+    partitions = PartitionRuntime(settings, redis, publisher)
+    control = ControlRuntime(settings, redis, publisher, events_partitions)
+
+    def topic(name: str, count: int) -> Any:
+        return app.topic(name, partitions=count, internal=False)
+
+    events_topic = topic(settings.events_topic, events_partitions)
+    control_topic = topic(settings.control_topic, 1)
+    events_agent.register(
+        app, events_topic, partitions, settings.batch_size, settings.batch_within_s
+    )
+    control_agent.register(app, control_topic, control)
+    expiry_agent.register(app, settings.events_topic, partitions, settings.expiry_poll_s)
+
+    keyspace = KeySpace(settings.key_prefix)
+
+    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        partitions.forget([tp.partition for tp in revoked if tp.topic == settings.events_topic])
+
+    @app.on_partitions_assigned.connect  # type: ignore[misc]
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        # Resume from the offsets committed with the state, not from faust's own commits.
+        for tp in assigned:
+            if tp.topic == settings.events_topic:
+                partitions.forget([tp.partition])
+                meta = await PartitionStore(redis, keyspace, tp.partition).load_meta()
+                offset = meta.offset
+            elif tp.topic == settings.control_topic:
+                offset = (await RegistryStore(redis, keyspace).load_meta()).offset
+            else:
+                continue
+            if offset >= 0:
+                await app.consumer.seek(tp, offset + 1)
+                log.info("%s[%d]: resuming at offset %d", tp.topic, tp.partition, offset + 1)
+
+    @app.page("/metrics")  # type: ignore[misc]
+    async def metrics_view(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/health")  # type: ignore[misc]
+    async def health_view(web: Any, request: Any) -> Any:
+        try:
+            redis_ok = bool(await redis.ping())
+        except Exception:
+            redis_ok = False
+        assigned = sorted(
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == settings.events_topic
+        )
+        body = {"redis": redis_ok, "events_partitions": assigned}
+        return web.json(body, status=200 if redis_ok else 503)
+
+    return Worker(app, partitions, control)

@@ -1,0 +1,462 @@
+"""Control commands: validate, update the registry, fan tasks out to every events partition.
+
+The control topic has one partition and one writer, so commands apply in order. A command
+that changes memberships becomes a *job*: one task message per events partition, carried out
+by that partition's owner inside its ordered processing; each partition reports back on the
+control topic and the reply goes out once all have. Registry changes, the control offset and
+the messages to publish (tasks, replies) commit atomically, like the partitions' state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from segment_rules import (
+    DefinitionError,
+    Limits,
+    SegmentDefinition,
+    check_references,
+    parse_definition,
+    topological_order,
+)
+from segment_rules.catalog import dependencies
+from state import (
+    FencedError,
+    Job,
+    KeySpace,
+    RegistryBatch,
+    RegistryMeta,
+    RegistryStore,
+    StoredSegment,
+    pack_record,
+    unpack_records,
+)
+
+from . import metrics
+from ._suggest import did_you_mean
+from .engine import NO_LIMITS
+from .errors import BadMessage, CommandError
+from .messages import TASK_HEADER, decode_map, encode
+from .partitions import Incoming, now_ms
+from .publisher import Publisher
+from .settings import Settings
+
+__all__ = ["COMMANDS", "ControlRuntime"]
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("create", "update", "delete", "activate", "deactivate", "refresh")
+
+
+class _Context:
+    """One command's view: the registry as it will be after this command commits."""
+
+    def __init__(self, segments: dict[str, StoredSegment], batch: RegistryBatch, now: int):
+        self.segments = dict(segments)
+        self.batch = batch
+        self.now = now
+
+    def put(self, segment: StoredSegment) -> None:
+        self.segments[segment.segment_id] = segment
+        self.batch.segments[segment.segment_id] = segment
+
+    def drop(self, segment_id: str) -> None:
+        del self.segments[segment_id]
+        self.batch.segments[segment_id] = None
+
+
+class ControlRuntime:
+    def __init__(
+        self, settings: Settings, redis: Redis, publisher: Publisher, partitions: int
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.publisher = publisher
+        self.partitions = partitions
+        self.keyspace = KeySpace(settings.key_prefix)
+        self.store = RegistryStore(redis, self.keyspace)
+        self.limits = Limits(
+            max_conditions=settings.max_conditions,
+            max_depth=settings.max_depth,
+            max_window_ms=settings.history_max_age_ms,
+        )
+        self.lock = asyncio.Lock()
+        self._meta: RegistryMeta | None = None
+        self._segments: dict[str, StoredSegment] = {}
+        self._parsed: dict[tuple[str, int], SegmentDefinition] = {}
+
+    async def _load(self) -> RegistryMeta:
+        meta = await self.store.load_meta()
+        self._segments = await self.store.segments()
+        pending = await self.store.outbox()
+        if pending:
+            await self.publisher.publish(unpack_records(pending))
+            await self.store.trim_outbox(len(pending))
+        self._meta = meta
+        self._count_active()
+        return meta
+
+    def _count_active(self) -> None:
+        metrics.ACTIVE_SEGMENTS.set(sum(s.active for s in self._segments.values()))
+
+    async def process(self, messages: Sequence[Incoming]) -> None:
+        async with self.lock:
+            for message in messages:
+                for _attempt in range(2):
+                    meta = self._meta or await self._load()
+                    if message.offset <= meta.offset:
+                        break
+                    try:
+                        await self._process_one(meta, message)
+                        break
+                    except FencedError as exc:
+                        log.warning("%s; reloading the registry", exc)
+                        self._meta = None
+
+    async def _process_one(self, meta: RegistryMeta, message: Incoming) -> None:
+        now = now_ms()
+        batch = RegistryBatch(self.store, meta)
+        batch.offset = message.offset
+        ctx = _Context(self._segments, batch, now)
+        await self._handle(ctx, message)
+        ver = await self.store.commit(meta.ver, batch)
+        self._meta = RegistryMeta(ver, batch.offset)
+        self._segments = ctx.segments
+        self._count_active()
+        if batch.outbox:
+            await self.publisher.publish(unpack_records(batch.outbox))
+            await self.store.trim_outbox(len(batch.outbox))
+
+    # -- dispatch -------------------------------------------------------------------------
+    async def _handle(self, ctx: _Context, message: Incoming) -> None:
+        where = f"{self.settings.control_topic}[{message.partition}]@{message.offset}"
+        request_id: str | None = None
+        try:
+            command = decode_map(message.value, "command")
+            if command.get("command") == "_task_done":
+                await self._task_done(ctx, command)
+                return
+            raw_id = command.get("request_id")
+            if not isinstance(raw_id, str) or not raw_id:
+                raise CommandError(
+                    "missing_field" if raw_id is None else "wrong_type",
+                    f"command has no usable 'request_id' (got {raw_id!r}); every command needs "
+                    "a non-empty string request_id so that its reply can be matched",
+                    "request_id",
+                )
+            request_id = raw_id
+            digest = hashlib.blake2b(message.value or b"", digest_size=16).digest()
+            seen = ctx.batch.requests.get(request_id) or await self.store.request_digest(request_id)
+            if seen == digest:
+                log.info("%s: request %r already applied, ignored", where, request_id)
+                return
+            if seen is not None:
+                raise CommandError(
+                    "duplicate_request_id",
+                    f"request_id {request_id!r} was already used by a different command; "
+                    "use a fresh request_id for every command",
+                    "request_id",
+                )
+            ctx.batch.requests[request_id] = digest
+            name = command.get("command")
+            if name not in COMMANDS:
+                raise CommandError(
+                    "unknown_command",
+                    f"unknown command {name!r}{did_you_mean(name, COMMANDS)}; "
+                    f"expected one of {', '.join(COMMANDS)}",
+                    "command",
+                )
+            result = await getattr(self, f"_cmd_{name}")(ctx, command, request_id)
+            if result is not None:
+                self._reply(ctx, request_id, {"ok": True, "result": result})
+        except BadMessage as exc:
+            log.warning("%s: bad command: %s", where, exc.reason)
+            self._reply(
+                ctx, request_id, {"ok": False, "error": {"code": exc.code, "message": exc.reason}}
+            )
+        except CommandError as exc:
+            log.info("%s: command refused: %s", where, exc.message)
+            self._reply(ctx, request_id, {"ok": False, "error": exc.to_reply()})
+        except DefinitionError as exc:
+            path = f"segment.{exc.path}" if exc.path else "segment"
+            log.info("%s: invalid definition at %s: %s", where, path, exc.message)
+            error = {"code": exc.code, "message": exc.message, "path": path}
+            self._reply(ctx, request_id, {"ok": False, "error": error})
+
+    def _reply(self, ctx: _Context, request_id: str | None, body: dict[str, Any]) -> None:
+        reply = {"request_id": request_id, **body}
+        key = request_id.encode() if request_id is not None else None
+        ctx.batch.outbox.append(pack_record(self.settings.replies_topic, key, encode(reply)))
+
+    # -- helpers --------------------------------------------------------------------------
+    def _parsed_defs(self, segments: dict[str, StoredSegment]) -> dict[str, SegmentDefinition]:
+        parsed = {}
+        for sid, seg in segments.items():
+            key = (sid, seg.version)
+            if key not in self._parsed:
+                self._parsed[key] = parse_definition(seg.definition, NO_LIMITS)
+            parsed[sid] = self._parsed[key]
+        return parsed
+
+    def _existing(self, ctx: _Context, command: dict[str, Any]) -> StoredSegment:
+        segment_id = command.get("segment_id")
+        if not isinstance(segment_id, str):
+            raise CommandError(
+                "missing_field" if segment_id is None else "wrong_type",
+                f"'segment_id' must be a segment id string, got {segment_id!r}",
+                "segment_id",
+            )
+        return self._lookup(ctx, segment_id, "segment_id")
+
+    def _lookup(self, ctx: _Context, segment_id: str, path: str) -> StoredSegment:
+        segment = ctx.segments.get(segment_id)
+        if segment is None:
+            raise CommandError(
+                "not_found",
+                f"no segment {segment_id!r}{did_you_mean(segment_id, ctx.segments)}",
+                path,
+            )
+        return segment
+
+    def _definition(self, ctx: _Context, command: dict[str, Any]) -> SegmentDefinition:
+        raw = command.get("segment")
+        if not isinstance(raw, dict):
+            raise CommandError(
+                "missing_field" if raw is None else "wrong_type",
+                f"'segment' must be a segment definition object, got {type(raw).__name__}",
+                "segment",
+            )
+        return parse_definition(raw, self.limits)
+
+    def _check_active_limit(self, ctx: _Context) -> None:
+        active = sum(s.active for s in ctx.segments.values())
+        if active >= self.settings.max_active_segments:
+            raise CommandError(
+                "limit_exceeded",
+                f"{active} segments are active, the limit is "
+                f"{self.settings.max_active_segments} (LS_MAX_ACTIVE_SEGMENTS); "
+                "deactivate one first",
+            )
+
+    def _inactive_deps(self, ctx: _Context, defn: SegmentDefinition) -> list[str]:
+        return [
+            f"uses inactive segment {dep!r}: in_segment is false for every customer until "
+            "it is activated"
+            for dep in sorted(dependencies(defn))
+            if dep in ctx.segments and not ctx.segments[dep].active
+        ]
+
+    def _start_job(
+        self,
+        ctx: _Context,
+        request_id: str,
+        command: str,
+        cause: str,
+        apply: list[StoredSegment],
+        remove: list[str],
+        reply: dict[str, Any],
+    ) -> None:
+        job_id = uuid.uuid4().hex
+        segment_ids = tuple(s.segment_id for s in apply) + tuple(remove)
+        ctx.batch.jobs[job_id] = Job(
+            job_id, request_id, command, segment_ids, self.partitions, ctx.now, reply
+        )
+        task = encode(
+            {
+                "job_id": job_id,
+                "action": command,
+                "cause": cause,
+                "segments": [
+                    {"id": s.segment_id, "version": s.version, "definition": s.definition}
+                    for s in apply
+                ],
+                "remove": remove,
+            }
+        )
+        for partition in range(self.partitions):
+            ctx.batch.outbox.append(
+                pack_record(
+                    self.settings.events_topic, b"", task, partition, ((TASK_HEADER, b"1"),)
+                )
+            )
+
+    # -- commands -------------------------------------------------------------------------
+    async def _cmd_create(
+        self, ctx: _Context, command: dict[str, Any], request_id: str
+    ) -> dict[str, Any] | None:
+        defn = self._definition(ctx, command)
+        if defn.id in ctx.segments:
+            raise CommandError(
+                "already_exists",
+                f"segment {defn.id!r} already exists; use 'update' to change it or pick another id",
+                "segment.id",
+            )
+        check_references(self._parsed_defs(ctx.segments), defn)
+        activate = command.get("activate", False)
+        if not isinstance(activate, bool):
+            raise CommandError(
+                "wrong_type", f"'activate' must be true or false, got {activate!r}", "activate"
+            )
+        if activate:
+            self._check_active_limit(ctx)
+        raw = command["segment"]
+        segment = StoredSegment(defn.id, raw, 1, activate, ctx.now, ctx.now)
+        ctx.put(segment)
+        result: dict[str, Any] = {"segment": segment.to_dict()}
+        if not activate:
+            return result
+        result["warnings"] = self._inactive_deps(ctx, defn)
+        self._start_job(ctx, request_id, "activate", "activate", [segment], [], result)
+        return None
+
+    async def _cmd_update(
+        self, ctx: _Context, command: dict[str, Any], request_id: str
+    ) -> dict[str, Any] | None:
+        defn = self._definition(ctx, command)
+        old = self._lookup(ctx, defn.id, "segment.id")
+        others = {k: v for k, v in self._parsed_defs(ctx.segments).items() if k != defn.id}
+        check_references(others, defn)
+        segment = old.with_changes(
+            definition=command["segment"], version=old.version + 1, modified_at=ctx.now
+        )
+        ctx.put(segment)
+        result: dict[str, Any] = {"segment": segment.to_dict()}
+        if not segment.active:
+            return result
+        result["warnings"] = self._inactive_deps(ctx, defn)
+        self._start_job(ctx, request_id, "update", "update", [segment], [], result)
+        return None
+
+    async def _cmd_delete(
+        self, ctx: _Context, command: dict[str, Any], request_id: str
+    ) -> dict[str, Any] | None:
+        segment = self._existing(ctx, command)
+        users = sorted(
+            sid
+            for sid, defn in self._parsed_defs(ctx.segments).items()
+            if segment.segment_id in dependencies(defn)
+        )
+        if users:
+            raise CommandError(
+                "in_use",
+                f"segment {segment.segment_id!r} is used by {', '.join(map(repr, users))} "
+                "(in_segment); change or delete those first",
+                "segment_id",
+            )
+        ctx.drop(segment.segment_id)
+        result: dict[str, Any] = {"segment_id": segment.segment_id, "deleted": True}
+        if not segment.active:
+            return result
+        self._start_job(ctx, request_id, "delete", "delete", [], [segment.segment_id], result)
+        return None
+
+    async def _cmd_activate(
+        self, ctx: _Context, command: dict[str, Any], request_id: str
+    ) -> dict[str, Any] | None:
+        segment = self._existing(ctx, command)
+        if segment.active:
+            return {"segment": segment.to_dict(), "changed": False}
+        self._check_active_limit(ctx)
+        segment = segment.with_changes(active=True, modified_at=ctx.now)
+        ctx.put(segment)
+        defn = self._parsed_defs({segment.segment_id: segment})[segment.segment_id]
+        result = {
+            "segment": segment.to_dict(),
+            "changed": True,
+            "warnings": self._inactive_deps(ctx, defn),
+        }
+        self._start_job(ctx, request_id, "activate", "activate", [segment], [], result)
+        return None
+
+    async def _cmd_deactivate(
+        self, ctx: _Context, command: dict[str, Any], request_id: str
+    ) -> dict[str, Any] | None:
+        segment = self._existing(ctx, command)
+        if not segment.active:
+            return {"segment": segment.to_dict(), "changed": False}
+        segment = segment.with_changes(active=False, modified_at=ctx.now)
+        ctx.put(segment)
+        result = {"segment": segment.to_dict(), "changed": True}
+        self._start_job(
+            ctx, request_id, "deactivate", "deactivate", [], [segment.segment_id], result
+        )
+        return None
+
+    async def _cmd_refresh(
+        self, ctx: _Context, command: dict[str, Any], request_id: str
+    ) -> dict[str, Any] | None:
+        if command.get("all") is True:
+            wanted = sorted(ctx.segments)
+        else:
+            ids = command.get("segment_ids")
+            if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+                raise CommandError(
+                    "missing_field" if ids is None else "wrong_type",
+                    f"refresh needs 'segment_ids' (a non-empty list of ids) or 'all': true, "
+                    f"got segment_ids={ids!r}",
+                    "segment_ids",
+                )
+            wanted = [
+                self._lookup(ctx, i, f"segment_ids[{n}]").segment_id for n, i in enumerate(ids)
+            ]
+        active = {i: ctx.segments[i] for i in wanted if ctx.segments[i].active}
+        skipped = [i for i in wanted if i not in active]
+        order = topological_order(self._parsed_defs(active))
+        result: dict[str, Any] = {"segment_ids": order, "skipped_inactive": skipped}
+        if not order:
+            return result
+        self._start_job(
+            ctx, request_id, "refresh", "refresh", [active[i] for i in order], [], result
+        )
+        return None
+
+    # -- job completion -------------------------------------------------------------------
+    async def _task_done(self, ctx: _Context, report: dict[str, Any]) -> None:
+        job_id = report.get("job_id")
+        job = ctx.batch.jobs.get(job_id) if isinstance(job_id, str) else None
+        if job is None and isinstance(job_id, str):
+            job = await self.store.job(job_id)
+        if job is None:
+            log.warning("task report for unknown job %r ignored", job_id)
+            return
+        done = dict(job.done)
+        done[int(report["partition"])] = report["stats"]
+        finished = job.finished_at is None and len(done) >= job.partitions
+        job = Job(
+            job.job_id,
+            job.request_id,
+            job.command,
+            job.segment_ids,
+            job.partitions,
+            job.created_at,
+            job.reply,
+            done,
+            ctx.now if finished else job.finished_at,
+        )
+        ctx.batch.jobs[job.job_id] = job
+        if not finished:
+            return
+        totals = {k: sum(s[k] for s in done.values()) for k in ("evaluated", "entered", "exited")}
+        members = {}
+        for segment_id in job.segment_ids:
+            if segment_id in ctx.segments and ctx.segments[segment_id].active:
+                members[segment_id] = await self._member_count(segment_id)
+        result = {
+            **job.reply,
+            "job": {"job_id": job.job_id, "partitions": job.partitions, **totals},
+            "members": members,
+        }
+        self._reply(ctx, job.request_id, {"ok": True, "result": result})
+
+    async def _member_count(self, segment_id: str) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for partition in range(self.partitions):
+            pipe.scard(self.keyspace.partition(partition).members(segment_id))
+        return sum(await pipe.execute())

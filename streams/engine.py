@@ -1,0 +1,248 @@
+"""The state machine of one events partition, without I/O.
+
+It applies events, time-window expiries and segment tasks to the profiles loaded for a batch,
+records every write in a `PartitionBatch`, and never evaluates a segment that the change
+cannot affect: an attribute change re-evaluates the active dynamic segments that read that
+attribute, an event the segments that aggregate that event type, and a membership change the
+dynamic segments that use the changed segment through `in_segment`, in dependency order.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from segment_rules import CompiledSegment, Limits, compile_segment, parse_definition
+from state import AppliedSegment, PartitionBatch, Profile, pack_record
+
+from .messages import Event, membership_change
+
+__all__ = ["NO_LIMITS", "EngineConfig", "PartitionEngine", "TaskStats", "compiled_for"]
+
+_COMPILED: dict[tuple[str, int], CompiledSegment] = {}
+
+
+def compiled_for(applied: AppliedSegment) -> CompiledSegment:
+    """Compile a definition once per (segment, version) for the whole worker."""
+    key = (applied.segment_id, applied.version)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = compile_segment(parse_definition(applied.definition, NO_LIMITS))
+        _COMPILED[key] = compiled
+    return compiled
+
+
+_BIG = 1 << 62
+NO_LIMITS = Limits(max_conditions=_BIG, max_depth=_BIG, max_rules=_BIG, max_window_ms=_BIG)
+"""For definitions already accepted: a limit lowered later must not break a running segment."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    membership_topic: str
+    history_max_events: int
+    history_max_age_ms: int
+
+
+@dataclass
+class TaskStats:
+    evaluated: int = 0
+    entered: int = 0
+    exited: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"evaluated": self.evaluated, "entered": self.entered, "exited": self.exited}
+
+
+@dataclass
+class _Index:
+    """Which active segments to evaluate for which change; rebuilt when the catalog changes."""
+
+    rank: dict[str, int] = field(default_factory=dict)
+    by_attr: dict[str, list[str]] = field(default_factory=dict)
+    by_event: dict[str, list[str]] = field(default_factory=dict)
+    dependents: dict[str, list[str]] = field(default_factory=dict)
+    timed: list[str] = field(default_factory=list)
+    aggregates: bool = False
+
+
+class PartitionEngine:
+    def __init__(
+        self, partition: int, config: EngineConfig, catalog: dict[str, AppliedSegment]
+    ) -> None:
+        self.partition = partition
+        self.config = config
+        self.applied: dict[str, AppliedSegment] = dict(catalog)
+        self.segments: dict[str, CompiledSegment] = {
+            sid: compiled_for(a) for sid, a in catalog.items()
+        }
+        self._index = self._build_index()
+
+    # -- catalog --------------------------------------------------------------------------
+    def set_segment(self, applied: AppliedSegment) -> None:
+        self.applied[applied.segment_id] = applied
+        self.segments[applied.segment_id] = compiled_for(applied)
+        self._index = self._build_index()
+
+    def remove_segment(self, segment_id: str) -> None:
+        self.applied.pop(segment_id, None)
+        self.segments.pop(segment_id, None)
+        self._index = self._build_index()
+
+    def _build_index(self) -> _Index:
+        index = _Index()
+        pending = dict(self.segments)
+        done: set[str] = set()
+        order: list[str] = []
+        while pending:  # dependencies first; the control agent rejects cycles
+            ready = sorted(
+                sid
+                for sid, seg in pending.items()
+                if all(d in done or d not in pending for d in seg.segments)
+            )
+            if not ready:  # pragma: no cover - cycles are refused before they get here
+                ready = sorted(pending)
+            for sid in ready:
+                order.append(sid)
+                done.add(sid)
+                del pending[sid]
+        index.rank = {sid: i for i, sid in enumerate(order)}
+        for sid in order:
+            seg = self.segments[sid]
+            for dep in seg.segments:
+                if not seg.is_static:
+                    index.dependents.setdefault(dep, []).append(sid)
+            if seg.is_static:
+                continue
+            for name in seg.attributes:
+                index.by_attr.setdefault(name, []).append(sid)
+            for event_type in seg.event_types:
+                index.by_event.setdefault(event_type, []).append(sid)
+            if seg.event_types:
+                index.aggregates = True
+            if seg.time_dependent:
+                index.timed.append(sid)
+        return index
+
+    # -- applying changes -----------------------------------------------------------------
+    def apply_event(self, batch: PartitionBatch, profile: Profile, event: Event, now: int) -> bool:
+        """Apply one event; False when it was a duplicate (event_id already applied)."""
+        if profile.seen(event.event_id):
+            return False
+        cutoff = now - self.config.history_max_age_ms
+        index = self._index
+        seeds: set[str] = set()
+        if event.type == "profile":
+            for name in profile.upsert_attributes(event.properties):
+                seeds.update(index.by_attr.get(name, ()))
+        else:
+            profile.append_event(
+                event.type, event.ts, event.properties, self.config.history_max_events, cutoff
+            )
+            seeds.update(index.by_event.get(event.type, ()))
+            for event_type in profile.prune(self.config.history_max_events, cutoff):
+                seeds.update(index.by_event.get(event_type, ()))
+        self.evaluate(batch, profile, seeds, now, "event")
+        self.schedule(batch, profile, now)
+        return True
+
+    def expire(self, batch: PartitionBatch, profile: Profile, now: int) -> None:
+        """Re-evaluate what time can change for a customer whose timer is due."""
+        cutoff = now - self.config.history_max_age_ms
+        seeds = set(self._index.timed)
+        for event_type in profile.prune(self.config.history_max_events, cutoff):
+            seeds.update(self._index.by_event.get(event_type, ()))
+        self.evaluate(batch, profile, seeds, now, "expiry")
+        self.schedule(batch, profile, now)
+
+    def evaluate(
+        self,
+        batch: PartitionBatch,
+        profile: Profile,
+        seeds: Iterable[str],
+        now: int,
+        cause: str,
+        stats: TaskStats | None = None,
+    ) -> None:
+        """Evaluate `seeds`, then the dynamic dependents of every membership that changed."""
+        rank = self._index.rank
+        heap = [(rank[s], s) for s in set(seeds) if s in rank]
+        if not heap:
+            return
+        heapq.heapify(heap)
+        seen = {s for _, s in heap}
+        view = profile.snapshot(now - self.config.history_max_age_ms)
+        while heap:
+            _, sid = heapq.heappop(heap)
+            member = self.segments[sid].evaluate(view, now)
+            if stats is not None:
+                stats.evaluated += 1
+            if member == (sid in profile.segments):
+                continue
+            self._record(batch, profile, sid, member, now, cause, stats)
+            for dependent in self._index.dependents.get(sid, ()):
+                if dependent not in seen:
+                    seen.add(dependent)
+                    heapq.heappush(heap, (rank[dependent], dependent))
+
+    def remove_member(
+        self,
+        batch: PartitionBatch,
+        profile: Profile,
+        segment_id: str,
+        now: int,
+        cause: str,
+        stats: TaskStats,
+    ) -> None:
+        """Exit a customer from a segment that is going away, then update its dependents."""
+        if segment_id not in profile.segments:
+            return
+        self._record(batch, profile, segment_id, False, now, cause, stats)
+        self.evaluate(batch, profile, self._index.dependents.get(segment_id, ()), now, cause, stats)
+
+    def _record(
+        self,
+        batch: PartitionBatch,
+        profile: Profile,
+        segment_id: str,
+        member: bool,
+        now: int,
+        cause: str,
+        stats: TaskStats | None,
+    ) -> None:
+        customer_id = profile.customer_id
+        if member:
+            profile.segments.add(segment_id)
+            batch.join(segment_id, customer_id)
+        else:
+            profile.segments.discard(segment_id)
+            batch.leave(segment_id, customer_id)
+        if stats is not None:
+            if member:
+                stats.entered += 1
+            else:
+                stats.exited += 1
+        value = membership_change(segment_id, customer_id, member, now, cause, batch.next_seq())
+        batch.outbox.append(pack_record(self.config.membership_topic, customer_id.encode(), value))
+        batch.profiles[customer_id] = profile
+
+    def schedule(self, batch: PartitionBatch, profile: Profile, now: int) -> None:
+        """Set the customer's timer to the next instant time alone may change a membership."""
+        wake: int | None = None
+        if self._index.timed:
+            view = profile.snapshot(now - self.config.history_max_age_ms)
+            for sid in self._index.timed:
+                at = self.segments[sid].next_change(view, now)
+                if at is not None and (wake is None or at < wake):
+                    wake = at
+        if self._index.aggregates:
+            oldest = profile.oldest_event_ts()
+            if oldest is not None:
+                forget = oldest + self.config.history_max_age_ms
+                if forget > now and (wake is None or forget < wake):
+                    wake = forget
+        if wake != profile.wake:
+            profile.wake = wake
+            batch.timers[profile.customer_id] = wake
+            batch.profiles[profile.customer_id] = profile

@@ -1,0 +1,133 @@
+"""Message contracts at the topic edges: decoding inputs, encoding outputs.
+
+Inputs are msgpack maps or JSON objects; outputs are msgpack maps. Nothing past this module
+sees raw bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from .errors import BadMessage
+
+__all__ = [
+    "INTERNAL_HEADER",
+    "TASK_HEADER",
+    "Event",
+    "decode_event",
+    "decode_map",
+    "encode",
+    "membership_change",
+]
+
+TASK_HEADER = "ls-task"
+"""Header marking a task message the control agent wrote into an events partition."""
+INTERNAL_HEADER = "ls-internal"
+"""Header marking a partition's task-done report on the control topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: str
+    customer_id: str
+    type: str
+    ts: int
+    properties: dict[str, Any]
+
+
+def encode(value: dict[str, Any]) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode_map(raw: bytes | None, what: str = "message") -> dict[str, Any]:
+    """A msgpack map or a JSON object, else BadMessage."""
+    if not raw:
+        raise BadMessage("empty", f"{what} is empty; expected a msgpack map or a JSON object")
+    first = raw.lstrip()[:1]
+    value: Any
+    if first == b"{":
+        try:
+            value = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadMessage(
+                "not_json", f"{what} starts with '{{' but is not JSON: {exc}"
+            ) from None
+    else:
+        try:
+            value = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+        except Exception as exc:  # msgpack raises several unrelated types
+            raise BadMessage(
+                "undecodable",
+                f"{what} is neither a JSON object nor msgpack ({type(exc).__name__}: {exc})",
+            ) from None
+    if not isinstance(value, dict):
+        raise BadMessage(
+            "not_a_map", f"{what} decodes to {type(value).__name__}, expected a map/object"
+        )
+    return value
+
+
+def _field(value: dict[str, Any], name: str, kind: type, what: str = "event") -> Any:
+    if name not in value or value[name] is None:
+        raise BadMessage("missing_field", f"{what} has no {name!r} field")
+    found = value[name]
+    if not isinstance(found, kind) or isinstance(found, bool):
+        raise BadMessage(
+            "wrong_type",
+            f"{what} field {name!r} is {type(found).__name__} {found!r:.80}, "
+            f"expected {kind.__name__}",
+        )
+    return found
+
+
+def decode_event(
+    raw: bytes | None, key: bytes | None, *, now_ms: int, max_bytes: int, max_future_ms: int
+) -> Event:
+    """Validate one input event against the contract; BadMessage says what is wrong."""
+    size = len(raw or b"")
+    if size > max_bytes:
+        raise BadMessage("oversized", f"event is {size} bytes, the limit is {max_bytes}")
+    value = decode_map(raw, "event")
+    event_id = _field(value, "event_id", str)
+    customer_id = _field(value, "customer_id", str)
+    event_type = _field(value, "type", str)
+    ts = _field(value, "ts", int)
+    properties = _field(value, "properties", dict)
+    for name, text in (("event_id", event_id), ("customer_id", customer_id), ("type", event_type)):
+        if not text:
+            raise BadMessage("invalid_value", f"event field {name!r} is empty")
+    if any(not isinstance(k, str) for k in properties):
+        raise BadMessage("wrong_type", "event 'properties' has a key that is not a string")
+    if ts > now_ms + max_future_ms:
+        raise BadMessage(
+            "future_ts",
+            f"event ts {ts} is {ts - now_ms} ms in the future; at most {max_future_ms} ms allowed",
+        )
+    if ts < 0:
+        raise BadMessage("invalid_value", f"event ts {ts} is negative; expected epoch ms")
+    if key is None or key != customer_id.encode():
+        raise BadMessage(
+            "wrong_key",
+            f"message key {key!r} must equal customer_id {customer_id!r}: events are keyed by "
+            "customer so that one partition owns each customer",
+        )
+    return Event(event_id, customer_id, event_type, ts, properties)
+
+
+def membership_change(
+    segment_id: str, customer_id: str, entered: bool, at: int, cause: str, seq: int
+) -> bytes:
+    return encode(
+        {
+            "segment_id": segment_id,
+            "customer_id": customer_id,
+            "change": "entered" if entered else "exited",
+            "at": at,
+            "cause": cause,
+            "seq": seq,
+        }
+    )

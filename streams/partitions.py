@@ -1,0 +1,326 @@
+"""Runs the engine for the events partitions this worker owns: load, apply, commit, publish.
+
+Each partition is processed serially under its own lock (events, tasks and expiries alike).
+A batch's state and the offset of its last message are committed in one fenced Redis
+transaction together with the messages to publish (the outbox); the outbox is published
+after the commit and trimmed once Kafka acknowledged it. After a crash the worker skips
+messages at or below the committed offset and publishes what the outbox still holds, so the
+memberships are those of an uninterrupted run and no change is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+
+from state import (
+    AppliedSegment,
+    FencedError,
+    KeySpace,
+    PartitionBatch,
+    PartitionMeta,
+    PartitionStore,
+    Profile,
+    pack_record,
+    unpack_records,
+)
+
+from . import metrics
+from .engine import EngineConfig, PartitionEngine, TaskStats
+from .errors import BadMessage
+from .messages import TASK_HEADER, decode_event, encode
+from .publisher import Publisher
+from .settings import Settings
+
+__all__ = ["Incoming", "PartitionRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message of the events topic, as the agent received it."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def is_task(self) -> bool:
+        return any(name == TASK_HEADER for name, _ in self.headers)
+
+
+class _Owner:
+    def __init__(self, store: PartitionStore, engine: PartitionEngine, meta: PartitionMeta):
+        self.store = store
+        self.engine = engine
+        self.meta = meta
+        self.lock = asyncio.Lock()
+
+
+class PartitionRuntime:
+    def __init__(self, settings: Settings, redis: Redis, publisher: Publisher) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.publisher = publisher
+        self.keyspace = KeySpace(settings.key_prefix)
+        self.config = EngineConfig(
+            settings.membership_topic, settings.history_max_events, settings.history_max_age_ms
+        )
+        self._owners: dict[int, _Owner] = {}
+        self._loading: dict[int, asyncio.Lock] = {}
+
+    # -- ownership ------------------------------------------------------------------------
+    def forget(self, partitions: Sequence[int]) -> None:
+        """Drop cached state of revoked partitions; the next owner reloads from Redis."""
+        for partition in partitions:
+            self._owners.pop(partition, None)
+
+    async def owner(self, partition: int) -> _Owner:
+        owner = self._owners.get(partition)
+        if owner is not None:
+            return owner
+        lock = self._loading.setdefault(partition, asyncio.Lock())
+        async with lock:
+            owner = self._owners.get(partition)
+            if owner is None:
+                owner = await self._load(partition)
+                self._owners[partition] = owner
+        return owner
+
+    async def _load(self, partition: int) -> _Owner:
+        store = PartitionStore(self.redis, self.keyspace, partition)
+        meta = await store.load_meta()
+        catalog = await store.load_catalog()
+        pending = await store.outbox()
+        if pending:  # committed before a crash, maybe not published: publish again
+            await self.publisher.publish(unpack_records(pending))
+            await store.trim_outbox(len(pending))
+            log.info("partition %d: republished %d outbox records", partition, len(pending))
+        log.info(
+            "partition %d: resuming after offset %d (%d segments applied)",
+            partition,
+            meta.offset,
+            len(catalog),
+        )
+        return _Owner(store, PartitionEngine(partition, self.config, catalog), meta)
+
+    # -- events and tasks -----------------------------------------------------------------
+    async def process(self, partition: int, messages: Sequence[Incoming]) -> None:
+        """Apply messages of one partition in order; a fenced commit reloads and retries once."""
+        for _attempt in range(2):
+            owner = await self.owner(partition)
+            async with owner.lock:
+                if owner is not self._owners.get(partition):
+                    continue  # reloaded meanwhile
+                try:
+                    await self._process(owner, messages)
+                    return
+                except FencedError as exc:
+                    log.warning("%s; reloading partition %d", exc, partition)
+                    self._owners.pop(partition, None)
+        log.warning("partition %d: fenced twice, leaving the batch to its new owner", partition)
+
+    async def _process(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
+        started = time.perf_counter()
+        run: list[Incoming] = []
+        for message in messages:
+            if message.offset <= owner.meta.offset:
+                continue  # applied before a restart or rebalance
+            if message.is_task:
+                await self._apply_events(owner, run)
+                run = []
+                await self._run_task(owner, message)
+            else:
+                run.append(message)
+        await self._apply_events(owner, run)
+        metrics.PROCESSING_LATENCY.observe(time.perf_counter() - started)
+
+    async def _apply_events(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
+        if not messages:
+            return
+        settings = self.settings
+        now = now_ms()
+        batch = PartitionBatch(owner.store.keys, owner.meta)
+        decoded = []
+        for message in messages:
+            try:
+                event = decode_event(
+                    message.value,
+                    message.key,
+                    now_ms=now,
+                    max_bytes=settings.max_message_bytes,
+                    max_future_ms=settings.max_future_ms,
+                )
+            except BadMessage as exc:
+                batch.outbox.append(self._dead_letter(message, exc, now))
+                continue
+            decoded.append(event)
+        ids = list(dict.fromkeys(e.customer_id for e in decoded))
+        loaded = await owner.store.load_profiles(ids)
+        profiles: dict[str, Profile] = {}
+        for customer_id, profile in zip(ids, loaded, strict=True):
+            if profile is None:
+                profile = Profile(customer_id)
+                batch.new_customers.append(customer_id)
+            profiles[customer_id] = profile
+        engine = owner.engine
+        applied = 0
+        for event in decoded:
+            profile = profiles[event.customer_id]
+            if engine.apply_event(batch, profile, event, now):
+                applied += 1
+            else:
+                metrics.DUPLICATES.inc()
+            batch.profiles[event.customer_id] = profile
+        batch.offset = messages[-1].offset
+        await self._commit(owner, batch)
+        metrics.EVENTS_PROCESSED.labels(str(owner.store.partition)).inc(applied)
+
+    def _dead_letter(self, message: Incoming, exc: BadMessage, now: int) -> bytes:
+        log.warning(
+            "%s[%d]@%d: dead letter (%s): %s",
+            self.settings.events_topic,
+            message.partition,
+            message.offset,
+            exc.code,
+            exc.reason,
+        )
+        metrics.DLQ_MESSAGES.labels(exc.code).inc()
+        value = encode(
+            {
+                "topic": self.settings.events_topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "key": message.key,
+                "value": message.value,
+                "code": exc.code,
+                "reason": exc.reason,
+                "at": now,
+            }
+        )
+        return pack_record(self.settings.dlq_topic, message.key, value)
+
+    async def _commit(self, owner: _Owner, batch: PartitionBatch) -> None:
+        ver = await owner.store.commit(owner.meta.ver, batch)
+        owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
+        if batch.outbox:
+            records = unpack_records(batch.outbox)
+            await self.publisher.publish(records)
+            await owner.store.trim_outbox(len(records))
+            for record in records:
+                if record.topic == self.settings.membership_topic:
+                    change = msgpack.unpackb(record.value)
+                    metrics.MEMBERSHIP_CHANGES.labels(change["change"], change["cause"]).inc()
+
+    # -- tasks ----------------------------------------------------------------------------
+    async def _run_task(self, owner: _Owner, message: Incoming) -> None:
+        """Apply a segment task to every customer of the partition, in committed chunks."""
+        task: dict[str, Any] = msgpack.unpackb(message.value or b"\x80", raw=False)
+        action = task["action"]
+        engine = owner.engine
+        resume = owner.meta.task
+        if resume is not None and resume.get("offset") == message.offset:
+            cursor, stats = resume["cursor"], TaskStats(**resume["stats"])
+        else:
+            cursor, stats = None, TaskStats()
+        segments = [
+            AppliedSegment(s["id"], s["version"], s["definition"]) for s in task["segments"]
+        ]
+        removed: list[str] = task.get("remove", [])
+        cause = task["cause"]
+        for applied in segments:
+            engine.set_segment(applied)
+        refresh_ids = [a.segment_id for a in segments]
+        chunk = self.settings.task_chunk
+        while True:
+            now = now_ms()
+            batch = PartitionBatch(owner.store.keys, owner.meta)
+            for applied in segments:
+                batch.catalog_set[applied.segment_id] = applied
+            ids = await owner.store.customers_after(cursor, chunk)
+            profiles = await owner.store.load_profiles(ids)
+            for profile in profiles:
+                if profile is None:
+                    continue
+                for segment_id in removed:
+                    engine.remove_member(batch, profile, segment_id, now, cause, stats)
+                engine.evaluate(batch, profile, refresh_ids, now, cause, stats)
+                engine.schedule(batch, profile, now)
+            metrics.TASK_CUSTOMERS.labels(action).inc(len(ids))
+            if len(ids) == chunk:
+                cursor = ids[-1]
+                batch.task = {"offset": message.offset, "cursor": cursor, "stats": stats.as_dict()}
+                await self._commit(owner, batch)
+                continue
+            for segment_id in removed:
+                engine.remove_segment(segment_id)
+                batch.catalog_del.append(segment_id)
+                batch.drop_members.append(segment_id)
+            batch.task = None
+            batch.offset = message.offset
+            done = {
+                "command": "_task_done",
+                "job_id": task["job_id"],
+                "partition": owner.store.partition,
+                "stats": stats.as_dict(),
+            }
+            batch.outbox.append(
+                pack_record(self.settings.control_topic, task["job_id"].encode(), encode(done))
+            )
+            await self._commit(owner, batch)
+            log.info(
+                "partition %d: %s %s done: %s",
+                owner.store.partition,
+                action,
+                refresh_ids or removed,
+                stats.as_dict(),
+            )
+            return
+
+    # -- time -----------------------------------------------------------------------------
+    async def expire_due(self, partition: int, limit: int = 1000) -> int:
+        """Re-evaluate customers whose time-window timer is due; returns how many."""
+        owner = await self.owner(partition)
+        now = now_ms()
+        due = await owner.store.due_customers(now, limit)
+        if not due:
+            return 0
+        async with owner.lock:
+            if owner is not self._owners.get(partition):
+                return 0
+            now = now_ms()
+            batch = PartitionBatch(owner.store.keys, owner.meta)
+            for customer_id, profile in zip(due, await owner.store.load_profiles(due), strict=True):
+                if profile is None:
+                    batch.timers[customer_id] = None
+                    continue
+                owner.engine.expire(batch, profile, now)
+                if profile.wake is not None and profile.wake <= now:  # never spin on a timer
+                    profile.wake = None
+                    batch.timers[profile.customer_id] = None
+                    batch.profiles[profile.customer_id] = profile
+            try:
+                await self._commit(owner, batch)
+            except FencedError as exc:
+                log.warning("%s; reloading partition %d", exc, partition)
+                self._owners.pop(partition, None)
+                return 0
+        metrics.EXPIRIES.inc(len(due))
+        return len(due)
+
+    async def meta(self, partition: int) -> PartitionMeta:
+        return replace((await self.owner(partition)).meta)

@@ -1,0 +1,103 @@
+"""One frozen settings object; every field documented with its environment variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from segment_rules import LiveSegmentsError
+
+__all__ = ["Settings", "SettingsError"]
+
+_DAY_MS = 86_400_000
+
+
+class SettingsError(LiveSegmentsError):
+    """An environment variable holds a value the worker cannot use."""
+
+
+def _env_field(env: str, default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"env": env, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Worker configuration. `Settings.from_env()` reads each field from its variable."""
+
+    kafka_bootstrap: str = _env_field(
+        "KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (host:port[,host:port])"
+    )
+    redis_url: str = _env_field("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL")
+    app_id: str = _env_field(
+        "LS_APP_ID", "livesegments", "Faust app id: the consumer group and internal topic prefix"
+    )
+    key_prefix: str = _env_field("LS_KEY_PREFIX", "ls", "prefix of every Redis key")
+    events_topic: str = _env_field("LS_EVENTS_TOPIC", "segments.events", "input events topic")
+    events_partitions: int = _env_field(
+        "LS_EVENTS_PARTITIONS", 8, "partitions of the events topic when the worker creates it"
+    )
+    control_topic: str = _env_field("LS_CONTROL_TOPIC", "segments.control", "control commands")
+    replies_topic: str = _env_field(
+        "LS_REPLIES_TOPIC", "segments.control.replies", "one reply per control command"
+    )
+    membership_topic: str = _env_field(
+        "LS_MEMBERSHIP_TOPIC", "segments.membership", "membership changes (entered/exited)"
+    )
+    dlq_topic: str = _env_field("LS_DLQ_TOPIC", "segments.events.dlq", "dead letters")
+    web_port: int = _env_field("LS_WEB_PORT", 6066, "HTTP port of the worker (/metrics)")
+    batch_size: int = _env_field("LS_BATCH_SIZE", 500, "events per processing batch")
+    batch_within_s: float = _env_field(
+        "LS_BATCH_WITHIN_S", 0.01, "seconds to wait for a batch to fill"
+    )
+    task_chunk: int = _env_field(
+        "LS_TASK_CHUNK", 2000, "customers evaluated per committed chunk of a backfill"
+    )
+    expiry_poll_s: float = _env_field(
+        "LS_EXPIRY_POLL_S", 0.2, "how often due time-window expiries are looked for"
+    )
+    max_active_segments: int = _env_field("LS_MAX_ACTIVE_SEGMENTS", 1000, "active segments at most")
+    max_conditions: int = _env_field("LS_MAX_CONDITIONS", 100, "leaf conditions per segment")
+    max_depth: int = _env_field("LS_MAX_DEPTH", 10, "nesting depth of all/any/not")
+    history_max_events: int = _env_field(
+        "LS_HISTORY_MAX_EVENTS", 1000, "events kept per customer (oldest dropped first)"
+    )
+    history_max_age_ms: int = _env_field(
+        "LS_HISTORY_MAX_AGE_MS", 365 * _DAY_MS, "age after which an event is forgotten (ms)"
+    )
+    max_message_bytes: int = _env_field(
+        "LS_MAX_MESSAGE_BYTES", 65_536, "larger input messages go to the dead-letter topic"
+    )
+    max_future_ms: int = _env_field(
+        "LS_MAX_FUTURE_MS", 300_000, "events stamped further in the future are dead letters"
+    )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            if name not in env:
+                continue
+            raw = env[name]
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                raise SettingsError(
+                    f"{name}={raw!r} is not a valid {kind.__name__} ({f.metadata['doc']})"
+                ) from None
+        values.update(overrides)
+        return cls(**values)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(env name, value, doc) rows for printing; the Redis URL password is masked."""
+        rows = []
+        for f in fields(self):
+            value = str(getattr(self, f.name))
+            if f.name == "redis_url" and "@" in value:
+                scheme, _, rest = value.partition("://")
+                value = f"{scheme}://***@{rest.split('@', 1)[1]}"
+            rows.append((f.metadata["env"], value, f.metadata["doc"]))
+        return rows

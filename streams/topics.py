@@ -1,0 +1,54 @@
+"""Creates the project's topics when missing (kafka-python admin client)."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from .settings import Settings
+
+__all__ = ["ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(settings: Settings) -> int:
+    """Create missing topics; return the events topic's partition count."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap.split(","), client_id=f"{settings.app_id}-admin"
+    )
+    try:
+        wanted = {
+            settings.events_topic: settings.events_partitions,
+            settings.dlq_topic: settings.events_partitions,
+            settings.membership_topic: settings.events_partitions,
+            settings.control_topic: 1,  # one partition: commands apply in one order
+            settings.replies_topic: 1,
+        }
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, partitions, 1)
+            for name, partitions in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it meanwhile
+            log.info("created topics %s", ", ".join(t.name for t in missing))
+        described = admin.describe_topics([settings.events_topic])
+        partitions = len(described[0]["partitions"])
+        if partitions != settings.events_partitions:
+            log.info(
+                "%s has %d partitions (LS_EVENTS_PARTITIONS=%d applies only when creating it)",
+                settings.events_topic,
+                partitions,
+                settings.events_partitions,
+            )
+        return partitions
+    finally:
+        admin.close()
