@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 from redis.asyncio import Redis
 
 from state import KeySpace, PartitionStore, RegistryStore
@@ -89,7 +89,8 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
 
     @app.page("/metrics")  # type: ignore[misc]
     async def metrics_view(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)
+        # the exposition format, version 0.0.4 (aiohttp takes the charset separately)
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type="text/plain")
 
     @app.page("/health")  # type: ignore[misc]
     async def health_view(web: Any, request: Any) -> Any:

@@ -1,0 +1,57 @@
+"""Shared fixtures: the real Kafka broker and Redis, which integration tests require.
+
+They FAIL, never skip, when a service is missing: start them with `scripts/services.sh start`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(host_port: str) -> bool:
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    first = KAFKA.split(",")[0]
+    if not _reachable(first):
+        pytest.fail(
+            f"Kafka is not reachable at {first} (KAFKA_BOOTSTRAP); integration tests need the "
+            "real broker: run scripts/services.sh start",
+            pytrace=False,
+        )
+    return KAFKA
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_URL} (REDIS_URL): {exc}; integration tests need "
+            "the real server: run scripts/services.sh start",
+            pytrace=False,
+        )
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

@@ -1,0 +1,1 @@
+from .fixtures import harness  # noqa: F401

@@ -1,0 +1,168 @@
+"""Integration fixtures: a worker subprocess on its own uuid-named topics, group and keys."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from kafka import KafkaAdminClient
+
+from state import KeySpace
+from streams.client import Client
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = ROOT / ".local" / "test-logs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unique_env(kafka: str, redis_url: str, **extra: str) -> dict[str, str]:
+    u = uuid.uuid4().hex[:10]
+    env = {
+        "KAFKA_BOOTSTRAP": kafka,
+        "REDIS_URL": redis_url,
+        "LS_APP_ID": f"test-{u}",
+        "LS_KEY_PREFIX": f"test-{u}",
+        "LS_EVENTS_TOPIC": f"test-{u}.events",
+        "LS_CONTROL_TOPIC": f"test-{u}.control",
+        "LS_REPLIES_TOPIC": f"test-{u}.replies",
+        "LS_MEMBERSHIP_TOPIC": f"test-{u}.membership",
+        "LS_DLQ_TOPIC": f"test-{u}.dlq",
+        "LS_EVENTS_PARTITIONS": "4",
+        "LS_WEB_PORT": str(free_port()),
+        "LS_EXPIRY_POLL_S": "0.1",
+    }
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """`python -m streams worker` with the given environment; logs under .local/test-logs."""
+
+    def __init__(self, env: dict[str, str], name: str) -> None:
+        self.env = env
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        log = open(LOGS / f"{self.name}-{self.starts}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+            env={**os.environ, **self.env},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, no commit."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def cleanup(env: dict[str, str]) -> None:
+    """Remove the keys and topics a test created."""
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    prefix = env["LS_KEY_PREFIX"]
+    for pattern in (f"{{{prefix}:*", f"{prefix}:*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for start in range(0, len(keys), 500):
+            client.unlink(*keys[start : start + 500])
+    client.close()
+    admin = KafkaAdminClient(bootstrap_servers=env["KAFKA_BOOTSTRAP"].split(","))
+    try:
+        topics = [t for t in admin.list_topics() if t.startswith(env["LS_APP_ID"])]
+        if topics:
+            admin.delete_topics(topics)
+    finally:
+        admin.close()
+
+
+class Harness:
+    """A running worker plus a client on the same settings."""
+
+    def __init__(self, env: dict[str, str], name: str) -> None:
+        self.env = env
+        self.settings = Settings.from_env(env)
+        self.worker = WorkerProcess(env, name)
+        self.keys = KeySpace(self.settings.key_prefix)
+        self.redis = redis.Redis.from_url(env["REDIS_URL"])
+        self.client: Client = Client(self.settings)
+
+    def start(self) -> None:
+        self.worker.start()
+        # The first reply proves the worker joined the group and runs the control agent.
+        reply = self.client.command({"command": "refresh", "all": True}, timeout=90)
+        assert reply["ok"], reply
+
+    def command(self, command: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        return self.client.command(command, timeout=timeout)
+
+    def ok(self, command: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        reply = self.command(command, timeout)
+        assert reply["ok"], reply
+        return dict(reply["result"])
+
+    def members(self, segment_id: str) -> set[str]:
+        partitions = self.settings.events_partitions
+        found: set[str] = set()
+        for p in range(partitions):
+            found |= {m.decode() for m in self.redis.smembers(self.keys.partition(p).members(segment_id))}
+        return found
+
+    def wait_members(self, segment_id: str, expected: set[str], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.members(segment_id) == expected:
+                return
+            time.sleep(0.05)
+        assert self.members(segment_id) == expected
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.client.close()
+        self.redis.close()
+        cleanup(self.env)
+
+
+@pytest.fixture(scope="module")
+def harness(kafka_bootstrap: str, redis_url: str, request: pytest.FixtureRequest) -> Iterator[Harness]:
+    h = Harness(unique_env(kafka_bootstrap, redis_url), request.module.__name__.rsplit(".", 1)[-1])
+    h.start()
+    yield h
+    h.close()
+
+
+def segment(segment_id: str, where: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"id": segment_id, "name": segment_id.replace("-", " ").title(), "rules": [{"where": where}], **extra}

@@ -1,0 +1,190 @@
+"""Segment lifecycle end to end on the real broker and Redis: one worker for the module."""
+
+from __future__ import annotations
+
+import time
+
+from .fixtures import Harness, segment
+
+
+def _fold_matches_redis(h: Harness, segment_id: str) -> None:
+    fold = h.client.wait_for(
+        lambda f: f.members.get(segment_id, set()) == h.members(segment_id),
+        what=f"membership topic fold of {segment_id!r} equal to Redis",
+    )
+    assert fold.members.get(segment_id, set()) == h.members(segment_id)
+
+
+def test_events_move_customers_in_and_out(harness: Harness) -> None:
+    h = harness
+    h.ok({"command": "create", "activate": True,
+          "segment": segment("gold", {"attr": "tier", "op": "eq", "value": "gold"})})
+    for i in range(20):
+        h.client.send_event(f"g{i}", "profile", {"tier": "gold" if i % 3 == 0 else "silver"})
+    h.client.flush()
+    expected = {f"g{i}" for i in range(20) if i % 3 == 0}
+    h.wait_members("gold", expected)
+    h.client.send_event("g0", "profile", {"tier": None})  # null removes the attribute
+    h.client.send_event("g1", "profile", {"tier": "gold"}, as_json=True)
+    h.client.flush()
+    h.wait_members("gold", expected - {"g0"} | {"g1"})
+    _fold_matches_redis(h, "gold")
+    causes = {(c["customer_id"], c["change"], c["cause"]) for c in h.client.fold.changes}
+    assert ("g0", "exited", "event") in causes
+    assert ("g1", "entered", "event") in causes
+
+
+def test_activate_backfills_existing_customers_and_deactivate_empties(harness: Harness) -> None:
+    h = harness
+    for i in range(30):
+        h.client.send_event(f"a{i}", "profile", {"age": 20 + i})
+    h.client.flush()
+    h.ok({"command": "create", "activate": False,
+          "segment": segment("over40", {"attr": "age", "op": "gt", "value": 40})})
+    assert h.members("over40") == set()  # a draft has no members
+    # wait until the profiles are applied (a segment on the same attribute sees them)
+    h.ok({"command": "create", "activate": True,
+          "segment": segment("aged", {"attr": "age", "op": "exists"})})
+    h.wait_members("aged", {f"a{i}" for i in range(30)} | set())
+    result = h.ok({"command": "activate", "segment_id": "over40"})
+    assert result["members"] == {"over40": 9}
+    assert result["job"]["entered"] == 9
+    assert h.members("over40") == {f"a{i}" for i in range(21, 30)}
+    result = h.ok({"command": "deactivate", "segment_id": "over40"})
+    assert result["job"]["exited"] == 9
+    assert h.members("over40") == set()
+    _fold_matches_redis(h, "over40")
+    exits = [c for c in h.client.fold.changes
+             if c["segment_id"] == "over40" and c["change"] == "exited"]
+    assert {c["cause"] for c in exits} == {"deactivate"}
+    # an inactive segment ignores events
+    h.client.send_event("a99", "profile", {"age": 99})
+    h.client.flush()
+    h.wait_members("aged", {f"a{i}" for i in range(30)} | {"a99"})
+    assert h.members("over40") == set()
+
+
+def test_update_re_evaluates_and_delete_exits_everyone(harness: Harness) -> None:
+    h = harness
+    for i in range(10):
+        h.client.send_event(f"u{i}", "profile", {"score": i})
+    h.client.flush()
+    h.ok({"command": "create", "activate": True,
+          "segment": segment("scored", {"attr": "score", "op": "gte", "value": 0})})
+    h.wait_members("scored", {f"u{i}" for i in range(10)} | _others(h, "scored"))
+    h.ok({"command": "create", "activate": True,
+          "segment": segment("high", {"attr": "score", "op": "gte", "value": 8})})
+    assert {m for m in h.members("high") if m.startswith("u")} == {"u8", "u9"}
+    result = h.ok({"command": "update",
+                   "segment": segment("high", {"attr": "score", "op": "gte", "value": 5})})
+    assert result["segment"]["version"] == 2
+    assert {m for m in h.members("high") if m.startswith("u")} == {"u5", "u6", "u7", "u8", "u9"}
+    assert any(c["cause"] == "update" and c["customer_id"] == "u5"
+               for c in h.client.poll_membership().changes)
+    result = h.ok({"command": "delete", "segment_id": "high"})
+    assert result["deleted"] is True
+    assert h.members("high") == set()
+    assert h.command({"command": "activate", "segment_id": "high"})["error"]["code"] == "not_found"
+
+
+def _others(h: Harness, segment_id: str) -> set[str]:
+    return {m for m in h.members(segment_id) if not m.startswith("u")}
+
+
+def test_static_segment_changes_only_on_refresh(harness: Harness) -> None:
+    h = harness
+    h.client.send_event("s1", "profile", {"plan": "pro"})
+    h.client.flush()
+    h.ok({"command": "create", "activate": True,
+          "segment": segment("plans", {"attr": "plan", "op": "exists"})})
+    h.wait_members("plans", {"s1"})
+    h.ok({"command": "create", "activate": True,
+          "segment": segment("pro-static", {"attr": "plan", "op": "eq", "value": "pro"},
+                             type="static")})
+    assert h.members("pro-static") == {"s1"}
+    h.client.send_event("s2", "profile", {"plan": "pro"})
+    h.client.send_event("s1", "profile", {"plan": "free"})
+    h.client.flush()
+    h.wait_members("plans", {"s1", "s2"})
+    assert h.members("pro-static") == {"s1"}  # static: no incremental change
+    result = h.ok({"command": "refresh", "segment_ids": ["pro-static"]})
+    assert result["job"]["entered"] == 1 and result["job"]["exited"] == 1
+    assert h.members("pro-static") == {"s2"}
+    refresh_causes = {c["cause"] for c in h.client.poll_membership().changes
+                      if c["segment_id"] == "pro-static"}
+    assert refresh_causes == {"activate", "refresh"}
+
+
+def test_segments_of_segments_follow_their_inputs(harness: Harness) -> None:
+    h = harness
+    h.ok({"command": "create", "activate": True,
+          "segment": segment("de", {"attr": "country", "op": "eq", "value": "DE"})})
+    h.ok({"command": "create", "activate": True,
+          "segment": segment("big-spender", {"event": "purchase", "agg": "sum", "prop": "amount",
+                                              "op": "gte", "value": 100})})
+    h.ok({"command": "create", "activate": True,
+          "segment": {"id": "vip-de", "name": "VIP DE", "rules": [
+              {"where": {"in_segment": "de"}},
+              {"op": "intersect", "where": {"in_segment": "big-spender"}}]}})
+    h.client.send_event("v1", "profile", {"country": "DE"})
+    h.client.send_event("v2", "profile", {"country": "FR"})
+    for customer in ("v1", "v2"):
+        h.client.send_event(customer, "purchase", {"amount": 60})
+        h.client.send_event(customer, "purchase", {"amount": 50})
+    h.client.flush()
+    h.wait_members("vip-de", {"v1"})
+    h.client.send_event("v1", "profile", {"country": "AT"})
+    h.client.flush()
+    h.wait_members("vip-de", set())
+    assert h.command({"command": "delete", "segment_id": "de"})["error"]["code"] == "in_use"
+    # a cycle is refused with the path of the offending condition
+    reply = h.command({"command": "update", "segment": segment("de", {"in_segment": "vip-de"})})
+    assert reply["error"]["code"] == "cycle"
+    assert reply["error"]["path"] == "segment.rules[0].where.in_segment"
+
+
+def test_bad_commands_get_one_clear_reply_each(harness: Harness) -> None:
+    h = harness
+    reply = h.command({"command": "create", "segment": segment(
+        "bad", {"attr": "tier", "op": "equals", "value": "gold"})})
+    assert reply["ok"] is False
+    assert reply["error"]["code"] == "unknown_op"
+    assert reply["error"]["path"] == "segment.rules[0].where.op"
+    assert "'eq'" in reply["error"]["message"]
+    reply = h.command({"command": "create", "segment": segment(
+        "bad2", {"event": "x", "agg": "count", "within": "3 days", "op": "gt", "value": 1})})
+    assert reply["error"]["code"] == "bad_duration"
+    reply = h.command({"command": "create", "segment": segment("bad3", {"in_segment": "nope"})})
+    assert reply["error"]["code"] == "missing_segment"
+    assert h.command({"command": "activat", "segment_id": "x"})["error"]["message"].startswith(
+        "unknown command 'activat'; did you mean 'activate'?")
+    assert h.command({"command": "deactivate"})["error"]["code"] == "missing_field"
+    h.ok({"command": "create", "segment": segment("dup", {"attr": "a", "op": "exists"})})
+    assert h.command({"command": "create", "segment": segment(
+        "dup", {"attr": "a", "op": "exists"})})["error"]["code"] == "already_exists"
+    # not JSON/msgpack at all: still one reply (request_id unknown, so null)
+    h.client.send_command({}, raw=b"\xc1 not a command")
+    reply = h.client.wait_reply(None)
+    assert reply["ok"] is False and reply["error"]["code"] == "undecodable"
+    # the same request delivered twice is applied once and answered once
+    command = {"command": "create", "request_id": "twice",
+               "segment": segment("twice", {"attr": "a", "op": "exists"})}
+    assert h.command(dict(command))["ok"]
+    h.client.send_command(dict(command))
+    reused = {"command": "delete", "request_id": "twice", "segment_id": "twice"}
+    assert h.command(reused)["error"]["code"] == "duplicate_request_id"
+    time.sleep(0.5)
+    h.client.wait_reply  # noqa: B018 - replies are keyed; no second 'twice' reply may be pending
+    assert "twice" not in h.client._pending_replies
+
+
+def test_metrics_endpoint_counts_work(harness: Harness) -> None:
+    import urllib.request
+
+    url = f"http://127.0.0.1:{harness.settings.web_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    assert "livesegments_events_processed_total" in text
+    assert "livesegments_membership_changes_total" in text
+    processed = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                    if line.startswith("livesegments_events_processed_total{"))
+    assert processed > 0
