@@ -51,10 +51,10 @@ def ref_same(a: object, b: object) -> bool:
 
 def ref_date(x: object) -> int | None:
     if type(x) is int:
-        return x  # type: ignore[return-value]
+        return x
     if type(x) is str:
         try:
-            d = datetime.fromisoformat(x)  # type: ignore[arg-type]
+            d = datetime.fromisoformat(x)
         except ValueError:
             return None
         if d.tzinfo is None:
@@ -133,15 +133,17 @@ def ref_filter(c: dict[str, Any], props: dict[str, Any], now: int) -> bool:
 
 
 def ref_compare(op: str, x: float, v: Any) -> bool:
-    return {
-        "eq": lambda: x == v,
-        "ne": lambda: x != v,
-        "lt": lambda: x < v,
-        "lte": lambda: x <= v,
-        "gt": lambda: x > v,
-        "gte": lambda: x >= v,
-        "between": lambda: v[0] <= x <= v[1],
-    }[op]()
+    return bool(
+        {
+            "eq": lambda: x == v,
+            "ne": lambda: x != v,
+            "lt": lambda: x < v,
+            "lte": lambda: x <= v,
+            "gt": lambda: x > v,
+            "gte": lambda: x >= v,
+            "between": lambda: v[0] <= x <= v[1],
+        }[op]()
+    )
 
 
 def ref_aggregate(c: dict[str, Any], raw: dict[str, Any], now: int) -> bool:
@@ -425,9 +427,7 @@ def test_reference_agrees_after_round_trip(
 ) -> None:
     encoded = definition_to_json(parse_definition(defn))
     assume(encoded["rules"])
-    assert compile_segment(encoded).evaluate(to_profile(raw), now) == ref_segment(
-        encoded, raw, now
-    )
+    assert compile_segment(encoded).evaluate(to_profile(raw), now) == ref_segment(encoded, raw, now)
 
 
 def walk(node: Any) -> list[dict[str, Any]]:

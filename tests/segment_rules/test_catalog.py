@@ -1,0 +1,77 @@
+"""Catalog helpers: references, cycles, order and dependents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from segment_rules import (
+    DefinitionError,
+    SegmentDefinition,
+    check_references,
+    dependents,
+    parse_definition,
+    topological_order,
+)
+from segment_rules.catalog import dependencies
+
+
+def seg(sid: str, *refs: str) -> SegmentDefinition:
+    where: Any = {"attr": "a", "op": "exists"}
+    if refs:
+        where = {"all": [where, *({"in_segment": r} for r in refs)]}
+    return parse_definition({"id": sid, "name": sid, "rules": [{"where": where}]})
+
+
+CATALOG = {d.id: d for d in [seg("base"), seg("vip", "base"), seg("vip-de", "vip"), seg("solo")]}
+
+
+def test_check_references_accepts_a_sound_definition() -> None:
+    check_references(CATALOG, seg("top", "vip-de", "base"))
+
+
+def test_missing_segment_names_the_node_and_suggests() -> None:
+    with pytest.raises(DefinitionError) as info:
+        check_references(CATALOG, seg("top", "base", "vipde"))
+    err = info.value
+    assert err.code == "missing_segment"
+    assert err.path == "rules[0].where.all[2].in_segment"
+    assert str(err) == (
+        "unknown segment 'vipde' at rules[0].where.all[2].in_segment; did you mean 'vip-de'?"
+    )
+
+
+def test_cycle_lists_the_loop() -> None:
+    with pytest.raises(DefinitionError) as info:
+        check_references(CATALOG, seg("base", "vip-de"))
+    err = info.value
+    assert err.code == "cycle"
+    assert "base -> vip-de -> vip -> base" in str(err)
+    assert err.path == "rules[0].where.all[1].in_segment"
+
+
+def test_replacing_a_definition_uses_the_new_version() -> None:
+    check_references(CATALOG, seg("vip"))  # vip no longer depends on base: still fine
+
+
+def test_topological_order_puts_dependencies_first() -> None:
+    assert topological_order(CATALOG) == ["base", "solo", "vip", "vip-de"]
+
+
+def test_topological_order_reports_a_cycle() -> None:
+    looped = {**CATALOG, "base": seg("base", "vip-de")}
+    with pytest.raises(DefinitionError) as info:
+        topological_order(looped)
+    assert info.value.code == "cycle"
+    assert "base -> vip-de -> vip -> base" in str(info.value)
+
+
+def test_dependents_are_transitive() -> None:
+    assert dependents(CATALOG, "base") == {"vip", "vip-de"}
+    assert dependents(CATALOG, "vip-de") == set()
+    assert dependents(CATALOG, "unknown") == set()
+
+
+def test_dependencies_are_direct() -> None:
+    assert dependencies(CATALOG["vip-de"]) == {"vip"}
