@@ -8,7 +8,6 @@ from .partition import (
     PartitionBatch,
     PartitionMeta,
     PartitionStore,
-    pack_record,
     unpack_records,
 )
 from .profile import Profile, ProfileSnapshot
@@ -30,6 +29,5 @@ __all__ = [
     "RegistryStore",
     "StateError",
     "StoredSegment",
-    "pack_record",
     "unpack_records",
 ]

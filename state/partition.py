@@ -23,7 +23,6 @@ __all__ = [
     "PartitionBatch",
     "PartitionMeta",
     "PartitionStore",
-    "pack_record",
     "unpack_records",
 ]
 
@@ -55,6 +54,22 @@ def _unpack(blob: bytes) -> Any:
     return msgpack.unpackb(blob, raw=False, strict_map_key=False)
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One message to publish, committed with the state that produced it."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def pack(self) -> bytes:
+        return _pack(
+            [self.topic, self.key, self.value, self.partition, [list(h) for h in self.headers]]
+        )
+
+
 class PartitionBatch:
     """The writes of one batch on one partition, built while events and tasks are applied."""
 
@@ -65,10 +80,10 @@ class PartitionBatch:
         self.task: dict[str, Any] | None = meta.task
         self.profiles: dict[str, Profile] = {}
         self.new_customers: list[str] = []
-        self.joins: dict[str, list[str]] = {}
-        self.leaves: dict[str, list[str]] = {}
+        self.membership: dict[str, dict[str, bool]] = {}
+        """segment id -> customer id -> member after this batch (the last change wins)."""
         self.timers: dict[str, int | None] = {}
-        self.outbox: list[bytes] = []
+        self.outbox: list[OutboxRecord] = []
         self.catalog_set: dict[str, AppliedSegment] = {}
         self.catalog_del: list[str] = []
         self.drop_members: list[str] = []
@@ -77,11 +92,8 @@ class PartitionBatch:
         self.seq += 1
         return self.seq
 
-    def join(self, segment_id: str, customer_id: str) -> None:
-        self.joins.setdefault(segment_id, []).append(customer_id)
-
-    def leave(self, segment_id: str, customer_id: str) -> None:
-        self.leaves.setdefault(segment_id, []).append(customer_id)
+    def set_member(self, segment_id: str, customer_id: str, member: bool) -> None:
+        self.membership.setdefault(segment_id, {})[customer_id] = member
 
     def writes(self) -> Writes:
         keys = self.keys
@@ -94,10 +106,13 @@ class PartitionBatch:
             )
         for segment_id in self.drop_members:
             writes.add("DEL", keys.members(segment_id))
-        for segment_id, ids in self.leaves.items():
-            writes.add_many("SREM", keys.members(segment_id), ids)
-        for segment_id, ids in self.joins.items():
-            writes.add_many("SADD", keys.members(segment_id), ids)
+        for segment_id, changes in self.membership.items():
+            joined = [c for c, member in changes.items() if member]
+            left = [c for c, member in changes.items() if not member]
+            if joined:
+                writes.add_many("SADD", keys.members(segment_id), joined)
+            if left:
+                writes.add_many("SREM", keys.members(segment_id), left)
         due = [x for c, at in self.timers.items() if at is not None for x in (at, c)]
         if due:
             writes.add_many("ZADD", keys.timers, due, 2)
@@ -114,7 +129,7 @@ class PartitionBatch:
         if self.catalog_del:
             writes.add_many("HDEL", keys.catalog, self.catalog_del)
         if self.outbox:
-            writes.add_many("RPUSH", keys.outbox, self.outbox)
+            writes.add_many("RPUSH", keys.outbox, [r.pack() for r in self.outbox])
         writes.add("HSET", keys.meta, "offset", self.offset, "seq", self.seq)
         if self.task is None:
             writes.add("HDEL", keys.meta, "task")
@@ -196,28 +211,6 @@ class PartitionStore:
 
     async def members(self, segment_id: str) -> set[str]:
         return {m.decode() for m in await self.redis.smembers(self.keys.members(segment_id))}
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    """One message to publish, committed with the state that produced it."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    partition: int | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-def pack_record(
-    topic: str,
-    key: bytes | None,
-    value: bytes,
-    partition: int | None = None,
-    headers: tuple[tuple[str, bytes], ...] = (),
-) -> bytes:
-    """An outbox record: the topic, key and encoded value of one message to publish."""
-    return _pack([topic, key, value, partition, [list(h) for h in headers]])
 
 
 def unpack_records(blobs: Iterable[bytes]) -> list[OutboxRecord]:

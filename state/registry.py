@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from .commit import Writes, fenced_commit
 from .keys import KeySpace
+from .partition import OutboxRecord
 
 __all__ = ["Job", "RegistryBatch", "RegistryMeta", "RegistryStore", "StoredSegment"]
 
@@ -117,7 +118,7 @@ class RegistryBatch:
         self.segments: dict[str, StoredSegment | None] = {}
         self.jobs: dict[str, Job] = {}
         self.requests: dict[str, bytes] = {}
-        self.outbox: list[bytes] = []
+        self.outbox: list[OutboxRecord] = []
 
     def writes(self) -> Writes:
         keys = self.keys
@@ -132,7 +133,7 @@ class RegistryBatch:
         for request_id, digest in self.requests.items():
             writes.add("HSET", keys.requests, request_id, digest)
         if self.outbox:
-            writes.add_many("RPUSH", keys.outbox, self.outbox)
+            writes.add_many("RPUSH", keys.outbox, [r.pack() for r in self.outbox])
         writes.add("HSET", keys.meta, "offset", self.offset)
         return writes
 

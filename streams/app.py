@@ -48,6 +48,8 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         topic_partitions=1,
         topic_allow_declare=True,
         stream_wait_empty=False,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     redis = Redis.from_url(settings.redis_url)
     publisher = Publisher(app)

@@ -25,7 +25,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         f"({partitions} partitions), HTTP http://127.0.0.1:{settings.web_port}/metrics",
         flush=True,
     )
-    FaustWorker(worker.app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+
+    class _Worker(FaustWorker):  # type: ignore[misc]
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            # faust's terminal spinner sets the root logger to DEBUG at WARN and above,
+            # which makes every library debug call build a record: keep it off
+            self.spinner = None
+
+    _Worker(worker.app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0
 
 

@@ -31,11 +31,11 @@ from state import (
     FencedError,
     Job,
     KeySpace,
+    OutboxRecord,
     RegistryBatch,
     RegistryMeta,
     RegistryStore,
     StoredSegment,
-    pack_record,
     unpack_records,
 )
 
@@ -131,7 +131,7 @@ class ControlRuntime:
         self._segments = ctx.segments
         self._count_active()
         if batch.outbox:
-            await self.publisher.publish(unpack_records(batch.outbox))
+            await self.publisher.publish(batch.outbox)
             await self.store.trim_outbox(len(batch.outbox))
 
     # -- dispatch -------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class ControlRuntime:
     def _reply(self, ctx: _Context, request_id: str | None, body: dict[str, Any]) -> None:
         reply = {"request_id": request_id, **body}
         key = request_id.encode() if request_id is not None else None
-        ctx.batch.outbox.append(pack_record(self.settings.replies_topic, key, encode(reply)))
+        ctx.batch.outbox.append(OutboxRecord(self.settings.replies_topic, key, encode(reply)))
 
     # -- helpers --------------------------------------------------------------------------
     def _parsed_defs(self, segments: dict[str, StoredSegment]) -> dict[str, SegmentDefinition]:
@@ -282,7 +282,7 @@ class ControlRuntime:
         )
         for partition in range(self.partitions):
             ctx.batch.outbox.append(
-                pack_record(
+                OutboxRecord(
                     self.settings.events_topic, b"", task, partition, ((TASK_HEADER, b"1"),)
                 )
             )

@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from segment_rules import CompiledSegment, Limits, compile_segment, parse_definition
-from state import AppliedSegment, PartitionBatch, Profile, pack_record
+from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile
 
+from . import metrics
 from .messages import Event, membership_change
 
 __all__ = ["NO_LIMITS", "EngineConfig", "PartitionEngine", "TaskStats", "compiled_for"]
@@ -214,17 +215,17 @@ class PartitionEngine:
         customer_id = profile.customer_id
         if member:
             profile.segments.add(segment_id)
-            batch.join(segment_id, customer_id)
         else:
             profile.segments.discard(segment_id)
-            batch.leave(segment_id, customer_id)
+        batch.set_member(segment_id, customer_id, member)
         if stats is not None:
             if member:
                 stats.entered += 1
             else:
                 stats.exited += 1
         value = membership_change(segment_id, customer_id, member, now, cause, batch.next_seq())
-        batch.outbox.append(pack_record(self.config.membership_topic, customer_id.encode(), value))
+        batch.outbox.append(OutboxRecord(self.config.membership_topic, customer_id.encode(), value))
+        metrics.MEMBERSHIP_CHANGES.labels("entered" if member else "exited", cause).inc()
         batch.profiles[customer_id] = profile
 
     def schedule(self, batch: PartitionBatch, profile: Profile, now: int) -> None:

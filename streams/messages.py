@@ -49,12 +49,12 @@ def decode_map(raw: bytes | None, what: str = "message") -> dict[str, Any]:
         raise BadMessage("empty", f"{what} is empty; expected a msgpack map or a JSON object")
     first = raw.lstrip()[:1]
     value: Any
-    if first == b"{":
+    if first in (b"{", b"["):
         try:
             value = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadMessage(
-                "not_json", f"{what} starts with '{{' but is not JSON: {exc}"
+                "not_json", f"{what} looks like JSON but does not parse: {exc}"
             ) from None
     else:
         try:
@@ -84,6 +84,29 @@ def _field(value: dict[str, Any], name: str, kind: type, what: str = "event") ->
     return found
 
 
+_MAX_DEPTH = 32
+
+
+def _check_value(value: Any, path: str, depth: int = 0) -> None:
+    """Only values a profile can store: msgpack's 64-bit integers, bounded nesting."""
+    if isinstance(value, bool) or value is None or isinstance(value, float | str | bytes):
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise BadMessage("unsupported_value", f"{path} = {value} does not fit in 64 bits")
+        return
+    if depth >= _MAX_DEPTH:
+        raise BadMessage("unsupported_value", f"{path} nests deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_value(item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_value(item, f"{path}[{index}]", depth + 1)
+    else:
+        raise BadMessage("unsupported_value", f"{path} has a value of type {type(value).__name__}")
+
+
 def decode_event(
     raw: bytes | None, key: bytes | None, *, now_ms: int, max_bytes: int, max_future_ms: int
 ) -> Event:
@@ -102,6 +125,7 @@ def decode_event(
             raise BadMessage("invalid_value", f"event field {name!r} is empty")
     if any(not isinstance(k, str) for k in properties):
         raise BadMessage("wrong_type", "event 'properties' has a key that is not a string")
+    _check_value(properties, "properties")
     if ts > now_ms + max_future_ms:
         raise BadMessage(
             "future_ts",

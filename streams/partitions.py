@@ -24,11 +24,11 @@ from state import (
     AppliedSegment,
     FencedError,
     KeySpace,
+    OutboxRecord,
     PartitionBatch,
     PartitionMeta,
     PartitionStore,
     Profile,
-    pack_record,
     unpack_records,
 )
 
@@ -69,6 +69,8 @@ class _Owner:
         self.engine = engine
         self.meta = meta
         self.lock = asyncio.Lock()
+        self.confirming: asyncio.Future[None] | None = None
+        self.broken = False
 
 
 class PartitionRuntime:
@@ -190,7 +192,7 @@ class PartitionRuntime:
         await self._commit(owner, batch)
         metrics.EVENTS_PROCESSED.labels(str(owner.store.partition)).inc(applied)
 
-    def _dead_letter(self, message: Incoming, exc: BadMessage, now: int) -> bytes:
+    def _dead_letter(self, message: Incoming, exc: BadMessage, now: int) -> OutboxRecord:
         log.warning(
             "%s[%d]@%d: dead letter (%s): %s",
             self.settings.events_topic,
@@ -212,19 +214,47 @@ class PartitionRuntime:
                 "at": now,
             }
         )
-        return pack_record(self.settings.dlq_topic, message.key, value)
+        return OutboxRecord(self.settings.dlq_topic, message.key, value)
 
     async def _commit(self, owner: _Owner, batch: PartitionBatch) -> None:
+        """Commit, hand the outbox to the producer, and confirm it in the background.
+
+        The next batch does not wait for Kafka's acknowledgement; confirmations run in
+        commit order and trim the outbox only after every earlier record was acknowledged.
+        """
         ver = await owner.store.commit(owner.meta.ver, batch)
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
         if batch.outbox:
-            records = unpack_records(batch.outbox)
-            await self.publisher.publish(records)
-            await owner.store.trim_outbox(len(records))
-            for record in records:
-                if record.topic == self.settings.membership_topic:
-                    change = msgpack.unpackb(record.value)
-                    metrics.MEMBERSHIP_CHANGES.labels(change["change"], change["cause"]).inc()
+            futures = await self.publisher.send(batch.outbox)
+            owner.confirming = asyncio.ensure_future(
+                self._confirm(owner, futures, owner.confirming)
+            )
+
+    async def _confirm(
+        self,
+        owner: _Owner,
+        futures: list[asyncio.Future[Any]],
+        previous: asyncio.Future[None] | None,
+    ) -> None:
+        if previous is not None:
+            await previous
+        if owner.broken:
+            return
+        try:
+            await asyncio.gather(*futures)
+            await owner.store.trim_outbox(len(futures))
+        except Exception:
+            # Left in the outbox: the reload publishes it again (consumers drop repeats by seq).
+            log.exception("partition %d: publishing failed; reloading", owner.store.partition)
+            owner.broken = True
+            if self._owners.get(owner.store.partition) is owner:
+                del self._owners[owner.store.partition]
+
+    async def drain(self) -> None:
+        """Wait until everything committed so far is acknowledged (tests, shutdown)."""
+        for owner in list(self._owners.values()):
+            if owner.confirming is not None:
+                await owner.confirming
 
     # -- tasks ----------------------------------------------------------------------------
     async def _run_task(self, owner: _Owner, message: Incoming) -> None:
@@ -279,7 +309,7 @@ class PartitionRuntime:
                 "stats": stats.as_dict(),
             }
             batch.outbox.append(
-                pack_record(self.settings.control_topic, task["job_id"].encode(), encode(done))
+                OutboxRecord(self.settings.control_topic, task["job_id"].encode(), encode(done))
             )
             await self._commit(owner, batch)
             log.info(

@@ -1,4 +1,4 @@
-"""Publishes outbox records to Kafka and waits for the broker's acknowledgement."""
+"""Publishes outbox records to Kafka through the Faust app's producer (acks=all)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ __all__ = ["Publisher"]
 
 
 class Publisher:
-    """Sends records through the Faust app's producer (acks=all)."""
-
     def __init__(self, app: Any) -> None:
         self._app = app
 
-    async def publish(self, records: Sequence[OutboxRecord]) -> None:
+    async def send(self, records: Sequence[OutboxRecord]) -> list[asyncio.Future[Any]]:
+        """Hand records to the producer in order; returns their delivery futures."""
+        producer = self._app.producer
         futures = []
         for record in records:
             futures.append(
-                await self._app.producer.send(
+                await producer.send(
                     record.topic,
                     record.key,
                     record.value,
@@ -30,5 +30,10 @@ class Publisher:
                     list(record.headers) or None,
                 )
             )
+        return futures
+
+    async def publish(self, records: Sequence[OutboxRecord]) -> None:
+        """Send and wait until Kafka acknowledged every record."""
+        futures = await self.send(records)
         if futures:
             await asyncio.gather(*futures)

@@ -45,6 +45,11 @@ class Settings:
         "LS_MEMBERSHIP_TOPIC", "segments.membership", "membership changes (entered/exited)"
     )
     dlq_topic: str = _env_field("LS_DLQ_TOPIC", "segments.events.dlq", "dead letters")
+    session_timeout_s: float = _env_field(
+        "LS_SESSION_TIMEOUT_S",
+        30.0,
+        "seconds before the group gives a silent worker's partitions to others",
+    )
     web_port: int = _env_field("LS_WEB_PORT", 6066, "HTTP port of the worker (/metrics)")
     batch_size: int = _env_field("LS_BATCH_SIZE", 500, "events per processing batch")
     batch_within_s: float = _env_field(

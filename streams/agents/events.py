@@ -58,10 +58,15 @@ def register(
             for event in batch:
                 item = incoming(event)
                 by_partition.setdefault(item.partition, []).append(item)
-            for partition, messages in by_partition.items():
-                await retry_forever(
-                    f"{topic.get_topic_name()}[{partition}] batch at {messages[0].offset}",
-                    lambda p=partition, m=messages: runtime.process(p, m),
+            # partitions are independent: apply them concurrently, each one in order
+            await asyncio.gather(
+                *(
+                    retry_forever(
+                        f"{topic.get_topic_name()}[{partition}] batch at {messages[0].offset}",
+                        lambda p=partition, m=messages: runtime.process(p, m),
+                    )
+                    for partition, messages in by_partition.items()
                 )
+            )
 
     return events

@@ -46,6 +46,7 @@ def unique_env(kafka: str, redis_url: str, **extra: str) -> dict[str, str]:
         "LS_EVENTS_PARTITIONS": "4",
         "LS_WEB_PORT": str(free_port()),
         "LS_EXPIRY_POLL_S": "0.1",
+        "LS_SESSION_TIMEOUT_S": "6",
     }
     env.update(extra)
     return env
@@ -138,7 +139,9 @@ class Harness:
         partitions = self.settings.events_partitions
         found: set[str] = set()
         for p in range(partitions):
-            found |= {m.decode() for m in self.redis.smembers(self.keys.partition(p).members(segment_id))}
+            found |= {
+                m.decode() for m in self.redis.smembers(self.keys.partition(p).members(segment_id))
+            }
         return found
 
     def wait_members(self, segment_id: str, expected: set[str], timeout: float = 30) -> None:
@@ -157,7 +160,9 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness(kafka_bootstrap: str, redis_url: str, request: pytest.FixtureRequest) -> Iterator[Harness]:
+def harness(
+    kafka_bootstrap: str, redis_url: str, request: pytest.FixtureRequest
+) -> Iterator[Harness]:
     h = Harness(unique_env(kafka_bootstrap, redis_url), request.module.__name__.rsplit(".", 1)[-1])
     h.start()
     yield h
@@ -165,4 +170,9 @@ def harness(kafka_bootstrap: str, redis_url: str, request: pytest.FixtureRequest
 
 
 def segment(segment_id: str, where: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"id": segment_id, "name": segment_id.replace("-", " ").title(), "rules": [{"where": where}], **extra}
+    return {
+        "id": segment_id,
+        "name": segment_id.replace("-", " ").title(),
+        "rules": [{"where": where}],
+        **extra,
+    }

@@ -17,8 +17,13 @@ def _fold_matches_redis(h: Harness, segment_id: str) -> None:
 
 def test_events_move_customers_in_and_out(harness: Harness) -> None:
     h = harness
-    h.ok({"command": "create", "activate": True,
-          "segment": segment("gold", {"attr": "tier", "op": "eq", "value": "gold"})})
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("gold", {"attr": "tier", "op": "eq", "value": "gold"}),
+        }
+    )
     for i in range(20):
         h.client.send_event(f"g{i}", "profile", {"tier": "gold" if i % 3 == 0 else "silver"})
     h.client.flush()
@@ -39,12 +44,22 @@ def test_activate_backfills_existing_customers_and_deactivate_empties(harness: H
     for i in range(30):
         h.client.send_event(f"a{i}", "profile", {"age": 20 + i})
     h.client.flush()
-    h.ok({"command": "create", "activate": False,
-          "segment": segment("over40", {"attr": "age", "op": "gt", "value": 40})})
+    h.ok(
+        {
+            "command": "create",
+            "activate": False,
+            "segment": segment("over40", {"attr": "age", "op": "gt", "value": 40}),
+        }
+    )
     assert h.members("over40") == set()  # a draft has no members
     # wait until the profiles are applied (a segment on the same attribute sees them)
-    h.ok({"command": "create", "activate": True,
-          "segment": segment("aged", {"attr": "age", "op": "exists"})})
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("aged", {"attr": "age", "op": "exists"}),
+        }
+    )
     h.wait_members("aged", {f"a{i}" for i in range(30)} | set())
     result = h.ok({"command": "activate", "segment_id": "over40"})
     assert result["members"] == {"over40": 9}
@@ -54,8 +69,9 @@ def test_activate_backfills_existing_customers_and_deactivate_empties(harness: H
     assert result["job"]["exited"] == 9
     assert h.members("over40") == set()
     _fold_matches_redis(h, "over40")
-    exits = [c for c in h.client.fold.changes
-             if c["segment_id"] == "over40" and c["change"] == "exited"]
+    exits = [
+        c for c in h.client.fold.changes if c["segment_id"] == "over40" and c["change"] == "exited"
+    ]
     assert {c["cause"] for c in exits} == {"deactivate"}
     # an inactive segment ignores events
     h.client.send_event("a99", "profile", {"age": 99})
@@ -69,18 +85,34 @@ def test_update_re_evaluates_and_delete_exits_everyone(harness: Harness) -> None
     for i in range(10):
         h.client.send_event(f"u{i}", "profile", {"score": i})
     h.client.flush()
-    h.ok({"command": "create", "activate": True,
-          "segment": segment("scored", {"attr": "score", "op": "gte", "value": 0})})
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("scored", {"attr": "score", "op": "gte", "value": 0}),
+        }
+    )
     h.wait_members("scored", {f"u{i}" for i in range(10)} | _others(h, "scored"))
-    h.ok({"command": "create", "activate": True,
-          "segment": segment("high", {"attr": "score", "op": "gte", "value": 8})})
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("high", {"attr": "score", "op": "gte", "value": 8}),
+        }
+    )
     assert {m for m in h.members("high") if m.startswith("u")} == {"u8", "u9"}
-    result = h.ok({"command": "update",
-                   "segment": segment("high", {"attr": "score", "op": "gte", "value": 5})})
+    result = h.ok(
+        {
+            "command": "update",
+            "segment": segment("high", {"attr": "score", "op": "gte", "value": 5}),
+        }
+    )
     assert result["segment"]["version"] == 2
     assert {m for m in h.members("high") if m.startswith("u")} == {"u5", "u6", "u7", "u8", "u9"}
-    assert any(c["cause"] == "update" and c["customer_id"] == "u5"
-               for c in h.client.poll_membership().changes)
+    assert any(
+        c["cause"] == "update" and c["customer_id"] == "u5"
+        for c in h.client.poll_membership().changes
+    )
     result = h.ok({"command": "delete", "segment_id": "high"})
     assert result["deleted"] is True
     assert h.members("high") == set()
@@ -95,12 +127,23 @@ def test_static_segment_changes_only_on_refresh(harness: Harness) -> None:
     h = harness
     h.client.send_event("s1", "profile", {"plan": "pro"})
     h.client.flush()
-    h.ok({"command": "create", "activate": True,
-          "segment": segment("plans", {"attr": "plan", "op": "exists"})})
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("plans", {"attr": "plan", "op": "exists"}),
+        }
+    )
     h.wait_members("plans", {"s1"})
-    h.ok({"command": "create", "activate": True,
-          "segment": segment("pro-static", {"attr": "plan", "op": "eq", "value": "pro"},
-                             type="static")})
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment(
+                "pro-static", {"attr": "plan", "op": "eq", "value": "pro"}, type="static"
+            ),
+        }
+    )
     assert h.members("pro-static") == {"s1"}
     h.client.send_event("s2", "profile", {"plan": "pro"})
     h.client.send_event("s1", "profile", {"plan": "free"})
@@ -110,22 +153,45 @@ def test_static_segment_changes_only_on_refresh(harness: Harness) -> None:
     result = h.ok({"command": "refresh", "segment_ids": ["pro-static"]})
     assert result["job"]["entered"] == 1 and result["job"]["exited"] == 1
     assert h.members("pro-static") == {"s2"}
-    refresh_causes = {c["cause"] for c in h.client.poll_membership().changes
-                      if c["segment_id"] == "pro-static"}
+    refresh_causes = {
+        c["cause"] for c in h.client.poll_membership().changes if c["segment_id"] == "pro-static"
+    }
     assert refresh_causes == {"activate", "refresh"}
 
 
 def test_segments_of_segments_follow_their_inputs(harness: Harness) -> None:
     h = harness
-    h.ok({"command": "create", "activate": True,
-          "segment": segment("de", {"attr": "country", "op": "eq", "value": "DE"})})
-    h.ok({"command": "create", "activate": True,
-          "segment": segment("big-spender", {"event": "purchase", "agg": "sum", "prop": "amount",
-                                              "op": "gte", "value": 100})})
-    h.ok({"command": "create", "activate": True,
-          "segment": {"id": "vip-de", "name": "VIP DE", "rules": [
-              {"where": {"in_segment": "de"}},
-              {"op": "intersect", "where": {"in_segment": "big-spender"}}]}})
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("de", {"attr": "country", "op": "eq", "value": "DE"}),
+        }
+    )
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment(
+                "big-spender",
+                {"event": "purchase", "agg": "sum", "prop": "amount", "op": "gte", "value": 100},
+            ),
+        }
+    )
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": {
+                "id": "vip-de",
+                "name": "VIP DE",
+                "rules": [
+                    {"where": {"in_segment": "de"}},
+                    {"op": "intersect", "where": {"in_segment": "big-spender"}},
+                ],
+            },
+        }
+    )
     h.client.send_event("v1", "profile", {"country": "DE"})
     h.client.send_event("v2", "profile", {"country": "FR"})
     for customer in ("v1", "v2"):
@@ -145,30 +211,48 @@ def test_segments_of_segments_follow_their_inputs(harness: Harness) -> None:
 
 def test_bad_commands_get_one_clear_reply_each(harness: Harness) -> None:
     h = harness
-    reply = h.command({"command": "create", "segment": segment(
-        "bad", {"attr": "tier", "op": "equals", "value": "gold"})})
+    reply = h.command(
+        {
+            "command": "create",
+            "segment": segment("bad", {"attr": "tier", "op": "equals", "value": "gold"}),
+        }
+    )
     assert reply["ok"] is False
     assert reply["error"]["code"] == "unknown_op"
     assert reply["error"]["path"] == "segment.rules[0].where.op"
     assert "'eq'" in reply["error"]["message"]
-    reply = h.command({"command": "create", "segment": segment(
-        "bad2", {"event": "x", "agg": "count", "within": "3 days", "op": "gt", "value": 1})})
+    reply = h.command(
+        {
+            "command": "create",
+            "segment": segment(
+                "bad2", {"event": "x", "agg": "count", "within": "3 days", "op": "gt", "value": 1}
+            ),
+        }
+    )
     assert reply["error"]["code"] == "bad_duration"
     reply = h.command({"command": "create", "segment": segment("bad3", {"in_segment": "nope"})})
     assert reply["error"]["code"] == "missing_segment"
     assert h.command({"command": "activat", "segment_id": "x"})["error"]["message"].startswith(
-        "unknown command 'activat'; did you mean 'activate'?")
+        "unknown command 'activat'; did you mean 'activate'?"
+    )
     assert h.command({"command": "deactivate"})["error"]["code"] == "missing_field"
     h.ok({"command": "create", "segment": segment("dup", {"attr": "a", "op": "exists"})})
-    assert h.command({"command": "create", "segment": segment(
-        "dup", {"attr": "a", "op": "exists"})})["error"]["code"] == "already_exists"
+    assert (
+        h.command({"command": "create", "segment": segment("dup", {"attr": "a", "op": "exists"})})[
+            "error"
+        ]["code"]
+        == "already_exists"
+    )
     # not JSON/msgpack at all: still one reply (request_id unknown, so null)
     h.client.send_command({}, raw=b"\xc1 not a command")
     reply = h.client.wait_reply(None)
     assert reply["ok"] is False and reply["error"]["code"] == "undecodable"
     # the same request delivered twice is applied once and answered once
-    command = {"command": "create", "request_id": "twice",
-               "segment": segment("twice", {"attr": "a", "op": "exists"})}
+    command = {
+        "command": "create",
+        "request_id": "twice",
+        "segment": segment("twice", {"attr": "a", "op": "exists"}),
+    }
     assert h.command(dict(command))["ok"]
     h.client.send_command(dict(command))
     reused = {"command": "delete", "request_id": "twice", "segment_id": "twice"}
@@ -185,6 +269,9 @@ def test_metrics_endpoint_counts_work(harness: Harness) -> None:
     text = urllib.request.urlopen(url, timeout=5).read().decode()
     assert "livesegments_events_processed_total" in text
     assert "livesegments_membership_changes_total" in text
-    processed = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                    if line.startswith("livesegments_events_processed_total{"))
+    processed = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("livesegments_events_processed_total{")
+    )
     assert processed > 0

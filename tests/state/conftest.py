@@ -1,0 +1,1 @@
+from .fixtures import aredis, keyspace  # noqa: F401

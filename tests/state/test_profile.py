@@ -1,0 +1,79 @@
+"""Profile: attributes, retention, duplicate detection, encoding."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from state import Profile
+from state.profile import RECENT_IDS
+
+
+def test_null_removes_an_attribute_and_changes_are_reported() -> None:
+    profile = Profile("c")
+    assert profile.upsert_attributes({"a": 1, "b": "x"}) == {"a", "b"}
+    assert profile.upsert_attributes({"a": 1, "b": None}) == {"b"}
+    assert profile.attrs == {"a": 1}
+    # same value of another type is a change (no coercion: True is not 1)
+    assert profile.upsert_attributes({"a": True}) == {"a"}
+
+
+def test_event_ids_are_remembered_up_to_the_ring_size() -> None:
+    profile = Profile("c")
+    assert not profile.seen("e1")
+    assert profile.seen("e1")
+    for n in range(RECENT_IDS):
+        profile.seen(f"x{n}")
+    assert not profile.seen("e1")  # pushed out of the ring
+
+
+def test_retention_drops_old_and_excess_events() -> None:
+    profile = Profile("c")
+    for ts in (50, 10, 30, 20, 40):
+        profile.append_event("visit", ts, {}, max_events=10, cutoff_ms=0)
+    assert [r.ts for r in profile.events["visit"]] == [10, 20, 30, 40, 50]
+    profile.append_event("buy", 60, {"n": 1}, max_events=4, cutoff_ms=15)
+    assert [r.ts for r in profile.events["visit"]] == [30, 40, 50]
+    assert not profile.append_event("buy", 5, {}, max_events=4, cutoff_ms=15)
+    assert profile.oldest_event_ts() == 30
+    view = profile.snapshot(cutoff_ms=40)
+    assert [r.ts for r in view.events("visit")] == [50]
+
+
+events = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 1000)), max_size=60)
+
+
+@given(events, st.integers(1, 20), st.integers(-1, 1000))
+def test_retention_keeps_exactly_the_newest_events_after_the_cutoff(
+    items: list[tuple[str, int]], max_events: int, cutoff: int
+) -> None:
+    profile = Profile("c")
+    for event_type, ts in items:
+        profile.append_event(event_type, ts, {}, max_events, cutoff)
+    kept = sorted((r.ts, t) for t, recs in profile.events.items() for r in recs)
+    assert len(kept) <= max_events
+    assert all(ts > cutoff for ts, _ in kept)
+    for recs in profile.events.values():
+        assert [r.ts for r in recs] == sorted(r.ts for r in recs)
+    # everything dropped for the count limit is no newer than what was kept
+    eligible = sorted(ts for _, ts in items if ts > cutoff)
+    if kept and len(eligible) > max_events:
+        assert min(ts for ts, _ in kept) >= eligible[-max_events - 1]
+
+
+int64 = st.integers(-(2**63), 2**63 - 1)  # the event edge refuses wider integers
+
+
+@given(st.dictionaries(st.text(max_size=5), st.one_of(int64, st.text(), st.booleans())))
+def test_encoding_round_trips(attrs: dict[str, object]) -> None:
+    profile = Profile("c", dict(attrs), segments={"s1", "s2"}, wake=123)
+    profile.append_event("buy", 10, {"amount": 3}, 100, 0)
+    profile.seen("e1")
+    back = Profile.decode("c", profile.encode())
+    assert (back.attrs, back.events, back.segments, back.wake) == (
+        profile.attrs,
+        profile.events,
+        profile.segments,
+        profile.wake,
+    )
+    assert back.seen("e1")
