@@ -1,0 +1,1 @@
+"""Benchmarks of livesegments against a real Kafka broker and Redis (see README.md)."""

@@ -1,0 +1,66 @@
+"""What the figures were measured on: CPU, cores, RAM, software versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import redis
+
+__all__ = ["describe_machine"]
+
+_PACKAGES = ("faust-streaming", "aiokafka", "kafka-python", "redis", "msgpack")
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    found = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    return found.group(1).strip() if found else "unknown"
+
+
+def _ram_gib() -> float:
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return 0.0
+    found = re.search(r"^MemTotal:\s*(\d+) kB", text, re.M)
+    return round(int(found.group(1)) / 1024 / 1024, 1) if found else 0.0
+
+
+def _kafka_version(root: Path) -> str:
+    jars = sorted((root / "services" / "kafka" / "target" / "lib").glob("kafka_2.13-*.jar"))
+    if not jars:
+        return "unknown"
+    return jars[-1].name.removeprefix("kafka_2.13-").removesuffix(".jar")
+
+
+def describe_machine(redis_url: str, root: Path) -> dict[str, Any]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        server = client.info("server")
+        persistence = client.info("persistence")
+    finally:
+        client.close()
+    versions["redis-server"] = str(server.get("redis_version", "unknown"))
+    versions["kafka-broker"] = _kafka_version(root)
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count() or 0,
+        "ram_gib": _ram_gib(),
+        "os": f"{platform.system()} {platform.release()}",
+        "redis_aof": bool(persistence.get("aof_enabled", 0)),
+        "versions": versions,
+    }
