@@ -53,7 +53,7 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(settings)
+    return run_demo(settings, customers=args.customers, seconds=args.seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,9 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("settings", help="print the settings and their variables").set_defaults(
         run=_settings
     )
-    sub.add_parser(
+    demo = sub.add_parser(
         "demo", help="load a sample population and example segments, then follow changes"
-    ).set_defaults(run=_demo)
+    )
+    demo.add_argument("--customers", type=int, default=500)
+    demo.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()

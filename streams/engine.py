@@ -10,6 +10,7 @@ dynamic segments that use the changed segment through `in_segment`, in dependenc
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -79,6 +80,8 @@ class PartitionEngine:
             sid: compiled_for(a) for sid, a in catalog.items()
         }
         self._index = self._build_index()
+        self.evaluations: Counter[str] = Counter()
+        """Evaluations per segment id since start (metrics, and tests of incrementality)."""
 
     # -- catalog --------------------------------------------------------------------------
     def set_segment(self, applied: AppliedSegment) -> None:
@@ -174,9 +177,12 @@ class PartitionEngine:
         heapq.heapify(heap)
         seen = {s for _, s in heap}
         view = profile.snapshot(now - self.config.history_max_age_ms)
+        evaluated = 0
         while heap:
             _, sid = heapq.heappop(heap)
             member = self.segments[sid].evaluate(view, now)
+            self.evaluations[sid] += 1
+            evaluated += 1
             if stats is not None:
                 stats.evaluated += 1
             if member == (sid in profile.segments):
@@ -186,6 +192,7 @@ class PartitionEngine:
                 if dependent not in seen:
                     seen.add(dependent)
                     heapq.heappush(heap, (rank[dependent], dependent))
+        metrics.EVALUATIONS.labels(cause).inc(evaluated)
 
     def remove_member(
         self,

@@ -76,6 +76,25 @@ class Settings:
     max_future_ms: int = _env_field(
         "LS_MAX_FUTURE_MS", 300_000, "events stamped further in the future are dead letters"
     )
+    api_token: str = _env_field(
+        "LS_API_TOKEN",
+        "",
+        "bearer token of the HTTP API's mutating endpoints (unset: mutations are refused)",
+    )
+    api_reads_require_token: int = _env_field(
+        "LS_API_READS_REQUIRE_TOKEN", 0, "1: the HTTP API's reads need the token too"
+    )
+    api_command_timeout_s: float = _env_field(
+        "LS_API_COMMAND_TIMEOUT_S",
+        60.0,
+        "seconds the HTTP API waits for a control reply before answering 504",
+    )
+    trend_interval_s: float = _env_field(
+        "LS_TREND_INTERVAL_S", 3600.0, "seconds between member-count snapshots (leader only)"
+    )
+    trend_retention_s: int = _env_field(
+        "LS_TREND_RETENTION_S", 90 * 86_400, "seconds of member-count snapshots kept"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs livesegments: local Kafka and Redis (unless KAFKA_BOOTSTRAP/REDIS_URL point elsewhere),
+# the topics, and a worker. With --demo, also loads a sample population and example segments
+# and prints membership changes as they happen (Ctrl-C stops everything).
+set -euo pipefail
+cd "$(dirname "$0")"
+demo=0
+for arg in "$@"; do
+  case "$arg" in
+    --demo) demo=1 ;;
+    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $arg (try --demo)" >&2; exit 2 ;;
+  esac
+done
+scripts/bootstrap.sh
+if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ -z "${REDIS_URL:-}" ]; then
+  scripts/services.sh start
+fi
+.venv/bin/livesegments settings | grep -E "KAFKA_BOOTSTRAP|REDIS_URL|LS_EVENTS_TOPIC|LS_MEMBERSHIP_TOPIC|LS_WEB_PORT"
+if [ "$demo" = 0 ]; then
+  exec .venv/bin/livesegments worker
+fi
+mkdir -p .local
+.venv/bin/livesegments worker >.local/worker.log 2>&1 &
+worker=$!
+trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
+echo "worker started (pid $worker, log .local/worker.log)"
+.venv/bin/livesegments demo

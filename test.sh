@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, then unit and integration tests against the real
+# Kafka broker and Redis (started here on loopback unless KAFKA_BOOTSTRAP/REDIS_URL are set).
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/bootstrap.sh
+if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ -z "${REDIS_URL:-}" ]; then
+  scripts/services.sh start
+fi
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,128 @@
+"""The partition engine without I/O: incremental evaluation, propagation, timers, tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from state import AppliedSegment, KeySpace, PartitionBatch, PartitionMeta, Profile
+from streams.engine import EngineConfig, PartitionEngine, TaskStats
+from streams.messages import Event
+
+NOW = 1_800_000_000_000
+DAY = 86_400_000
+
+
+def _applied(segment_id: str, where: dict[str, Any], **extra: Any) -> AppliedSegment:
+    definition = {"id": segment_id, "name": segment_id, "rules": [{"where": where}], **extra}
+    return AppliedSegment(segment_id, 1, definition)
+
+
+def _engine(*segments: AppliedSegment, max_events: int = 100) -> PartitionEngine:
+    config = EngineConfig("membership", max_events, 30 * DAY)
+    return PartitionEngine(0, config, {s.segment_id: s for s in segments})
+
+
+def _batch() -> PartitionBatch:
+    return PartitionBatch(KeySpace("t").partition(0), PartitionMeta(0, -1, 0, None))
+
+
+def _event(event_type: str, props: dict[str, Any], ts: int = NOW, n: int = 0) -> Event:
+    return Event(f"e{event_type}{n}{ts}{sorted(props.items())}", "c1", event_type, ts, props)
+
+
+CATALOG = (
+    _applied("by-country", {"attr": "country", "op": "eq", "value": "DE"}),
+    _applied("by-age", {"attr": "age", "op": "gte", "value": 18}),
+    _applied("buyers", {"event": "purchase", "agg": "count", "op": "gte", "value": 1}),
+    _applied("de-buyers", {"all": [{"in_segment": "by-country"}, {"in_segment": "buyers"}]}),
+    _applied("static-de", {"attr": "country", "op": "eq", "value": "DE"}, type="static"),
+)
+
+
+def test_an_attribute_change_evaluates_only_segments_reading_it() -> None:
+    engine = _engine(*CATALOG)
+    profile = Profile("c1")
+    engine.apply_event(_batch(), profile, _event("profile", {"age": 30}), NOW)
+    assert dict(engine.evaluations) == {"by-age": 1}
+
+
+def test_an_event_evaluates_only_segments_aggregating_its_type() -> None:
+    engine = _engine(*CATALOG)
+    profile = Profile("c1")
+    engine.apply_event(_batch(), profile, _event("page_view", {}), NOW)
+    assert dict(engine.evaluations) == {}
+    batch = _batch()
+    engine.apply_event(batch, profile, _event("purchase", {"amount": 3}), NOW)
+    # buyers changed, so its dependent de-buyers follows (and stays out: not in DE)
+    assert dict(engine.evaluations) == {"buyers": 1, "de-buyers": 1}
+    assert profile.segments == {"buyers"}
+    assert batch.membership == {"buyers": {"c1": True}}
+
+
+def test_membership_changes_propagate_in_dependency_order() -> None:
+    engine = _engine(*CATALOG)
+    profile = Profile("c1")
+    batch = _batch()
+    engine.apply_event(batch, profile, _event("purchase", {"amount": 3}), NOW)
+    engine.apply_event(batch, profile, _event("profile", {"country": "DE"}), NOW)
+    assert profile.segments == {"buyers", "by-country", "de-buyers"}  # never the static one
+    seqs = [r.value for r in batch.outbox]
+    assert len(seqs) == 3 and batch.seq == 3
+    engine.apply_event(batch, profile, _event("profile", {"country": None}), NOW)
+    assert profile.segments == {"buyers"}
+
+
+def test_a_duplicate_event_id_is_not_applied_twice() -> None:
+    engine = _engine(*CATALOG)
+    profile = Profile("c1")
+    event = _event("purchase", {"amount": 3})
+    assert engine.apply_event(_batch(), profile, event, NOW)
+    assert not engine.apply_event(_batch(), profile, event, NOW)
+    assert len(profile.events["purchase"]) == 1
+
+
+def test_timer_is_the_next_window_exit_and_expiry_applies_it() -> None:
+    window = _applied(
+        "recent", {"event": "visit", "agg": "count", "within": "1h", "op": "gte", "value": 2}
+    )
+    engine = _engine(window)
+    profile = Profile("c1")
+    batch = _batch()
+    engine.apply_event(batch, profile, _event("visit", {}, ts=NOW - 600_000), NOW)
+    engine.apply_event(batch, profile, _event("visit", {}, ts=NOW - 300_000, n=1), NOW)
+    assert profile.segments == {"recent"}
+    due = NOW - 600_000 + 3_600_000
+    assert profile.wake == due and batch.timers == {"c1": due}
+    later = _batch()
+    engine.expire(later, profile, due - 1)
+    assert profile.segments == {"recent"}
+    engine.expire(later, profile, due)
+    assert profile.segments == set()
+    assert later.membership == {"recent": {"c1": False}}
+
+
+def test_retention_is_a_window_too() -> None:
+    engine = _engine(CATALOG[2])
+    profile = Profile("c1")
+    batch = _batch()
+    engine.apply_event(batch, profile, _event("purchase", {}, ts=NOW - 29 * DAY), NOW)
+    assert profile.segments == {"buyers"}
+    assert profile.wake == NOW + DAY  # when the purchase is forgotten
+    engine.expire(_batch(), profile, NOW + DAY)
+    assert profile.segments == set() and "purchase" not in profile.events
+
+
+def test_tasks_evaluate_static_segments_and_removal_exits_dependents() -> None:
+    engine = _engine(*CATALOG)
+    profile = Profile("c1", {"country": "DE"})
+    stats = TaskStats()
+    batch = _batch()
+    engine.evaluate(batch, profile, ["by-country", "static-de"], NOW, "activate", stats)
+    assert profile.segments == {"by-country", "static-de"}
+    profile.segments.add("buyers")
+    engine.evaluate(batch, profile, ["de-buyers"], NOW, "refresh", stats)
+    assert "de-buyers" in profile.segments
+    engine.remove_segment("by-country")
+    engine.remove_member(batch, profile, "by-country", NOW, "deactivate", stats)
+    assert profile.segments == {"static-de", "buyers"}
+    assert stats.exited == 2 and stats.entered == 3
