@@ -2,14 +2,8 @@
 
 from .errors import FencedError, StateError
 from .keys import KeySpace
-from .partition import (
-    AppliedSegment,
-    OutboxRecord,
-    PartitionBatch,
-    PartitionMeta,
-    PartitionStore,
-    unpack_records,
-)
+from .outbox import OutboxRecord, unpack_records
+from .partition import AppliedSegment, PartitionBatch, PartitionMeta, PartitionStore
 from .profile import Profile, ProfileSnapshot
 from .registry import Job, RegistryBatch, RegistryMeta, RegistryStore, StoredSegment
 

@@ -7,6 +7,7 @@ keys are passed in KEYS and share one hash tag, as Redis Cluster requires.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ end
 redis.call('HSET', KEYS[1], 'ver', ver + 1)
 return ver + 1
 """
+
+_SCRIPTS: weakref.WeakKeyDictionary[Redis, Any] = weakref.WeakKeyDictionary()
 
 _MAX_ARGS = 2000  # Lua's unpack() limit is ~8000; keep each command well below it
 
@@ -72,7 +75,9 @@ async def fenced_commit(redis: Redis, shard: str, expected_ver: int, writes: Wri
     # Redis's cmsgpack predates the bin type: send bytes as (binary-safe) raw strings
     payload = msgpack.packb(writes.ops, use_bin_type=False)
     try:
-        script = redis.register_script(_SCRIPT)  # EVALSHA, loading the script when missing
+        script = _SCRIPTS.get(redis)
+        if script is None:  # EVALSHA, loading the script into Redis when it is missing
+            script = _SCRIPTS[redis] = redis.register_script(_SCRIPT)
         result = await script(keys=writes.keys, args=[expected_ver, payload])
     except ResponseError as exc:
         text = str(exc)

@@ -6,24 +6,24 @@ commit, together with the offset of the last message applied: state and progress
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 from redis.asyncio import Redis
 
+from ._codec import pack, unpack
+from ._redis import as_bytes, as_text
 from .commit import Writes, fenced_commit
 from .keys import KeySpace, PartitionKeys
+from .outbox import OutboxRecord, read_outbox, trim_outbox
 from .profile import Profile
 
 __all__ = [
     "AppliedSegment",
-    "OutboxRecord",
     "PartitionBatch",
     "PartitionMeta",
     "PartitionStore",
-    "unpack_records",
 ]
 
 
@@ -44,30 +44,6 @@ class AppliedSegment:
     segment_id: str
     version: int
     definition: dict[str, Any]
-
-
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def _unpack(blob: bytes) -> Any:
-    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    """One message to publish, committed with the state that produced it."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    partition: int | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-    def pack(self) -> bytes:
-        return _pack(
-            [self.topic, self.key, self.value, self.partition, [list(h) for h in self.headers]]
-        )
 
 
 class PartitionBatch:
@@ -124,7 +100,7 @@ class PartitionBatch:
                 "HSET",
                 keys.catalog,
                 segment_id,
-                _pack({"version": applied.version, "definition": applied.definition}),
+                pack({"version": applied.version, "definition": applied.definition}),
             )
         if self.catalog_del:
             writes.add_many("HDEL", keys.catalog, self.catalog_del)
@@ -134,7 +110,7 @@ class PartitionBatch:
         if self.task is None:
             writes.add("HDEL", keys.meta, "task")
         else:
-            writes.add("HSET", keys.meta, "task", _pack(self.task))
+            writes.add("HSET", keys.meta, "task", pack(self.task))
         return writes
 
 
@@ -153,15 +129,15 @@ class PartitionStore:
             ver=int(raw.get(b"ver", 0)),
             offset=int(raw.get(b"offset", -1)),
             seq=int(raw.get(b"seq", 0)),
-            task=_unpack(task) if task else None,
+            task=unpack(as_bytes(task)) if task else None,
         )
 
     async def load_catalog(self) -> dict[str, AppliedSegment]:
         raw = await self.redis.hgetall(self.keys.catalog)
         catalog = {}
         for key, blob in raw.items():
-            value = _unpack(blob)
-            segment_id = key.decode()
+            value = unpack(as_bytes(blob))
+            segment_id = as_text(key)
             catalog[segment_id] = AppliedSegment(segment_id, value["version"], value["definition"])
         return catalog
 
@@ -170,7 +146,7 @@ class PartitionStore:
             return []
         blobs = await self.redis.mget([self.keys.profile(c) for c in customer_ids])
         return [
-            Profile.decode(c, blob) if blob is not None else None
+            Profile.decode(c, as_bytes(blob)) if blob is not None else None
             for c, blob in zip(customer_ids, blobs, strict=True)
         ]
 
@@ -185,37 +161,23 @@ class PartitionStore:
         ids = await self.redis.zrange(
             self.keys.customers, start, b"+", bylex=True, offset=0, num=count
         )
-        return [i.decode() for i in ids]
+        return [as_text(i) for i in ids]  # type: ignore[arg-type]  # no scores asked
 
     async def customer_count(self) -> int:
         return int(await self.redis.zcard(self.keys.customers))
 
     async def due_customers(self, now_ms: int, limit: int) -> list[str]:
         ids = await self.redis.zrangebyscore(self.keys.timers, "-inf", now_ms, start=0, num=limit)
-        return [i.decode() for i in ids]
+        return [as_text(i) for i in ids]  # type: ignore[arg-type]  # no scores asked
 
-    async def next_due(self) -> int | None:
-        first = await self.redis.zrange(self.keys.timers, 0, 0, withscores=True)
-        return int(first[0][1]) if first else None
-
-    async def outbox(self) -> list[bytes]:
-        return list(await self.redis.lrange(self.keys.outbox, 0, -1))
+    async def outbox(self) -> list[OutboxRecord]:
+        return await read_outbox(self.redis, self.keys.outbox)
 
     async def trim_outbox(self, delivered: int) -> None:
-        """Forget the first `delivered` outbox records once Kafka acknowledged them."""
-        if delivered:
-            await self.redis.ltrim(self.keys.outbox, delivered, -1)
+        await trim_outbox(self.redis, self.keys.outbox, delivered)
 
     async def member_count(self, segment_id: str) -> int:
         return int(await self.redis.scard(self.keys.members(segment_id)))
 
     async def members(self, segment_id: str) -> set[str]:
-        return {m.decode() for m in await self.redis.smembers(self.keys.members(segment_id))}
-
-
-def unpack_records(blobs: Iterable[bytes]) -> list[OutboxRecord]:
-    records = []
-    for blob in blobs:
-        topic, key, value, partition, headers = _unpack(blob)
-        records.append(OutboxRecord(topic, key, value, partition, tuple(map(tuple, headers))))
-    return records
+        return {as_text(m) for m in await self.redis.smembers(self.keys.members(segment_id))}

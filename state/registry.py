@@ -10,22 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import msgpack
 from redis.asyncio import Redis
 
+from ._codec import pack, unpack
+from ._redis import as_bytes, as_text
 from .commit import Writes, fenced_commit
 from .keys import KeySpace
-from .partition import OutboxRecord
+from .outbox import OutboxRecord, read_outbox, trim_outbox
 
 __all__ = ["Job", "RegistryBatch", "RegistryMeta", "RegistryStore", "StoredSegment"]
-
-
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def _unpack(blob: bytes) -> Any:
-    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
 
 
 @dataclass(frozen=True)
@@ -127,9 +120,9 @@ class RegistryBatch:
             if segment is None:
                 writes.add("HDEL", keys.segments, segment_id)
             else:
-                writes.add("HSET", keys.segments, segment_id, _pack(segment.to_dict()))
+                writes.add("HSET", keys.segments, segment_id, pack(segment.to_dict()))
         for job in self.jobs.values():
-            writes.add("HSET", keys.jobs, job.job_id, _pack(job.to_dict()))
+            writes.add("HSET", keys.jobs, job.job_id, pack(job.to_dict()))
         for request_id, digest in self.requests.items():
             writes.add("HSET", keys.requests, request_id, digest)
         if self.outbox:
@@ -149,26 +142,25 @@ class RegistryStore:
 
     async def segments(self) -> dict[str, StoredSegment]:
         raw = await self.redis.hgetall(self.keys.segments)
-        return {k.decode(): StoredSegment.from_dict(_unpack(v)) for k, v in raw.items()}
+        return {as_text(k): StoredSegment.from_dict(unpack(as_bytes(v))) for k, v in raw.items()}
 
     async def segment(self, segment_id: str) -> StoredSegment | None:
         blob = await self.redis.hget(self.keys.segments, segment_id)
-        return StoredSegment.from_dict(_unpack(blob)) if blob else None
+        return StoredSegment.from_dict(unpack(as_bytes(blob))) if blob else None
 
     async def job(self, job_id: str) -> Job | None:
         blob = await self.redis.hget(self.keys.jobs, job_id)
-        return Job.from_dict(_unpack(blob)) if blob else None
+        return Job.from_dict(unpack(as_bytes(blob))) if blob else None
 
     async def request_digest(self, request_id: str) -> bytes | None:
         value = await self.redis.hget(self.keys.requests, request_id)
-        return bytes(value) if value is not None else None
+        return as_bytes(value) if value is not None else None
 
     async def commit(self, expected_ver: int, batch: RegistryBatch) -> int:
         return await fenced_commit(self.redis, "registry", expected_ver, batch.writes())
 
-    async def outbox(self) -> list[bytes]:
-        return list(await self.redis.lrange(self.keys.outbox, 0, -1))
+    async def outbox(self) -> list[OutboxRecord]:
+        return await read_outbox(self.redis, self.keys.outbox)
 
     async def trim_outbox(self, delivered: int) -> None:
-        if delivered:
-            await self.redis.ltrim(self.keys.outbox, delivered, -1)
+        await trim_outbox(self.redis, self.keys.outbox, delivered)

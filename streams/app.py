@@ -15,10 +15,12 @@ from . import metrics
 from .agents import control as control_agent
 from .agents import events as events_agent
 from .agents import expiry as expiry_agent
+from .agents import snapshots as snapshots_agent
 from .control import ControlRuntime
 from .partitions import PartitionRuntime
 from .publisher import Publisher
 from .settings import Settings
+from .web import register as register_api
 
 __all__ = ["Worker", "create_app"]
 
@@ -67,13 +69,18 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
     control_agent.register(app, control_topic, control)
     expiry_agent.register(app, settings.events_topic, partitions, settings.expiry_poll_s)
 
+    api = register_api(app, settings, redis, events_partitions)
+    snapshots_agent.register(
+        app, api.reads, api.trends, settings.trend_interval_s, settings.trend_retention_s
+    )
+
     keyspace = KeySpace(settings.key_prefix)
 
-    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         partitions.forget([tp.partition for tp in revoked if tp.topic == settings.events_topic])
 
-    @app.on_partitions_assigned.connect  # type: ignore[misc]
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         # Resume from the offsets committed with the state, not from faust's own commits.
         for tp in assigned:
@@ -89,12 +96,12 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
                 await app.consumer.seek(tp, offset + 1)
                 log.info("%s[%d]: resuming at offset %d", tp.topic, tp.partition, offset + 1)
 
-    @app.page("/metrics")  # type: ignore[misc]
+    @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         # the exposition format, version 0.0.4 (aiohttp takes the charset separately)
         return web.bytes(generate_latest(metrics.REGISTRY), content_type="text/plain")
 
-    @app.page("/health")  # type: ignore[misc]
+    @app.page("/health")
     async def health_view(web: Any, request: Any) -> Any:
         try:
             redis_ok = bool(await redis.ping())

@@ -26,7 +26,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    class _Worker(FaustWorker):  # type: ignore[misc]
+    class _Worker(FaustWorker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             # faust's terminal spinner sets the root logger to DEBUG at WARN and above,
             # which makes every library debug call build a record: keep it off

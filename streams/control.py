@@ -36,7 +36,6 @@ from state import (
     RegistryMeta,
     RegistryStore,
     StoredSegment,
-    unpack_records,
 )
 
 from . import metrics
@@ -97,7 +96,7 @@ class ControlRuntime:
         self._segments = await self.store.segments()
         pending = await self.store.outbox()
         if pending:
-            await self.publisher.publish(unpack_records(pending))
+            await self.publisher.publish(pending)
             await self.store.trim_outbox(len(pending))
         self._meta = meta
         self._count_active()

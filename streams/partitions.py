@@ -29,7 +29,6 @@ from state import (
     PartitionMeta,
     PartitionStore,
     Profile,
-    unpack_records,
 )
 
 from . import metrics
@@ -109,7 +108,7 @@ class PartitionRuntime:
         catalog = await store.load_catalog()
         pending = await store.outbox()
         if pending:  # committed before a crash, maybe not published: publish again
-            await self.publisher.publish(unpack_records(pending))
+            await self.publisher.publish(pending)
             await store.trim_outbox(len(pending))
             log.info("partition %d: republished %d outbox records", partition, len(pending))
         log.info(

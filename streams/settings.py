@@ -105,7 +105,7 @@ class Settings:
             if name not in env:
                 continue
             raw = env[name]
-            kind = type(f.default)
+            kind: type = type(f.default)
             try:
                 values[f.name] = kind(raw)
             except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..control import ControlRuntime
@@ -11,12 +12,13 @@ __all__ = ["register"]
 
 
 def register(app: Any, topic: Any, runtime: ControlRuntime) -> Any:
-    @app.agent(topic, concurrency=1, name="control")  # type: ignore[misc]
+    @app.agent(topic, concurrency=1, name="control")  # type: ignore[untyped-decorator]
     async def control(stream: Any) -> None:
         async for batch in stream.take_events(100, within=0.01):
             messages = [incoming(event) for event in batch]
             await retry_forever(
-                f"control batch at {messages[0].offset}", lambda m=messages: runtime.process(m)
+                f"control batch at {messages[0].offset}",
+                functools.partial(runtime.process, messages),
             )
 
     return control

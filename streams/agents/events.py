@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -51,7 +52,7 @@ def register(
 ) -> Any:
     # concurrency=1: one actor per worker, so each partition is applied strictly in order and
     # faust acknowledges (and commits) a batch only after it was applied.
-    @app.agent(topic, concurrency=1, name="events")  # type: ignore[misc]
+    @app.agent(topic, concurrency=1, name="events")  # type: ignore[untyped-decorator]
     async def events(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=within):
             by_partition: dict[int, list[Incoming]] = {}
@@ -63,7 +64,7 @@ def register(
                 *(
                     retry_forever(
                         f"{topic.get_topic_name()}[{partition}] batch at {messages[0].offset}",
-                        lambda p=partition, m=messages: runtime.process(p, m),
+                        functools.partial(runtime.process, partition, messages),
                     )
                     for partition, messages in by_partition.items()
                 )

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def register(app: Any, events_topic: str, runtime: PartitionRuntime, interval: float) -> Any:
     # Only the customers whose timer is due are read (a sorted set by due time): no scan.
-    @app.timer(interval=interval)  # type: ignore[misc]
+    @app.timer(interval=interval)  # type: ignore[untyped-decorator]
     async def expire() -> None:
         for tp in sorted(app.assignor.assigned_actives()):
             if tp.topic != events_topic:

@@ -64,7 +64,8 @@ class WorkerProcess:
     def start(self) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         self.starts += 1
-        log = open(LOGS / f"{self.name}-{self.starts}.log", "wb")  # noqa: SIM115
+        self.log_path = LOGS / f"{self.name}-{uuid.uuid4().hex[:6]}-{self.starts}.log"
+        log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
             env={**os.environ, **self.env},
@@ -124,7 +125,23 @@ class Harness:
     def start(self) -> None:
         self.worker.start()
         # The first reply proves the worker joined the group and runs the control agent.
-        reply = self.client.command({"command": "refresh", "all": True}, timeout=90)
+        request_id = uuid.uuid4().hex
+        self.client.send_command({"command": "refresh", "all": True, "request_id": request_id})
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                reply = self.client.wait_reply(request_id, timeout=1)
+                break
+            except TimeoutError:
+                if not self.worker.alive():
+                    # e.g. its HTTP port was taken meanwhile by another process: new port
+                    log = self.worker.log_path.read_text(errors="replace")[-2000:]
+                    print(f"worker exited during start-up; restarting. Log tail:\n{log}")
+                    self.env["LS_WEB_PORT"] = str(free_port())
+                    self.settings = Settings.from_env(self.env)
+                    self.worker.start()
+                if time.monotonic() > deadline:
+                    raise
         assert reply["ok"], reply
 
     def command(self, command: dict[str, Any], timeout: float = 60) -> dict[str, Any]:

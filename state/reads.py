@@ -1,0 +1,149 @@
+"""Read-only queries over the Redis layout, for the HTTP API and the trend snapshots.
+
+Nothing here writes. Members are read with SSCAN and profiles with MGET, page by page, so
+that a query over millions of customers holds one page in memory at a time. Every page
+touches the keys of one events partition only (one hash tag), like the writers do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+
+import msgpack
+from redis.asyncio import Redis
+
+from .keys import KeySpace
+from .profile import Profile
+from .registry import Job, RegistryStore, StoredSegment
+
+__all__ = ["MemberPage", "StateReads"]
+
+PAGE = 500
+"""Members (SSCAN count hint) or customers read per round trip."""
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _blob(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    """Some members of one segment on one partition, with their profiles (None if missing)."""
+
+    partition: int
+    profiles: tuple[tuple[str, Profile | None], ...]
+
+
+class StateReads:
+    """Queries over every events partition and the registry; `partitions` = the topic's."""
+
+    def __init__(self, redis: Redis, keyspace: KeySpace, partitions: int) -> None:
+        self.redis = redis
+        self.keyspace = keyspace
+        self.partitions = partitions
+        self.registry = RegistryStore(redis, keyspace)
+
+    # -- registry -------------------------------------------------------------------------
+    async def segments(self) -> dict[str, StoredSegment]:
+        return await self.registry.segments()
+
+    async def segment(self, segment_id: str) -> StoredSegment | None:
+        return await self.registry.segment(segment_id)
+
+    async def jobs(self) -> AsyncIterator[Job]:
+        """Every job in the jobs hash (HSCAN: no single huge reply)."""
+        async for _job_id, blob in self.redis.hscan_iter(self.keyspace.registry.jobs, count=PAGE):
+            yield Job.from_dict(msgpack.unpackb(blob, raw=False, strict_map_key=False))
+
+    async def jobs_for(self, segment_id: str, limit: int = 10) -> list[Job]:
+        """The most recent jobs that touched `segment_id`, newest first."""
+        found = [job async for job in self.jobs() if segment_id in job.segment_ids]
+        found.sort(key=lambda j: j.created_at, reverse=True)
+        return found[:limit]
+
+    async def last_refreshes(self) -> dict[str, int]:
+        """Segment id -> when its members were last fully re-evaluated (a finished job)."""
+        last: dict[str, int] = {}
+        async for job in self.jobs():
+            if job.finished_at is None or job.command not in ("activate", "update", "refresh"):
+                continue
+            for segment_id in job.segment_ids:
+                last[segment_id] = max(last.get(segment_id, 0), job.finished_at)
+        return last
+
+    # -- members --------------------------------------------------------------------------
+    async def member_counts(self, segment_ids: Iterable[str]) -> dict[str, int]:
+        """Segment id -> SCARD summed over the partitions (one pipeline)."""
+        ids = list(segment_ids)
+        if not ids:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for segment_id in ids:
+            for partition in range(self.partitions):
+                pipe.scard(self.keyspace.partition(partition).members(segment_id))
+        counts = await pipe.execute()
+        n = self.partitions
+        return {sid: sum(counts[i * n : (i + 1) * n]) for i, sid in enumerate(ids)}
+
+    async def member_ids(self, segment_id: str, page: int = PAGE) -> AsyncIterator[list[str]]:
+        """The segment's members, one SSCAN page at a time, partition after partition."""
+        async for _partition, ids in self._member_pages(segment_id, page):
+            yield ids
+
+    async def _member_pages(
+        self, segment_id: str, page: int
+    ) -> AsyncIterator[tuple[int, list[str]]]:
+        for partition in range(self.partitions):
+            key = self.keyspace.partition(partition).members(segment_id)
+            cursor = 0
+            while True:
+                cursor, raw = await self.redis.sscan(key, cursor, count=page)
+                if raw:
+                    yield partition, sorted(_text(m) for m in raw)
+                if cursor == 0:
+                    break
+
+    async def members(self, segment_id: str, page: int = PAGE) -> AsyncIterator[MemberPage]:
+        """The segment's members with their profiles (MGET per page)."""
+        async for partition, ids in self._member_pages(segment_id, page):
+            profiles = await self.profiles(partition, ids)
+            yield MemberPage(partition, tuple(zip(ids, profiles, strict=True)))
+
+    async def profiles(self, partition: int, customer_ids: Sequence[str]) -> list[Profile | None]:
+        if not customer_ids:
+            return []
+        keys = self.keyspace.partition(partition)
+        blobs = await self.redis.mget([keys.profile(c) for c in customer_ids])
+        return [
+            Profile.decode(c, _blob(blob)) if blob is not None else None
+            for c, blob in zip(customer_ids, blobs, strict=True)
+        ]
+
+    # -- every customer -------------------------------------------------------------------
+    async def customer_count(self) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for partition in range(self.partitions):
+            pipe.zcard(self.keyspace.partition(partition).customers)
+        return sum(await pipe.execute())
+
+    async def all_profiles(self, page: int = PAGE) -> AsyncIterator[list[Profile]]:
+        """Every stored profile, a page at a time (customers in id order per partition)."""
+        for partition in range(self.partitions):
+            key = self.keyspace.partition(partition).customers
+            after: bytes | None = None
+            while True:
+                start = b"-" if after is None else b"(" + after
+                raw = await self.redis.zrange(key, start, b"+", bylex=True, offset=0, num=page)
+                if not raw:
+                    break
+                ids = [_text(r) for r in raw]
+                after = ids[-1].encode()
+                found = await self.profiles(partition, ids)
+                yield [p for p in found if p is not None]
+                if len(raw) < page:
+                    break

@@ -1,0 +1,308 @@
+"""The HTTP API's routes: segments (reads, changes, members, CSV, trend), estimates, stats.
+
+Reads come from Redis (`state.reads`); every change goes through the control topic
+(`ControlGateway`), so any worker serves the API whichever owns the control partition.
+Errors are ``{"error": {"code", "message", "path"?}}`` with 400/401/404/409/504.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web as aioweb
+from faust.web import View
+from redis.asyncio import Redis
+
+from segment_rules import Limits
+from state import Job, KeySpace, StoredSegment
+from state.reads import StateReads
+from state.trends import TrendStore
+
+from ..settings import Settings
+from .analysis import attribute_stats, estimate
+from .auth import require_token
+from .errors import ApiError
+from .export import csv_chunks
+from .gateway import ControlGateway
+from .requests import json_response, parse_time, query_int, read_json
+
+__all__ = ["Api", "register"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class _StreamBroken(Exception):
+    """A streamed response failed after its headers went out: drop the connection."""
+
+
+def segment_row(segment: StoredSegment, members: int, last_refresh: int | None) -> dict[str, Any]:
+    definition = segment.definition
+    return {
+        "id": segment.segment_id,
+        "name": definition.get("name"),
+        "type": definition.get("type", "dynamic"),
+        "state": "active" if segment.active else "inactive",
+        "members": members,
+        "created_at": segment.created_at,
+        "modified_at": segment.modified_at,
+        "tags": list(definition.get("tags", [])),
+        "last_refresh": last_refresh,
+    }
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    totals = {
+        k: sum(int(stats.get(k, 0)) for stats in job.done.values())
+        for k in ("evaluated", "entered", "exited")
+    }
+    return {
+        "job_id": job.job_id,
+        "command": job.command,
+        "segment_ids": list(job.segment_ids),
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "partitions": job.partitions,
+        "partitions_done": len(job.done),
+        **totals,
+    }
+
+
+class Api:
+    """The handlers, with what they read from and write through."""
+
+    def __init__(self, settings: Settings, redis: Redis, partitions: int, app: Any) -> None:
+        self.settings = settings
+        keyspace = KeySpace(settings.key_prefix)
+        self.reads = StateReads(redis, keyspace, partitions)
+        self.trends = TrendStore(redis, keyspace)
+        self.gateway = ControlGateway(app, settings)
+        self.limits = Limits(
+            max_conditions=settings.max_conditions,
+            max_depth=settings.max_depth,
+            max_window_ms=settings.history_max_age_ms,
+        )
+        self.openapi = json.loads(
+            resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
+        )
+
+    async def _segment(self, segment_id: str) -> StoredSegment:
+        segment = await self.reads.segment(segment_id)
+        if segment is None:
+            raise ApiError(404, "not_found", f"no segment {segment_id!r}", "segment_id")
+        return segment
+
+    # -- reads ----------------------------------------------------------------------------
+    async def openapi_doc(self, web: Any, request: Any) -> Any:
+        return json_response(web, self.openapi)
+
+    async def list_segments(self, web: Any, request: Any) -> Any:
+        require_token(self.settings, request, mutation=False)
+        tag = request.query.get("tag") or None
+        name = (request.query.get("name") or "").lower()
+        segments = await self.reads.segments()
+        chosen = [
+            seg
+            for _sid, seg in sorted(segments.items())
+            if (tag is None or tag in seg.definition.get("tags", []))
+            and name in str(seg.definition.get("name", "")).lower()
+        ]
+        counts = await self.reads.member_counts(s.segment_id for s in chosen)
+        refreshed = await self.reads.last_refreshes()
+        rows = [segment_row(s, counts[s.segment_id], refreshed.get(s.segment_id)) for s in chosen]
+        return json_response(web, {"segments": rows})
+
+    async def show_segment(self, web: Any, request: Any, id: str) -> Any:
+        require_token(self.settings, request, mutation=False)
+        segment = await self._segment(id)
+        counts = await self.reads.member_counts([id])
+        jobs = await self.reads.jobs_for(id)
+        last = max((j.finished_at for j in jobs if j.finished_at is not None), default=None)
+        body = {
+            **segment_row(segment, counts[id], last),
+            "description": segment.definition.get("description"),
+            "version": segment.version,
+            "definition": segment.definition,
+            "jobs": [job_summary(j) for j in jobs],
+        }
+        return json_response(web, body)
+
+    async def members(self, web: Any, request: Any, id: str) -> Any:
+        require_token(self.settings, request, mutation=False)
+        await self._segment(id)
+        limit = query_int(request, "limit", 100, 1, 1000)
+        rows: list[dict[str, Any]] = []
+        fields: set[str] = set()
+        async for page in self.reads.members(id, page=min(limit, 500)):
+            for customer_id, profile in page.profiles:
+                attrs = dict(profile.attrs) if profile is not None else {}
+                fields.update(attrs)
+                rows.append({"customer_id": customer_id, "attributes": attrs})
+                if len(rows) >= limit:
+                    break
+            if len(rows) >= limit:
+                break
+        total = (await self.reads.member_counts([id]))[id]
+        body = {
+            "segment_id": id,
+            "limit": limit,
+            "total": total,
+            "fields": sorted(fields),
+            "members": rows,
+        }
+        return json_response(web, body)
+
+    async def members_csv(self, web: Any, request: Any, id: str) -> Any:
+        require_token(self.settings, request, mutation=False)
+        await self._segment(id)
+        response = aioweb.StreamResponse(
+            headers={"Content-Disposition": f'attachment; filename="{id}-members.csv"'}
+        )
+        response.content_type = "text/csv"
+        response.charset = "utf-8"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            async for chunk in csv_chunks(self.reads, id):
+                await response.write(chunk)
+        except Exception as exc:
+            log.exception("CSV export of %r failed midway; connection dropped", id)
+            raise _StreamBroken(str(exc)) from exc
+        await response.write_eof()
+        return response
+
+    async def trend(self, web: Any, request: Any, id: str) -> Any:
+        require_token(self.settings, request, mutation=False)
+        await self._segment(id)
+        start = parse_time(request.query.get("from"), "from")
+        end = parse_time(request.query.get("to"), "to")
+        points = await self.trends.points(id, start, end)
+        body = {
+            "segment_id": id,
+            "from": start,
+            "to": end,
+            "interval_s": self.settings.trend_interval_s,
+            "points": [p.to_dict() for p in points],
+        }
+        return json_response(web, body)
+
+    async def estimate(self, web: Any, request: Any) -> Any:
+        require_token(self.settings, request, mutation=False)
+        body = await read_json(request)
+        result = await estimate(
+            self.reads, body.get("segment"), self.limits, self.settings.history_max_age_ms
+        )
+        return json_response(web, result)
+
+    async def attribute_stats(self, web: Any, request: Any, name: str) -> Any:
+        require_token(self.settings, request, mutation=False)
+        return json_response(web, await attribute_stats(self.reads, name))
+
+    # -- changes (through the control topic) ----------------------------------------------
+    async def _command(self, request: Any, command: dict[str, Any]) -> dict[str, Any]:
+        require_token(self.settings, request, mutation=True)
+        return await self.gateway.command(command)
+
+    async def create(self, web: Any, request: Any) -> Any:
+        require_token(self.settings, request, mutation=True)
+        body = await read_json(request)
+        command = {
+            "command": "create",
+            "segment": body.get("segment"),
+            "activate": body.get("activate", False),
+        }
+        return json_response(web, await self._command(request, command), status=201)
+
+    async def update(self, web: Any, request: Any, id: str) -> Any:
+        require_token(self.settings, request, mutation=True)
+        body = await read_json(request)
+        definition = body["segment"] if isinstance(body.get("segment"), dict) else body
+        body_id = definition.setdefault("id", id)
+        if body_id != id:
+            raise ApiError(
+                400,
+                "id_mismatch",
+                f"the definition's id {body_id!r} differs from the URL's {id!r}; a segment's "
+                "id cannot change: create a new segment instead",
+                "segment.id",
+            )
+        result = await self._command(request, {"command": "update", "segment": definition})
+        return json_response(web, result)
+
+    async def delete(self, web: Any, request: Any, id: str) -> Any:
+        result = await self._command(request, {"command": "delete", "segment_id": id})
+        return json_response(web, result)
+
+    async def activate(self, web: Any, request: Any, id: str) -> Any:
+        result = await self._command(request, {"command": "activate", "segment_id": id})
+        return json_response(web, result)
+
+    async def deactivate(self, web: Any, request: Any, id: str) -> Any:
+        result = await self._command(request, {"command": "deactivate", "segment_id": id})
+        return json_response(web, result)
+
+    async def refresh(self, web: Any, request: Any) -> Any:
+        require_token(self.settings, request, mutation=True)
+        body = await read_json(request)
+        command: dict[str, Any] = {"command": "refresh"}
+        if body.get("all") is True:
+            command["all"] = True
+        else:
+            command["segment_ids"] = body.get("segment_ids")
+        return json_response(web, await self._command(request, command))
+
+
+def _wrap(handler: Handler) -> Callable[..., Awaitable[Any]]:
+    async def method(view: View, request: Any, **kwargs: Any) -> Any:
+        try:
+            return await handler(view.web, request, **kwargs)
+        except ApiError as exc:
+            return json_response(view.web, exc.body(), exc.status)
+        except _StreamBroken:
+            raise
+        except Exception as exc:
+            log.exception("%s %s failed", request.method, request.path)
+            error = {"code": "internal", "message": f"internal error: {exc!r} (see worker log)"}
+            return json_response(view.web, {"error": error}, 500)
+
+    return method
+
+
+def _page(app: Any, path: str, name: str, **handlers: Handler) -> None:
+    view = type(name, (View,), {m: _wrap(h) for m, h in handlers.items()})
+    app.page(path, name=name)(view)
+
+
+def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api:
+    """Add the API's routes to the Faust app's web server; returns the handlers."""
+    api = Api(settings, redis, partitions, app)
+    # fixed paths before the /segments/{id} patterns
+    _page(app, "/openapi.json", "openapi", get=api.openapi_doc)
+    _page(app, "/segments", "segments", get=api.list_segments, post=api.create)
+    _page(app, "/segments/estimate", "segments_estimate", post=api.estimate)
+    _page(app, "/segments/refresh", "segments_refresh", post=api.refresh)
+    _page(
+        app,
+        "/segments/{id}",
+        "segment",
+        get=api.show_segment,
+        put=api.update,
+        delete=api.delete,
+    )
+    _page(app, "/segments/{id}/members", "segment_members", get=api.members)
+    _page(app, "/segments/{id}/members.csv", "segment_members_csv", get=api.members_csv)
+    _page(app, "/segments/{id}/trend", "segment_trend", get=api.trend)
+    _page(app, "/segments/{id}/activate", "segment_activate", post=api.activate)
+    _page(app, "/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
+    _page(app, "/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def stop_gateway(sender: Any, **kwargs: Any) -> None:
+        await api.gateway.stop()
+
+    return api

@@ -1,0 +1,1 @@
+from ..web.fixtures import api_harness  # noqa: F401

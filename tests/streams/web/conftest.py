@@ -1,0 +1,1 @@
+from .fixtures import api_harness  # noqa: F401
