@@ -56,6 +56,63 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return run_demo(settings, customers=args.customers, seconds=args.seconds)
 
 
+def _command(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+    import pathlib
+
+    from .client import Client
+
+    text = pathlib.Path(args.file).read_text() if args.file else args.json
+    if not text:
+        print("livesegments command: give the command as JSON or with -f FILE", file=sys.stderr)
+        return 2
+    try:
+        command = json.loads(text)
+    except json.JSONDecodeError as exc:
+        print(f"livesegments command: not JSON: {exc}", file=sys.stderr)
+        return 2
+    client = Client(settings)
+    try:
+        reply = client.command(command, timeout=args.timeout)
+    except TimeoutError:
+        print(
+            f"livesegments command: no reply within {args.timeout:g}s on "
+            f"{settings.replies_topic}; is a worker running? (the command stays queued on "
+            f"{settings.control_topic} and runs when one starts)",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        client.close()
+    print(json.dumps(reply, indent=2))
+    return 0 if reply.get("ok") else 1
+
+
+def _follow(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from .client import Client
+
+    client = Client(settings)
+    seen = 0
+    try:
+        while True:
+            changes = client.poll_membership().changes
+            for change in changes[seen:]:
+                if args.segment in (None, change["segment_id"]):
+                    print(
+                        f"{change['at']} {change['segment_id']} {change['customer_id']} "
+                        f"{change['change']} ({change['cause']}, seq {change['seq']})",
+                        flush=True,
+                    )
+            seen = len(changes)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="livesegments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,8 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--customers", type=int, default=500)
     demo.add_argument("--seconds", type=float, default=None, help="stop after this long")
     demo.set_defaults(run=_demo)
+    command = sub.add_parser("command", help="send one control command (JSON) and print its reply")
+    command.add_argument("json", nargs="?", help="the command as a JSON object")
+    command.add_argument("-f", "--file", help="read the command from this JSON file")
+    command.add_argument("--timeout", type=float, default=60.0)
+    command.set_defaults(run=_command)
+    follow = sub.add_parser("follow", help="print membership changes from the start, live")
+    follow.add_argument("--segment", help="only this segment")
+    follow.set_defaults(run=_follow)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    level = logging.INFO if args.command == "worker" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command != "worker":
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)  # connection chatter on close
     settings = Settings.from_env()
     return int(args.run(settings, args))
 
