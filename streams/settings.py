@@ -17,8 +17,17 @@ class SettingsError(LiveSegmentsError):
     """An environment variable holds a value the worker cannot use."""
 
 
-def _env_field(env: str, default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"env": env, "doc": doc})
+def _env_field(env: str, default: Any, doc: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": env, "doc": doc, "secret": secret})
+
+
+def _parse_bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,10 @@ class Settings:
         "LS_API_TOKEN",
         "",
         "bearer token of the HTTP API's mutating endpoints (unset: mutations are refused)",
+        secret=True,
     )
-    api_reads_require_token: int = _env_field(
-        "LS_API_READS_REQUIRE_TOKEN", 0, "1: the HTTP API's reads need the token too"
+    api_reads_require_token: bool = _env_field(
+        "LS_API_READS_REQUIRE_TOKEN", False, "true: the HTTP API's reads need the token too"
     )
     api_command_timeout_s: float = _env_field(
         "LS_API_COMMAND_TIMEOUT_S",
@@ -107,7 +117,7 @@ class Settings:
             raw = env[name]
             kind: type = type(f.default)
             try:
-                values[f.name] = kind(raw)
+                values[f.name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError:
                 raise SettingsError(
                     f"{name}={raw!r} is not a valid {kind.__name__} ({f.metadata['doc']})"
@@ -120,7 +130,9 @@ class Settings:
         rows = []
         for f in fields(self):
             value = str(getattr(self, f.name))
-            if f.name == "redis_url" and "@" in value:
+            if f.metadata.get("secret") and value:
+                value = "***"
+            elif f.name == "redis_url" and "@" in value:
                 scheme, _, rest = value.partition("://")
                 value = f"{scheme}://***@{rest.split('@', 1)[1]}"
             rows.append((f.metadata["env"], value, f.metadata["doc"]))

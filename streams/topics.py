@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from kafka import KafkaAdminClient
@@ -35,10 +36,8 @@ def ensure_topics(settings: Settings) -> int:
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another worker created it meanwhile
             log.info("created topics %s", ", ".join(t.name for t in missing))
         described = admin.describe_topics([settings.events_topic])
         partitions = len(described[0]["partitions"])

@@ -284,8 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segments", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--url", default=os.environ.get("LS_API_URL", DEFAULT_URL))
-    parser.add_argument("--token", default=os.environ.get("LS_API_TOKEN"))
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("LS_API_URL", DEFAULT_URL),
+        help=f"API base URL (default $LS_API_URL or {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("LS_API_TOKEN"), help="API token ($LS_API_TOKEN)"
+    )
     parser.add_argument("--json", action="store_true", help="print the API's answer as JSON")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -67,7 +67,8 @@ def parse_time(raw: str | None, name: str) -> int | None:
     if raw.lstrip("-").isdigit():
         return int(raw)
     try:
-        moment = datetime.fromisoformat(raw)
+        # an unencoded '+' of an offset reaches us as a space
+        moment = datetime.fromisoformat(raw.strip().replace(" ", "+"))
     except ValueError:
         raise ApiError(
             400,

@@ -1,0 +1,37 @@
+"""Settings from the environment: types, booleans, errors, masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.settings import Settings, SettingsError
+
+
+def test_values_are_read_with_their_types() -> None:
+    settings = Settings.from_env(
+        {"LS_EVENTS_PARTITIONS": "12", "LS_EXPIRY_POLL_S": "0.5", "LS_EVENTS_TOPIC": "ev"}
+    )
+    assert (settings.events_partitions, settings.expiry_poll_s) == (12, 0.5)
+    assert settings.events_topic == "ev"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("1", True), ("true", True), ("0", False), ("no", False), ("", False)]
+)
+def test_booleans_are_parsed_not_cast(raw: str, value: bool) -> None:
+    assert Settings.from_env({"LS_API_READS_REQUIRE_TOKEN": raw}).api_reads_require_token is value
+
+
+def test_a_bad_value_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match=r"LS_BATCH_SIZE='many' is not a valid int"):
+        Settings.from_env({"LS_BATCH_SIZE": "many"})
+
+
+def test_secrets_are_masked_when_printed() -> None:
+    settings = Settings.from_env(
+        {"LS_API_TOKEN": "s3cret", "REDIS_URL": "redis://:pw@redis.example:6379/0"}
+    )
+    printed = {env: value for env, value, _ in settings.describe()}
+    assert printed["LS_API_TOKEN"] == "***"
+    assert printed["REDIS_URL"] == "redis://***@redis.example:6379/0"
+    assert "s3cret" not in str(printed) and "pw" not in printed["REDIS_URL"]
