@@ -68,6 +68,16 @@ class RegistryKeys:
         return f"{self.tag}:requests"
 
     @property
+    def requests_by_time(self) -> str:
+        """sorted set: request id -> when it was applied (to forget old ones)."""
+        return f"{self.tag}:requests:time"
+
+    @property
+    def jobs_by_time(self) -> str:
+        """sorted set: job id -> when it was created (to forget old ones)."""
+        return f"{self.tag}:jobs:time"
+
+    @property
     def jobs(self) -> str:
         """hash: job id -> msgpack job (command, partitions done, results)."""
         return f"{self.tag}:jobs"

@@ -111,6 +111,10 @@ class RegistryBatch:
         self.segments: dict[str, StoredSegment | None] = {}
         self.jobs: dict[str, Job] = {}
         self.requests: dict[str, bytes] = {}
+        self.now = 0
+        """When the batch is committed (epoch ms): the time recorded for new requests."""
+        self.forget_requests: list[str] = []
+        self.forget_jobs: list[str] = []
         self.outbox: list[OutboxRecord] = []
 
     def writes(self) -> Writes:
@@ -123,8 +127,16 @@ class RegistryBatch:
                 writes.add("HSET", keys.segments, segment_id, pack(segment.to_dict()))
         for job in self.jobs.values():
             writes.add("HSET", keys.jobs, job.job_id, pack(job.to_dict()))
+            writes.add("ZADD", keys.jobs_by_time, "NX", job.created_at, job.job_id)
         for request_id, digest in self.requests.items():
             writes.add("HSET", keys.requests, request_id, digest)
+            writes.add("ZADD", keys.requests_by_time, self.now, request_id)
+        if self.forget_requests:
+            writes.add_many("HDEL", keys.requests, self.forget_requests)
+            writes.add_many("ZREM", keys.requests_by_time, self.forget_requests)
+        if self.forget_jobs:
+            writes.add_many("HDEL", keys.jobs, self.forget_jobs)
+            writes.add_many("ZREM", keys.jobs_by_time, self.forget_jobs)
         if self.outbox:
             writes.add_many("RPUSH", keys.outbox, [r.pack() for r in self.outbox])
         writes.add("HSET", keys.meta, "offset", self.offset)
@@ -155,6 +167,11 @@ class RegistryStore:
     async def request_digest(self, request_id: str) -> bytes | None:
         value = await self.redis.hget(self.keys.requests, request_id)
         return as_bytes(value) if value is not None else None
+
+    async def older_than(self, index_key: str, cutoff_ms: int, limit: int = 500) -> list[str]:
+        """Ids in a by-time index (`keys.requests_by_time`, `keys.jobs_by_time`) before cutoff."""
+        ids = await self.redis.zrangebyscore(index_key, "-inf", f"({cutoff_ms}", start=0, num=limit)
+        return [as_text(i) for i in ids]  # type: ignore[arg-type]  # no scores asked
 
     async def commit(self, expected_ver: int, batch: RegistryBatch) -> int:
         return await fenced_commit(self.redis, "registry", expected_ver, batch.writes())

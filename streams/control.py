@@ -123,6 +123,8 @@ class ControlRuntime:
         now = now_ms()
         batch = RegistryBatch(self.store, meta)
         batch.offset = message.offset
+        batch.now = now
+        await self._forget_old(batch, now)
         ctx = _Context(self._segments, batch, now)
         await self._handle(ctx, message)
         ver = await self.store.commit(meta.ver, batch)
@@ -132,6 +134,16 @@ class ControlRuntime:
         if batch.outbox:
             await self.publisher.publish(batch.outbox)
             await self.store.trim_outbox(len(batch.outbox))
+
+    async def _forget_old(self, batch: RegistryBatch, now: int) -> None:
+        """Bound the registry: forget request ids and jobs past their retention."""
+        keys = self.store.keys
+        batch.forget_requests = await self.store.older_than(
+            keys.requests_by_time, now - int(self.settings.request_retention_s * 1000)
+        )
+        batch.forget_jobs = await self.store.older_than(
+            keys.jobs_by_time, now - int(self.settings.job_retention_s * 1000)
+        )
 
     # -- dispatch -------------------------------------------------------------------------
     async def _handle(self, ctx: _Context, message: Incoming) -> None:

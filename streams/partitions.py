@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -63,13 +64,40 @@ class Incoming:
 
 
 class _Owner:
-    def __init__(self, store: PartitionStore, engine: PartitionEngine, meta: PartitionMeta):
+    """A partition this worker owns: its store, engine, committed meta and profile cache.
+
+    The cache holds profiles exactly as committed (the owner is their only writer). Any
+    failure while applying a batch discards the whole owner, cache included, so a profile
+    changed by a batch that did not commit is never reused.
+    """
+
+    def __init__(
+        self, store: PartitionStore, engine: PartitionEngine, meta: PartitionMeta, cache_size: int
+    ):
         self.store = store
         self.engine = engine
         self.meta = meta
         self.lock = asyncio.Lock()
         self.confirming: asyncio.Future[None] | None = None
         self.broken = False
+        self.cache: OrderedDict[str, Profile] = OrderedDict()
+        self.cache_size = cache_size
+
+    async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
+        """Profiles from the cache, the rest from Redis in one MGET."""
+        cache = self.cache
+        missing = [c for c in customer_ids if c not in cache]
+        loaded = dict(zip(missing, await self.store.load_profiles(missing), strict=True))
+        return [cache.get(c) or loaded[c] for c in customer_ids]
+
+    def remember(self, profiles: Iterable[Profile]) -> None:
+        """After a commit: keep the committed profiles, evicting the least recently used."""
+        cache = self.cache
+        for profile in profiles:
+            cache[profile.customer_id] = profile
+            cache.move_to_end(profile.customer_id)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
 
 
 class PartitionRuntime:
@@ -117,7 +145,12 @@ class PartitionRuntime:
             meta.offset,
             len(catalog),
         )
-        return _Owner(store, PartitionEngine(partition, self.config, catalog), meta)
+        engine = PartitionEngine(partition, self.config, catalog)
+        return _Owner(store, engine, meta, self.settings.profile_cache_size)
+
+    def _discard(self, owner: _Owner) -> None:
+        if self._owners.get(owner.store.partition) is owner:
+            del self._owners[owner.store.partition]
 
     # -- events and tasks -----------------------------------------------------------------
     async def process(self, partition: int, messages: Sequence[Incoming]) -> None:
@@ -132,7 +165,10 @@ class PartitionRuntime:
                     return
                 except FencedError as exc:
                     log.warning("%s; reloading partition %d", exc, partition)
-                    self._owners.pop(partition, None)
+                    self._discard(owner)
+                except BaseException:
+                    self._discard(owner)  # its cached profiles may hold uncommitted changes
+                    raise
         log.warning("partition %d: fenced twice, leaving the batch to its new owner", partition)
 
     async def _process(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
@@ -171,7 +207,7 @@ class PartitionRuntime:
                 continue
             decoded.append(event)
         ids = list(dict.fromkeys(e.customer_id for e in decoded))
-        loaded = await owner.store.load_profiles(ids)
+        loaded = await owner.profiles(ids)
         profiles: dict[str, Profile] = {}
         for customer_id, profile in zip(ids, loaded, strict=True):
             if profile is None:
@@ -223,6 +259,7 @@ class PartitionRuntime:
         """
         ver = await owner.store.commit(owner.meta.ver, batch)
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
+        owner.remember(batch.profiles.values())
         if batch.outbox:
             futures = await self.publisher.send(batch.outbox)
             owner.confirming = asyncio.ensure_future(
@@ -246,8 +283,7 @@ class PartitionRuntime:
             # Left in the outbox: the reload publishes it again (consumers drop repeats by seq).
             log.exception("partition %d: publishing failed; reloading", owner.store.partition)
             owner.broken = True
-            if self._owners.get(owner.store.partition) is owner:
-                del self._owners[owner.store.partition]
+            self._discard(owner)
 
     async def drain(self) -> None:
         """Wait until everything committed so far is acknowledged (tests, shutdown)."""
@@ -281,7 +317,7 @@ class PartitionRuntime:
             for applied in segments:
                 batch.catalog_set[applied.segment_id] = applied
             ids = await owner.store.customers_after(cursor, chunk)
-            profiles = await owner.store.load_profiles(ids)
+            profiles = await owner.profiles(ids)
             for profile in profiles:
                 if profile is None:
                     continue
@@ -333,7 +369,7 @@ class PartitionRuntime:
                 return 0
             now = now_ms()
             batch = PartitionBatch(owner.store.keys, owner.meta)
-            for customer_id, profile in zip(due, await owner.store.load_profiles(due), strict=True):
+            for customer_id, profile in zip(due, await owner.profiles(due), strict=True):
                 if profile is None:
                     batch.timers[customer_id] = None
                     continue
@@ -346,8 +382,11 @@ class PartitionRuntime:
                 await self._commit(owner, batch)
             except FencedError as exc:
                 log.warning("%s; reloading partition %d", exc, partition)
-                self._owners.pop(partition, None)
+                self._discard(owner)
                 return 0
+            except BaseException:
+                self._discard(owner)
+                raise
         metrics.EXPIRIES.inc(len(due))
         return len(due)
 

@@ -67,8 +67,21 @@ class Settings:
     task_chunk: int = _env_field(
         "LS_TASK_CHUNK", 2000, "customers evaluated per committed chunk of a backfill"
     )
+    profile_cache_size: int = _env_field(
+        "LS_PROFILE_CACHE_SIZE",
+        10_000,
+        "profiles kept in memory per owned partition (committed state; saves a Redis read)",
+    )
     expiry_poll_s: float = _env_field(
         "LS_EXPIRY_POLL_S", 0.2, "how often due time-window expiries are looked for"
+    )
+    request_retention_s: float = _env_field(
+        "LS_REQUEST_RETENTION_S",
+        7 * 86_400.0,
+        "how long a request_id is remembered to drop a redelivered command",
+    )
+    job_retention_s: float = _env_field(
+        "LS_JOB_RETENTION_S", 30 * 86_400.0, "how long finished jobs are kept for status queries"
     )
     max_active_segments: int = _env_field("LS_MAX_ACTIVE_SEGMENTS", 1000, "active segments at most")
     max_conditions: int = _env_field("LS_MAX_CONDITIONS", 100, "leaf conditions per segment")

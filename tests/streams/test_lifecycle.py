@@ -275,3 +275,33 @@ def test_metrics_endpoint_counts_work(harness: Harness) -> None:
         if line.startswith("livesegments_events_processed_total{")
     )
     assert processed > 0
+
+
+def test_the_registry_forgets_old_requests_and_jobs(kafka_bootstrap: str, redis_url: str) -> None:
+    from .fixtures import unique_env
+
+    h = Harness(
+        unique_env(kafka_bootstrap, redis_url, LS_REQUEST_RETENTION_S="1", LS_JOB_RETENTION_S="1"),
+        "retention",
+    )
+    try:
+        h.start()
+        h.ok(
+            {
+                "command": "create",
+                "activate": True,
+                "request_id": "old-1",
+                "segment": segment("kept", {"attr": "a", "op": "exists"}),
+            }
+        )
+        keys = h.keys.registry
+        assert h.redis.hexists(keys.requests, "old-1") and h.redis.hlen(keys.jobs) == 1
+        time.sleep(1.2)
+        h.ok({"command": "deactivate", "segment_id": "kept"})  # this command trims the rest
+        assert not h.redis.hexists(keys.requests, "old-1")
+        assert h.redis.zscore(keys.requests_by_time, "old-1") is None
+        assert h.redis.hlen(keys.jobs) == 1  # only the deactivate job is left
+        # past retention, the same request id is a new request
+        assert h.command({"command": "activate", "segment_id": "kept", "request_id": "old-1"})["ok"]
+    finally:
+        h.close()
