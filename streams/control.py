@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -38,7 +38,7 @@ from state import (
     StoredSegment,
 )
 
-from . import metrics
+from . import lifecycle, metrics
 from ._suggest import did_you_mean
 from .engine import NO_LIMITS
 from .errors import BadMessage, CommandError
@@ -47,14 +47,20 @@ from .partitions import Incoming, now_ms
 from .publisher import Publisher
 from .settings import Settings
 
-__all__ = ["COMMANDS", "ControlRuntime"]
+__all__ = ["CORE_COMMANDS", "CommandHandler", "Context", "ControlRuntime"]
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("create", "update", "delete", "activate", "deactivate", "refresh")
+CORE_COMMANDS = ("create", "update", "delete", "activate", "deactivate", "refresh")
+
+CommandHandler = Callable[
+    ["ControlRuntime", "Context", dict[str, Any], str], Awaitable[dict[str, Any] | None]
+]
+"""A command beyond the core ones: returns the reply's result now, or None when it started a
+job whose completion replies (see `ControlRuntime.start_job`)."""
 
 
-class _Context:
+class Context:
     """One command's view: the registry as it will be after this command commits."""
 
     def __init__(self, segments: dict[str, StoredSegment], batch: RegistryBatch, now: int):
@@ -90,6 +96,10 @@ class ControlRuntime:
         self._meta: RegistryMeta | None = None
         self._segments: dict[str, StoredSegment] = {}
         self._parsed: dict[tuple[str, int], SegmentDefinition] = {}
+        self.handlers: dict[str, CommandHandler] = {
+            name: getattr(type(self), f"_cmd_{name}") for name in CORE_COMMANDS
+        }
+        self.handlers.update(lifecycle.HANDLERS)
 
     async def _load(self) -> RegistryMeta:
         meta = await self.store.load_meta()
@@ -125,7 +135,7 @@ class ControlRuntime:
         batch.offset = message.offset
         batch.now = now
         await self._forget_old(batch, now)
-        ctx = _Context(self._segments, batch, now)
+        ctx = Context(self._segments, batch, now)
         await self._handle(ctx, message)
         ver = await self.store.commit(meta.ver, batch)
         self._meta = RegistryMeta(ver, batch.offset)
@@ -146,7 +156,7 @@ class ControlRuntime:
         )
 
     # -- dispatch -------------------------------------------------------------------------
-    async def _handle(self, ctx: _Context, message: Incoming) -> None:
+    async def _handle(self, ctx: Context, message: Incoming) -> None:
         where = f"{self.settings.control_topic}[{message.partition}]@{message.offset}"
         request_id: str | None = None
         try:
@@ -177,37 +187,38 @@ class ControlRuntime:
                 )
             ctx.batch.requests[request_id] = digest
             name = command.get("command")
-            if name not in COMMANDS:
+            handler = self.handlers.get(name) if isinstance(name, str) else None
+            if handler is None:
                 raise CommandError(
                     "unknown_command",
-                    f"unknown command {name!r}{did_you_mean(name, COMMANDS)}; "
-                    f"expected one of {', '.join(COMMANDS)}",
+                    f"unknown command {name!r}{did_you_mean(name, self.handlers)}; "
+                    f"expected one of {', '.join(self.handlers)}",
                     "command",
                 )
-            result = await getattr(self, f"_cmd_{name}")(ctx, command, request_id)
+            result = await handler(self, ctx, command, request_id)
             if result is not None:
-                self._reply(ctx, request_id, {"ok": True, "result": result})
+                self.reply(ctx, request_id, {"ok": True, "result": result})
         except BadMessage as exc:
             log.warning("%s: bad command: %s", where, exc.reason)
-            self._reply(
+            self.reply(
                 ctx, request_id, {"ok": False, "error": {"code": exc.code, "message": exc.reason}}
             )
         except CommandError as exc:
             log.info("%s: command refused: %s", where, exc.message)
-            self._reply(ctx, request_id, {"ok": False, "error": exc.to_reply()})
+            self.reply(ctx, request_id, {"ok": False, "error": exc.to_reply()})
         except DefinitionError as exc:
             path = f"segment.{exc.path}" if exc.path else "segment"
             log.info("%s: invalid definition at %s: %s", where, path, exc.message)
             error = {"code": exc.code, "message": exc.message, "path": path}
-            self._reply(ctx, request_id, {"ok": False, "error": error})
+            self.reply(ctx, request_id, {"ok": False, "error": error})
 
-    def _reply(self, ctx: _Context, request_id: str | None, body: dict[str, Any]) -> None:
+    def reply(self, ctx: Context, request_id: str | None, body: dict[str, Any]) -> None:
         reply = {"request_id": request_id, **body}
         key = request_id.encode() if request_id is not None else None
         ctx.batch.outbox.append(OutboxRecord(self.settings.replies_topic, key, encode(reply)))
 
     # -- helpers --------------------------------------------------------------------------
-    def _parsed_defs(self, segments: dict[str, StoredSegment]) -> dict[str, SegmentDefinition]:
+    def parsed_defs(self, segments: dict[str, StoredSegment]) -> dict[str, SegmentDefinition]:
         parsed = {}
         for sid, seg in segments.items():
             key = (sid, seg.version)
@@ -216,7 +227,7 @@ class ControlRuntime:
             parsed[sid] = self._parsed[key]
         return parsed
 
-    def _existing(self, ctx: _Context, command: dict[str, Any]) -> StoredSegment:
+    def existing(self, ctx: Context, command: dict[str, Any]) -> StoredSegment:
         segment_id = command.get("segment_id")
         if not isinstance(segment_id, str):
             raise CommandError(
@@ -224,9 +235,9 @@ class ControlRuntime:
                 f"'segment_id' must be a segment id string, got {segment_id!r}",
                 "segment_id",
             )
-        return self._lookup(ctx, segment_id, "segment_id")
+        return self.lookup(ctx, segment_id, "segment_id")
 
-    def _lookup(self, ctx: _Context, segment_id: str, path: str) -> StoredSegment:
+    def lookup(self, ctx: Context, segment_id: str, path: str) -> StoredSegment:
         segment = ctx.segments.get(segment_id)
         if segment is None:
             raise CommandError(
@@ -236,7 +247,7 @@ class ControlRuntime:
             )
         return segment
 
-    def _definition(self, ctx: _Context, command: dict[str, Any]) -> SegmentDefinition:
+    def definition(self, ctx: Context, command: dict[str, Any]) -> SegmentDefinition:
         raw = command.get("segment")
         if not isinstance(raw, dict):
             raise CommandError(
@@ -246,7 +257,7 @@ class ControlRuntime:
             )
         return parse_definition(raw, self.limits)
 
-    def _check_active_limit(self, ctx: _Context) -> None:
+    def check_active_limit(self, ctx: Context) -> None:
         active = sum(s.active for s in ctx.segments.values())
         if active >= self.settings.max_active_segments:
             raise CommandError(
@@ -256,7 +267,7 @@ class ControlRuntime:
                 "deactivate one first",
             )
 
-    def _inactive_deps(self, ctx: _Context, defn: SegmentDefinition) -> list[str]:
+    def inactive_deps(self, ctx: Context, defn: SegmentDefinition) -> list[str]:
         return [
             f"uses inactive segment {dep!r}: in_segment is false for every customer until "
             "it is activated"
@@ -264,9 +275,9 @@ class ControlRuntime:
             if dep in ctx.segments and not ctx.segments[dep].active
         ]
 
-    def _start_job(
+    def start_job(
         self,
-        ctx: _Context,
+        ctx: Context,
         request_id: str,
         command: str,
         cause: str,
@@ -300,39 +311,39 @@ class ControlRuntime:
 
     # -- commands -------------------------------------------------------------------------
     async def _cmd_create(
-        self, ctx: _Context, command: dict[str, Any], request_id: str
+        self, ctx: Context, command: dict[str, Any], request_id: str
     ) -> dict[str, Any] | None:
-        defn = self._definition(ctx, command)
+        defn = self.definition(ctx, command)
         if defn.id in ctx.segments:
             raise CommandError(
                 "already_exists",
                 f"segment {defn.id!r} already exists; use 'update' to change it or pick another id",
                 "segment.id",
             )
-        check_references(self._parsed_defs(ctx.segments), defn)
+        check_references(self.parsed_defs(ctx.segments), defn)
         activate = command.get("activate", False)
         if not isinstance(activate, bool):
             raise CommandError(
                 "wrong_type", f"'activate' must be true or false, got {activate!r}", "activate"
             )
         if activate:
-            self._check_active_limit(ctx)
+            self.check_active_limit(ctx)
         raw = command["segment"]
         segment = StoredSegment(defn.id, raw, 1, activate, ctx.now, ctx.now)
         ctx.put(segment)
         result: dict[str, Any] = {"segment": segment.to_dict()}
         if not activate:
             return result
-        result["warnings"] = self._inactive_deps(ctx, defn)
-        self._start_job(ctx, request_id, "activate", "activate", [segment], [], result)
+        result["warnings"] = self.inactive_deps(ctx, defn)
+        self.start_job(ctx, request_id, "activate", "activate", [segment], [], result)
         return None
 
     async def _cmd_update(
-        self, ctx: _Context, command: dict[str, Any], request_id: str
+        self, ctx: Context, command: dict[str, Any], request_id: str
     ) -> dict[str, Any] | None:
-        defn = self._definition(ctx, command)
-        old = self._lookup(ctx, defn.id, "segment.id")
-        others = {k: v for k, v in self._parsed_defs(ctx.segments).items() if k != defn.id}
+        defn = self.definition(ctx, command)
+        old = self.lookup(ctx, defn.id, "segment.id")
+        others = {k: v for k, v in self.parsed_defs(ctx.segments).items() if k != defn.id}
         check_references(others, defn)
         segment = old.with_changes(
             definition=command["segment"], version=old.version + 1, modified_at=ctx.now
@@ -341,17 +352,17 @@ class ControlRuntime:
         result: dict[str, Any] = {"segment": segment.to_dict()}
         if not segment.active:
             return result
-        result["warnings"] = self._inactive_deps(ctx, defn)
-        self._start_job(ctx, request_id, "update", "update", [segment], [], result)
+        result["warnings"] = self.inactive_deps(ctx, defn)
+        self.start_job(ctx, request_id, "update", "update", [segment], [], result)
         return None
 
     async def _cmd_delete(
-        self, ctx: _Context, command: dict[str, Any], request_id: str
+        self, ctx: Context, command: dict[str, Any], request_id: str
     ) -> dict[str, Any] | None:
-        segment = self._existing(ctx, command)
+        segment = self.existing(ctx, command)
         users = sorted(
             sid
-            for sid, defn in self._parsed_defs(ctx.segments).items()
+            for sid, defn in self.parsed_defs(ctx.segments).items()
             if segment.segment_id in dependencies(defn)
         )
         if users:
@@ -365,43 +376,43 @@ class ControlRuntime:
         result: dict[str, Any] = {"segment_id": segment.segment_id, "deleted": True}
         if not segment.active:
             return result
-        self._start_job(ctx, request_id, "delete", "delete", [], [segment.segment_id], result)
+        self.start_job(ctx, request_id, "delete", "delete", [], [segment.segment_id], result)
         return None
 
     async def _cmd_activate(
-        self, ctx: _Context, command: dict[str, Any], request_id: str
+        self, ctx: Context, command: dict[str, Any], request_id: str
     ) -> dict[str, Any] | None:
-        segment = self._existing(ctx, command)
+        segment = self.existing(ctx, command)
         if segment.active:
             return {"segment": segment.to_dict(), "changed": False}
-        self._check_active_limit(ctx)
+        self.check_active_limit(ctx)
         segment = segment.with_changes(active=True, modified_at=ctx.now)
         ctx.put(segment)
-        defn = self._parsed_defs({segment.segment_id: segment})[segment.segment_id]
+        defn = self.parsed_defs({segment.segment_id: segment})[segment.segment_id]
         result = {
             "segment": segment.to_dict(),
             "changed": True,
-            "warnings": self._inactive_deps(ctx, defn),
+            "warnings": self.inactive_deps(ctx, defn),
         }
-        self._start_job(ctx, request_id, "activate", "activate", [segment], [], result)
+        self.start_job(ctx, request_id, "activate", "activate", [segment], [], result)
         return None
 
     async def _cmd_deactivate(
-        self, ctx: _Context, command: dict[str, Any], request_id: str
+        self, ctx: Context, command: dict[str, Any], request_id: str
     ) -> dict[str, Any] | None:
-        segment = self._existing(ctx, command)
+        segment = self.existing(ctx, command)
         if not segment.active:
             return {"segment": segment.to_dict(), "changed": False}
         segment = segment.with_changes(active=False, modified_at=ctx.now)
         ctx.put(segment)
         result = {"segment": segment.to_dict(), "changed": True}
-        self._start_job(
+        self.start_job(
             ctx, request_id, "deactivate", "deactivate", [], [segment.segment_id], result
         )
         return None
 
     async def _cmd_refresh(
-        self, ctx: _Context, command: dict[str, Any], request_id: str
+        self, ctx: Context, command: dict[str, Any], request_id: str
     ) -> dict[str, Any] | None:
         if command.get("all") is True:
             wanted = sorted(ctx.segments)
@@ -415,21 +426,21 @@ class ControlRuntime:
                     "segment_ids",
                 )
             wanted = [
-                self._lookup(ctx, i, f"segment_ids[{n}]").segment_id for n, i in enumerate(ids)
+                self.lookup(ctx, i, f"segment_ids[{n}]").segment_id for n, i in enumerate(ids)
             ]
         active = {i: ctx.segments[i] for i in wanted if ctx.segments[i].active}
         skipped = [i for i in wanted if i not in active]
-        order = topological_order(self._parsed_defs(active))
+        order = topological_order(self.parsed_defs(active))
         result: dict[str, Any] = {"segment_ids": order, "skipped_inactive": skipped}
         if not order:
             return result
-        self._start_job(
+        self.start_job(
             ctx, request_id, "refresh", "refresh", [active[i] for i in order], [], result
         )
         return None
 
     # -- job completion -------------------------------------------------------------------
-    async def _task_done(self, ctx: _Context, report: dict[str, Any]) -> None:
+    async def _task_done(self, ctx: Context, report: dict[str, Any]) -> None:
         job_id = report.get("job_id")
         job = ctx.batch.jobs.get(job_id) if isinstance(job_id, str) else None
         if job is None and isinstance(job_id, str):
@@ -464,7 +475,7 @@ class ControlRuntime:
             "job": {"job_id": job.job_id, "partitions": job.partitions, **totals},
             "members": members,
         }
-        self._reply(ctx, job.request_id, {"ok": True, "result": result})
+        self.reply(ctx, job.request_id, {"ok": True, "result": result})
 
     async def _member_count(self, segment_id: str) -> int:
         pipe = self.redis.pipeline(transaction=False)
