@@ -77,9 +77,11 @@ class Profile:
         """True if `event_id` was applied recently (and remember it otherwise)."""
         digest = _digest(event_id)
         ids = self.recent_ids
-        for start in range(0, len(ids), _ID_DIGEST):
-            if ids[start : start + _ID_DIGEST] == digest:
+        at = ids.find(digest)
+        while at != -1:  # a match must start on a digest boundary
+            if at % _ID_DIGEST == 0:
                 return True
+            at = ids.find(digest, at + 1)
         ids.extend(digest)
         if len(ids) > RECENT_IDS * _ID_DIGEST:
             del ids[: len(ids) - RECENT_IDS * _ID_DIGEST]

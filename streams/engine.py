@@ -10,6 +10,7 @@ dynamic segments that use the changed segment through `in_segment`, in dependenc
 from __future__ import annotations
 
 import heapq
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,14 +21,25 @@ from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile
 from . import metrics
 from .messages import Event, membership_change
 
-__all__ = ["NO_LIMITS", "EngineConfig", "PartitionEngine", "TaskStats", "compiled_for"]
+__all__ = [
+    "NO_LIMITS",
+    "EngineConfig",
+    "PartitionEngine",
+    "SegmentFailed",
+    "TaskStats",
+    "compiled_for",
+]
 
-_COMPILED: dict[tuple[str, int], CompiledSegment] = {}
+_COMPILED: dict[str, CompiledSegment] = {}
 
 
 def compiled_for(applied: AppliedSegment) -> CompiledSegment:
-    """Compile a definition once per (segment, version) for the whole worker."""
-    key = (applied.segment_id, applied.version)
+    """Compile each distinct definition once for the whole worker.
+
+    Keyed by the definition itself, not (id, version): a deleted segment's id can come back
+    with another definition and version 1 again.
+    """
+    key = json.dumps(applied.definition, sort_keys=True)
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = compile_segment(parse_definition(applied.definition, NO_LIMITS))
@@ -47,14 +59,44 @@ class EngineConfig:
     history_max_age_ms: int
 
 
+class SegmentFailed(Exception):
+    """Evaluating one segment raised; `segment_id` names it, the cause is chained."""
+
+    def __init__(self, segment_id: str, cause: BaseException) -> None:
+        super().__init__(f"segment {segment_id!r} failed: {type(cause).__name__}: {cause}")
+        self.segment_id = segment_id
+        self.cause = cause
+
+
+_FIGURES = ("evaluated", "entered", "exited")
+
+
 @dataclass
 class TaskStats:
+    """What a task did on one partition: totals, and the same figures per segment."""
+
     evaluated: int = 0
     entered: int = 0
     exited: int = 0
+    segments: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"evaluated": self.evaluated, "entered": self.entered, "exited": self.exited}
+    def count(self, segment_id: str, figure: str) -> None:
+        setattr(self, figure, getattr(self, figure) + 1)
+        per = self.segments.get(segment_id)
+        if per is None:
+            per = self.segments[segment_id] = dict.fromkeys(_FIGURES, 0)
+        per[figure] += 1
+
+    def of(self, segment_id: str) -> dict[str, int]:
+        return dict(self.segments.get(segment_id) or dict.fromkeys(_FIGURES, 0))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "evaluated": self.evaluated,
+            "entered": self.entered,
+            "exited": self.exited,
+            "segments": {sid: dict(f) for sid, f in self.segments.items()},
+        }
 
 
 @dataclass
@@ -134,6 +176,8 @@ class PartitionEngine:
         """Apply one event; False when it was a duplicate (event_id already applied)."""
         if profile.seen(event.event_id):
             return False
+        if profile.wake is not None and profile.wake <= now:
+            self.expire(batch, profile, now)  # a window moved before the timer fired
         cutoff = now - self.config.history_max_age_ms
         index = self._index
         seeds: set[str] = set()
@@ -148,7 +192,7 @@ class PartitionEngine:
             for event_type in profile.prune(self.config.history_max_events, cutoff):
                 seeds.update(index.by_event.get(event_type, ()))
         self.evaluate(batch, profile, seeds, now, "event")
-        self.schedule(batch, profile, now)
+        self.schedule(batch, profile, now, changed=seeds)
         return True
 
     def expire(self, batch: PartitionBatch, profile: Profile, now: int) -> None:
@@ -180,11 +224,14 @@ class PartitionEngine:
         evaluated = 0
         while heap:
             _, sid = heapq.heappop(heap)
-            member = self.segments[sid].evaluate(view, now)
+            try:
+                member = self.segments[sid].evaluate(view, now)
+            except Exception as exc:
+                raise SegmentFailed(sid, exc) from exc
             self.evaluations[sid] += 1
             evaluated += 1
             if stats is not None:
-                stats.evaluated += 1
+                stats.count(sid, "evaluated")
             if member == (sid in profile.segments):
                 continue
             self._record(batch, profile, sid, member, now, cause, stats)
@@ -192,7 +239,7 @@ class PartitionEngine:
                 if dependent not in seen:
                     seen.add(dependent)
                     heapq.heappush(heap, (rank[dependent], dependent))
-        metrics.EVALUATIONS.labels(cause).inc(evaluated)
+        metrics.evaluations(cause).inc(evaluated)
 
     def remove_member(
         self,
@@ -226,21 +273,34 @@ class PartitionEngine:
             profile.segments.discard(segment_id)
         batch.set_member(segment_id, customer_id, member)
         if stats is not None:
-            if member:
-                stats.entered += 1
-            else:
-                stats.exited += 1
+            stats.count(segment_id, "entered" if member else "exited")
         value = membership_change(segment_id, customer_id, member, now, cause, batch.next_seq())
         batch.outbox.append(OutboxRecord(self.config.membership_topic, customer_id.encode(), value))
-        metrics.MEMBERSHIP_CHANGES.labels("entered" if member else "exited", cause).inc()
+        metrics.membership_changes(member, cause).inc()
         batch.profiles[customer_id] = profile
 
-    def schedule(self, batch: PartitionBatch, profile: Profile, now: int) -> None:
-        """Set the customer's timer to the next instant time alone may change a membership."""
+    def schedule(
+        self,
+        batch: PartitionBatch,
+        profile: Profile,
+        now: int,
+        changed: set[str] | None = None,
+    ) -> None:
+        """Set the customer's timer to the next instant time alone may change a membership.
+
+        With `changed` (the segments an event could affect), only those are asked and the
+        earlier timer is kept: it may then fire early, and the expiry recomputes everything,
+        but it is never late.
+        """
         wake: int | None = None
-        if self._index.timed:
+        timed = self._index.timed
+        if changed is not None:
+            timed = [sid for sid in timed if sid in changed]
+            if profile.wake is not None and profile.wake > now:
+                wake = profile.wake
+        if timed:
             view = profile.snapshot(now - self.config.history_max_age_ms)
-            for sid in self._index.timed:
+            for sid in timed:
                 at = self.segments[sid].next_change(view, now)
                 if at is not None and (wake is None or at < wake):
                     wake = at

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
@@ -70,3 +73,14 @@ ACTIVE_SEGMENTS = Gauge(
     "Active segments in the registry",
     registry=REGISTRY,
 )
+
+
+@functools.cache
+def membership_changes(entered: bool, cause: str) -> Any:
+    """The labelled counter, looked up once (labels() costs more than inc() on hot paths)."""
+    return MEMBERSHIP_CHANGES.labels("entered" if entered else "exited", cause)
+
+
+@functools.cache
+def evaluations(cause: str) -> Any:
+    return EVALUATIONS.labels(cause)

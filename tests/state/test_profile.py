@@ -77,3 +77,14 @@ def test_encoding_round_trips(attrs: dict[str, object]) -> None:
         profile.wake,
     )
     assert back.seen("e1")
+
+
+@given(st.lists(st.text(max_size=8), max_size=400))
+def test_seen_matches_a_plain_list_of_the_last_ids(ids: list[str]) -> None:
+    profile = Profile("c")
+    remembered: list[str] = []
+    for event_id in ids:
+        expected = event_id in remembered[-RECENT_IDS:]
+        assert profile.seen(event_id) is expected
+        if not expected:
+            remembered.append(event_id)

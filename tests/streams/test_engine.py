@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from state import AppliedSegment, KeySpace, PartitionBatch, PartitionMeta, Profile
 from streams.engine import EngineConfig, PartitionEngine, TaskStats
 from streams.messages import Event
@@ -126,3 +130,69 @@ def test_tasks_evaluate_static_segments_and_removal_exits_dependents() -> None:
     engine.remove_member(batch, profile, "by-country", NOW, "deactivate", stats)
     assert profile.segments == {"static-de", "buyers"}
     assert stats.exited == 2 and stats.entered == 3
+
+
+def test_an_event_after_a_missed_timer_applies_the_expiry_first() -> None:
+    window = _applied(
+        "recent", {"event": "visit", "agg": "count", "within": "1h", "op": "gte", "value": 1}
+    )
+    engine = _engine(window, CATALOG[1])
+    profile = Profile("c1")
+    engine.apply_event(_batch(), profile, _event("visit", {}, ts=NOW), NOW)
+    assert profile.segments == {"recent"}
+    later = NOW + 3_600_000 + 50  # the timer has not fired yet
+    batch = _batch()
+    engine.apply_event(batch, profile, _event("profile", {"age": 40}), later)
+    assert profile.segments == {"by-age"}
+    causes = [msgpack.unpackb(r.value)["cause"] for r in batch.outbox]
+    assert causes == ["expiry", "event"]
+
+
+TIMED = (
+    _applied("w1", {"event": "visit", "agg": "count", "within": "10m", "op": "gte", "value": 2}),
+    _applied(
+        "w2", {"event": "buy", "agg": "sum", "prop": "n", "within": "1h", "op": "gt", "value": 3}
+    ),
+    _applied("w3", {"attr": "seen", "op": "within_last", "value": "30m"}),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["visit", "buy", "profile"]),
+            st.integers(-3_600_000, 0),
+            st.integers(0, 600_000),
+        ),
+        max_size=25,
+    )
+)
+def test_incremental_timer_is_never_later_than_a_full_recompute(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    engine = _engine(*TIMED)
+    profile = Profile("c1")
+    now = NOW
+    for n, (event_type, age, advance) in enumerate(steps):
+        now += advance
+        props: dict[str, Any] = {"n": 2} if event_type == "buy" else {}
+        if event_type == "profile":
+            props = {"seen": now + age}
+        engine.apply_event(_batch(), profile, _event(event_type, props, ts=now + age, n=n), now)
+        full = Profile.decode("c1", profile.encode())
+        full.wake = None
+        engine.schedule(_batch(), full, now)
+        if full.wake is not None:
+            assert profile.wake is not None and profile.wake <= full.wake
+
+
+def test_a_recreated_segment_id_gets_its_new_definition() -> None:
+    # regression: compiled definitions were cached by (id, version); a segment deleted and
+    # created again under the same id restarts at version 1 and got the old rules.
+    first = _engine(_applied("again", {"attr": "tier", "op": "eq", "value": "gold"}))
+    second = _engine(_applied("again", {"attr": "tier", "op": "eq", "value": "silver"}))
+    gold, silver = Profile("g", {"tier": "gold"}), Profile("s", {"tier": "silver"})
+    assert first.segments["again"].evaluate(gold.snapshot(0), NOW)
+    assert second.segments["again"].evaluate(silver.snapshot(0), NOW)
+    assert not second.segments["again"].evaluate(gold.snapshot(0), NOW)

@@ -305,3 +305,30 @@ def test_the_registry_forgets_old_requests_and_jobs(kafka_bootstrap: str, redis_
         assert h.command({"command": "activate", "segment_id": "kept", "request_id": "old-1"})["ok"]
     finally:
         h.close()
+
+
+def test_a_deleted_id_can_be_created_again_with_new_rules(harness: Harness) -> None:
+    h = harness
+    h.client.send_event("r1", "profile", {"tier": "bronze"})
+    h.client.send_event("r2", "profile", {"tier": "steel"})
+    h.client.flush()
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("reborn", {"attr": "tier", "op": "eq", "value": "bronze"}),
+        }
+    )
+    h.wait_members("reborn", {"r1"})
+    h.ok({"command": "delete", "segment_id": "reborn"})
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("reborn", {"attr": "tier", "op": "eq", "value": "steel"}),
+        }
+    )
+    assert h.members("reborn") == {"r2"}
+    h.client.send_event("r3", "profile", {"tier": "steel"})
+    h.client.flush()
+    h.wait_members("reborn", {"r2", "r3"})
