@@ -43,6 +43,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--partitions", type=int, default=8, help="LS_EVENTS_PARTITIONS")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes in the consumer group"
+    )
     parser.add_argument("--latency-rate", type=float, default=1000.0, help="events/s offered")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument(
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = bench.settings
     topic, parts = settings.events_topic, settings.events_partitions
     machine = describe_machine(settings.redis_url, ROOT)
-    worker = WorkerProcess(bench.env, bench.run_id)
+    worker = WorkerProcess(bench.env, bench.run_id, args.workers)
     progress = Progress(bench, parts)
     out: dict[str, Any] = {
         "machine": machine,
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "segments": args.segments,
             "events": args.events,
             "seed": args.seed,
+            "workers": args.workers,
             "quick": args.quick,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
@@ -303,7 +307,7 @@ def _table(out: dict[str, Any]) -> str:
         f"Redis AOF {'on' if m['redis_aof'] else 'off'}",
         f"versions: {versions}",
         f"run: {run['customers']:,} customers, {run['segments']} segments, {run['events']:,} "
-        f"events, seed {run['seed']}, "
+        f"events, seed {run['seed']}, {run.get('workers', 1)} worker process(es), "
         f"LS_EVENTS_PARTITIONS={out['settings']['LS_EVENTS_PARTITIONS']}"
         f", LS_BATCH_SIZE={out['settings']['LS_BATCH_SIZE']}"
         f", LS_BATCH_WITHIN_S={out['settings']['LS_BATCH_WITHIN_S']}; load average "

@@ -100,43 +100,54 @@ class BenchEnv:
 
 
 class WorkerProcess:
-    """`python -m streams worker` with the run's environment; its log goes to a temp file."""
+    """`python -m streams worker` with the run's environment (`count` of them in one consumer
+    group, each on its own HTTP port); their logs go to temp files."""
 
-    def __init__(self, env: dict[str, str], run_id: str) -> None:
+    def __init__(self, env: dict[str, str], run_id: str, count: int = 1) -> None:
         self.env = env
+        self.count = count
         self.log_path = Path(tempfile.gettempdir()) / f"livesegments-{run_id}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            # "info" as in production: with "warning" or above faust's terminal spinner sets
-            # the root logger to DEBUG, and every aiokafka debug call then builds a record.
-            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
-            env={**os.environ, **self.env},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self.procs = []
+        for n in range(self.count):
+            path = self.log_path if n == 0 else self.log_path.with_suffix(f".{n}.log")
+            log = open(path, "ab")  # noqa: SIM115 - owned by the child
+            env = {**os.environ, **self.env}
+            if n:
+                env["LS_WEB_PORT"] = str(_free_port())
+            self.procs.append(
+                subprocess.Popen(
+                    # "info" as in production (see streams/cli.py about faust's spinner)
+                    [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            log.close()
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
+        return self.procs[0].pid if self.procs else None
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return bool(self.procs) and all(p.poll() is None for p in self.procs)
 
     def stop(self, timeout: float = 30) -> float:
         """SIGTERM and wait (SIGKILL after `timeout`); returns the seconds it took."""
         started = time.monotonic()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
             try:
-                self.proc.wait(timeout)
+                proc.wait(max(0.1, timeout - (time.monotonic() - started)))
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                proc.kill()
+                proc.wait(10)
         return time.monotonic() - started
 
 
