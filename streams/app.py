@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,11 +11,13 @@ from prometheus_client import generate_latest
 from redis.asyncio import Redis
 
 from state import KeySpace, PartitionStore, RegistryStore
+from state.schedules import ScheduleStore
 
 from . import metrics
 from .agents import control as control_agent
 from .agents import events as events_agent
 from .agents import expiry as expiry_agent
+from .agents import scheduler as scheduler_agent
 from .agents import snapshots as snapshots_agent
 from .control import ControlRuntime
 from .partitions import PartitionRuntime
@@ -75,6 +78,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
     )
 
     keyspace = KeySpace(settings.key_prefix)
+    scheduler_agent.register(app, settings, ScheduleStore(redis, keyspace), interval_s=0.2)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -107,12 +111,27 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
             redis_ok = bool(await redis.ping())
         except Exception:
             redis_ok = False
-        assigned = sorted(
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == settings.events_topic
+        tps = sorted(
+            tp for tp in app.assignor.assigned_actives() if tp.topic == settings.events_topic
         )
-        body = {"redis": redis_ok, "events_partitions": assigned}
-        return web.json(body, status=200 if redis_ok else 503)
+        lag: dict[str, int | None] = {}
+        try:
+            highwaters = await asyncio.wait_for(app.consumer.highwaters(*tps), 5)
+            kafka_ok = True
+        except Exception:
+            highwaters, kafka_ok = {}, False
+        for tp in tps:
+            applied = partitions.applied_offset(tp.partition)
+            end = highwaters.get(tp)
+            done = applied + 1 if applied is not None else 0
+            lag[str(tp.partition)] = None if end is None else end - done
+        body = {
+            "status": "ok" if redis_ok and kafka_ok else "degraded",
+            "redis": redis_ok,
+            "kafka": kafka_ok,
+            "events_partitions": [tp.partition for tp in tps],
+            "lag": lag,
+        }
+        return web.json(body, status=200 if redis_ok and kafka_ok else 503)
 
     return Worker(app, partitions, control)

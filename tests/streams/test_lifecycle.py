@@ -265,6 +265,9 @@ def test_bad_commands_get_one_clear_reply_each(harness: Harness) -> None:
 def test_metrics_endpoint_counts_work(harness: Harness) -> None:
     import urllib.request
 
+    harness.client.send_event("metrics-1", "profile", {"x": 1})
+    harness.client.flush()
+    harness.ok({"command": "refresh", "all": True})  # runs after the event in every partition
     url = f"http://127.0.0.1:{harness.settings.web_port}/metrics"
     text = urllib.request.urlopen(url, timeout=5).read().decode()
     assert "livesegments_events_processed_total" in text
@@ -332,3 +335,18 @@ def test_a_deleted_id_can_be_created_again_with_new_rules(harness: Harness) -> N
     h.client.send_event("r3", "profile", {"tier": "steel"})
     h.client.flush()
     h.wait_members("reborn", {"r2", "r3"})
+
+
+def test_health_reports_services_and_lag(harness: Harness) -> None:
+    import json
+    import urllib.request
+
+    harness.client.send_event("health-1", "profile", {"x": 1})
+    harness.client.flush()
+    harness.ok({"command": "refresh", "all": True})  # runs after the event in every partition
+    url = f"http://127.0.0.1:{harness.settings.web_port}/health"
+    body = json.loads(urllib.request.urlopen(url, timeout=10).read())
+    assert body["status"] == "ok" and body["redis"] and body["kafka"]
+    assert body["events_partitions"] == [0, 1, 2, 3]
+    assert set(body["lag"]) == {"0", "1", "2", "3"}
+    assert all(lag == 0 for lag in body["lag"].values()), body
