@@ -1,6 +1,7 @@
 """Redis-backed stores: every key layout and script of livesegments lives in this package."""
 
 from .errors import FencedError, StateError
+from .jobs import Task
 from .keys import KeySpace
 from .outbox import OutboxRecord, unpack_records
 from .partition import AppliedSegment, PartitionBatch, PartitionMeta, PartitionStore
@@ -23,5 +24,6 @@ __all__ = [
     "RegistryStore",
     "StateError",
     "StoredSegment",
+    "Task",
     "unpack_records",
 ]

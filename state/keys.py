@@ -83,8 +83,33 @@ class RegistryKeys:
         return f"{self.tag}:jobs"
 
     @property
+    def canceled_jobs(self) -> str:
+        """hash: job id -> when it was canceled; partitions stop its tasks between chunks."""
+        return f"{self.tag}:jobs:canceled"
+
+    @property
     def outbox(self) -> str:
         return f"{self.tag}:outbox"
+
+    @property
+    def schedules(self) -> str:
+        """hash: schedule id -> msgpack one-shot action (segment, activate/deactivate, at)."""
+        return f"{self.tag}:schedules"
+
+    @property
+    def schedules_due(self) -> str:
+        """sorted set: one-shot schedule id -> when it is due (epoch ms)."""
+        return f"{self.tag}:schedules:due"
+
+    @property
+    def refresh_schedules(self) -> str:
+        """hash: refresh schedule id -> msgpack recurring refresh (cron, time zone, segments)."""
+        return f"{self.tag}:refresh-schedules"
+
+    @property
+    def refresh_due(self) -> str:
+        """sorted set: refresh schedule id -> its next run (epoch ms)."""
+        return f"{self.tag}:refresh-schedules:due"
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,27 @@ async def read_outbox(redis: Redis, key: str) -> list[OutboxRecord]:
     return unpack_records(as_bytes(r) for r in await redis.lrange(key, 0, -1))
 
 
-async def trim_outbox(redis: Redis, key: str, delivered: int) -> None:
-    """Forget the first `delivered` records once Kafka acknowledged them."""
-    if delivered:
+_TRIM_IF_OWNER = """
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
+  redis.call('LTRIM', KEYS[2], ARGV[2], -1)
+  return 1
+end
+return 0
+"""
+
+
+async def trim_outbox(
+    redis: Redis, key: str, delivered: int, meta_key: str | None = None, epoch: int = 0
+) -> bool:
+    """Forget the first `delivered` records once Kafka acknowledged them.
+
+    With `meta_key`, only while the shard's owner epoch is still `epoch`: a writer that lost
+    the shard must not trim records a newer owner committed (they would never be published).
+    """
+    if not delivered:
+        return True
+    if meta_key is None:
         await redis.ltrim(key, delivered, -1)
+        return True
+    trimmed = await redis.eval(_TRIM_IF_OWNER, 2, meta_key, key, epoch, delivered)
+    return bool(trimmed)

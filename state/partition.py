@@ -173,8 +173,16 @@ class PartitionStore:
     async def outbox(self) -> list[OutboxRecord]:
         return await read_outbox(self.redis, self.keys.outbox)
 
-    async def trim_outbox(self, delivered: int) -> None:
-        await trim_outbox(self.redis, self.keys.outbox, delivered)
+    async def trim_outbox(self, delivered: int, epoch: int) -> bool:
+        """Trim acknowledged records, if `epoch` is still the partition's owner epoch."""
+        return await trim_outbox(self.redis, self.keys.outbox, delivered, self.keys.meta, epoch)
+
+    async def claim(self, expected_ver: int) -> tuple[int, int]:
+        """Become the partition's writer: bump its owner epoch (fenced); (ver, epoch)."""
+        writes = Writes(self.keys.meta)
+        writes.add("HINCRBY", self.keys.meta, "epoch", 1)
+        ver = await fenced_commit(self.redis, f"partition {self.partition}", expected_ver, writes)
+        return ver, int(await self.redis.hget(self.keys.meta, "epoch") or 0)
 
     async def member_count(self, segment_id: str) -> int:
         return int(await self.redis.scard(self.keys.members(segment_id)))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
 
+from .jobs import SUCCESSFUL
 from .keys import KeySpace
 from .profile import Profile
 from .registry import Job, RegistryStore, StoredSegment
@@ -62,7 +64,7 @@ class StateReads:
 
     async def jobs_for(self, segment_id: str, limit: int = 10) -> list[Job]:
         """The most recent jobs that touched `segment_id`, newest first."""
-        found = [job async for job in self.jobs() if segment_id in job.segment_ids]
+        found = [job async for job in self.jobs() if job.touches(segment_id)]
         found.sort(key=lambda j: j.created_at, reverse=True)
         return found[:limit]
 
@@ -73,8 +75,58 @@ class StateReads:
             if job.finished_at is None or job.command not in ("activate", "update", "refresh"):
                 continue
             for segment_id in job.segment_ids:
+                task = job.tasks.get(segment_id)
+                if task is not None and task.status != SUCCESSFUL:
+                    continue  # failed, skipped or canceled: the members were not all refreshed
                 last[segment_id] = max(last.get(segment_id, 0), job.finished_at)
         return last
+
+    async def job(self, job_id: str) -> Job | None:
+        return await self.registry.job(job_id)
+
+    async def recent_jobs(
+        self,
+        limit: int,
+        segment_id: str | None = None,
+        status: str | None = None,
+        request_id: str | None = None,
+    ) -> list[Job]:
+        """The newest jobs (by creation) matching the filters, newest first."""
+        found: list[Job] = []
+        start = 0
+        while len(found) < limit:
+            ids = await self.registry.recent_job_ids(start, PAGE)
+            if not ids:
+                break
+            start += len(ids)
+            for job in await self.registry.jobs(ids):
+                if (
+                    (segment_id is None or job.touches(segment_id))
+                    and (status is None or job.status == status)
+                    and (request_id is None or job.request_id == request_id)
+                ):
+                    found.append(job)
+        return found[:limit]
+
+    async def task_progress(self, job_id: str) -> dict[int, dict[str, Any]]:
+        """Partition -> ``running`` (working on `job_id` now) with its committed ``done`` of
+        ``total`` customers, ``started_at`` and ``at`` (last chunk); else just ``total``."""
+        pipe = self.redis.pipeline(transaction=False)
+        for partition in range(self.partitions):
+            keys = self.keyspace.partition(partition)
+            pipe.hget(keys.meta, "task")
+            pipe.zcard(keys.customers)
+        raw = await pipe.execute()
+        progress: dict[int, dict[str, Any]] = {}
+        for partition in range(self.partitions):
+            blob, customers = raw[2 * partition], raw[2 * partition + 1]
+            task = msgpack.unpackb(_blob(blob), raw=False) if blob else None
+            if isinstance(task, dict) and task.get("job_id") == job_id:
+                found = {k: task.get(k) for k in ("done", "total", "started_at", "at")}
+                progress[partition] = {"running": True, **found}
+            else:
+                progress[partition] = {"running": False, "total": int(customers or 0)}
+        return progress
 
     # -- members --------------------------------------------------------------------------
     async def member_counts(self, segment_ids: Iterable[str]) -> dict[str, int]:

@@ -15,8 +15,10 @@ from redis.asyncio import Redis
 from ._codec import pack, unpack
 from ._redis import as_bytes, as_text
 from .commit import Writes, fenced_commit
+from .jobs import Task, job_status
 from .keys import KeySpace
 from .outbox import OutboxRecord, read_outbox, trim_outbox
+from .schedules import ScheduleWrites
 
 __all__ = ["Job", "RegistryBatch", "RegistryMeta", "RegistryStore", "StoredSegment"]
 
@@ -69,6 +71,19 @@ class Job:
     """The reply's result, completed with per-partition figures as partitions finish."""
     done: dict[int, dict[str, Any]] = field(default_factory=dict)
     finished_at: int | None = None
+    tasks: dict[str, Task] = field(default_factory=dict)
+    """Segment id -> its task (jobs written before tasks existed have none)."""
+    canceled_at: int | None = None
+
+    @property
+    def status(self) -> str:
+        return job_status(self.tasks.values(), bool(self.done), self.finished_at is not None)
+
+    def touches(self, segment_id: str) -> bool:
+        return segment_id in self.segment_ids or segment_id in self.tasks
+
+    def with_changes(self, **changes: Any) -> Job:
+        return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +96,8 @@ class Job:
             "reply": self.reply,
             "done": self.done,
             "finished_at": self.finished_at,
+            "tasks": {sid: t.to_dict() for sid, t in self.tasks.items()},
+            "canceled_at": self.canceled_at,
         }
 
     @classmethod
@@ -95,6 +112,8 @@ class Job:
             raw["reply"],
             {int(k): v for k, v in raw["done"].items()},
             raw["finished_at"],
+            {sid: Task.from_dict(t) for sid, t in raw.get("tasks", {}).items()},
+            raw.get("canceled_at"),
         )
 
 
@@ -115,7 +134,11 @@ class RegistryBatch:
         """When the batch is committed (epoch ms): the time recorded for new requests."""
         self.forget_requests: list[str] = []
         self.forget_jobs: list[str] = []
+        self.cancel_jobs: dict[str, int] = {}
+        """Job id -> when it was canceled: the flag partitions read between chunks."""
         self.outbox: list[OutboxRecord] = []
+        self.schedule_writes = ScheduleWrites()
+        """One-shot and recurring schedules changed by this batch (`state.schedules`)."""
 
     def writes(self) -> Writes:
         keys = self.keys
@@ -137,6 +160,10 @@ class RegistryBatch:
         if self.forget_jobs:
             writes.add_many("HDEL", keys.jobs, self.forget_jobs)
             writes.add_many("ZREM", keys.jobs_by_time, self.forget_jobs)
+            writes.add_many("HDEL", keys.canceled_jobs, self.forget_jobs)
+        for job_id, at in self.cancel_jobs.items():
+            writes.add("HSET", keys.canceled_jobs, job_id, at)
+        self.schedule_writes.add_to(writes, keys)
         if self.outbox:
             writes.add_many("RPUSH", keys.outbox, [r.pack() for r in self.outbox])
         writes.add("HSET", keys.meta, "offset", self.offset)
@@ -163,6 +190,21 @@ class RegistryStore:
     async def job(self, job_id: str) -> Job | None:
         blob = await self.redis.hget(self.keys.jobs, job_id)
         return Job.from_dict(unpack(as_bytes(blob))) if blob else None
+
+    async def recent_job_ids(self, start: int, count: int) -> list[str]:
+        """Job ids, newest first (by creation time)."""
+        ids = await self.redis.zrevrange(self.keys.jobs_by_time, start, start + count - 1)
+        return [as_text(i) for i in ids]  # type: ignore[arg-type]  # no scores asked
+
+    async def jobs(self, job_ids: list[str]) -> list[Job]:
+        if not job_ids:
+            return []
+        blobs = await self.redis.hmget(self.keys.jobs, job_ids)
+        return [Job.from_dict(unpack(as_bytes(b))) for b in blobs if b]
+
+    async def job_canceled(self, job_id: str) -> bool:
+        """Whether `job_id` was canceled (one HEXISTS: partitions ask between chunks)."""
+        return bool(await self.redis.hexists(self.keys.canceled_jobs, job_id))
 
     async def request_digest(self, request_id: str) -> bytes | None:
         value = await self.redis.hget(self.keys.requests, request_id)

@@ -36,9 +36,10 @@ from state import (
     RegistryMeta,
     RegistryStore,
     StoredSegment,
+    Task,
 )
 
-from . import lifecycle, metrics
+from . import jobs, lifecycle, metrics
 from ._suggest import did_you_mean
 from .engine import NO_LIMITS
 from .errors import BadMessage, CommandError
@@ -95,10 +96,11 @@ class ControlRuntime:
         self.lock = asyncio.Lock()
         self._meta: RegistryMeta | None = None
         self._segments: dict[str, StoredSegment] = {}
-        self._parsed: dict[tuple[str, int], SegmentDefinition] = {}
+        self._parsed: dict[tuple[str, int, int], SegmentDefinition] = {}
         self.handlers: dict[str, CommandHandler] = {
             name: getattr(type(self), f"_cmd_{name}") for name in CORE_COMMANDS
         }
+        self.handlers.update(jobs.HANDLERS)
         self.handlers.update(lifecycle.HANDLERS)
 
     async def _load(self) -> RegistryMeta:
@@ -221,7 +223,7 @@ class ControlRuntime:
     def parsed_defs(self, segments: dict[str, StoredSegment]) -> dict[str, SegmentDefinition]:
         parsed = {}
         for sid, seg in segments.items():
-            key = (sid, seg.version)
+            key = (sid, seg.version, seg.created_at)  # an id can be deleted and created again
             if key not in self._parsed:
                 self._parsed[key] = parse_definition(seg.definition, NO_LIMITS)
             parsed[sid] = self._parsed[key]
@@ -284,11 +286,28 @@ class ControlRuntime:
         apply: list[StoredSegment],
         remove: list[str],
         reply: dict[str, Any],
-    ) -> None:
+        skipped: dict[str, str] | None = None,
+    ) -> str:
+        """Record a job with one task per segment and send its task to every partition.
+
+        `skipped`: segments of the command that get a Skipped task and no work (the reason
+        as its warning). Returns the job id; the reply goes out when all partitions report.
+        """
         job_id = uuid.uuid4().hex
         segment_ids = tuple(s.segment_id for s in apply) + tuple(remove)
+        warnings = reply.get("warnings") or []
+        tasks = {sid: Task(sid, warnings=tuple(warnings)) for sid in segment_ids}
+        for sid, reason in (skipped or {}).items():
+            tasks[sid] = jobs.skipped_task(sid, reason, ctx.now)
         ctx.batch.jobs[job_id] = Job(
-            job_id, request_id, command, segment_ids, self.partitions, ctx.now, reply
+            job_id,
+            request_id,
+            command,
+            segment_ids,
+            self.partitions,
+            ctx.now,
+            reply,
+            tasks=tasks,
         )
         task = encode(
             {
@@ -300,6 +319,7 @@ class ControlRuntime:
                     for s in apply
                 ],
                 "remove": remove,
+                "cancelable": command in jobs.CANCELABLE,
             }
         )
         for partition in range(self.partitions):
@@ -308,6 +328,7 @@ class ControlRuntime:
                     self.settings.events_topic, b"", task, partition, ((TASK_HEADER, b"1"),)
                 )
             )
+        return job_id
 
     # -- commands -------------------------------------------------------------------------
     async def _cmd_create(
@@ -430,14 +451,43 @@ class ControlRuntime:
             ]
         active = {i: ctx.segments[i] for i in wanted if ctx.segments[i].active}
         skipped = [i for i in wanted if i not in active]
-        order = topological_order(self.parsed_defs(active))
+        order = self._refresh_order(active)
         result: dict[str, Any] = {"segment_ids": order, "skipped_inactive": skipped}
+        reasons = {i: "not evaluated: the segment is inactive" for i in skipped}
         if not order:
+            if skipped:  # still a job, for the record: every task Skipped
+                job_id = uuid.uuid4().hex
+                tasks = {i: jobs.skipped_task(i, r, ctx.now) for i, r in reasons.items()}
+                ctx.batch.jobs[job_id] = Job(
+                    job_id, request_id, "refresh", (), 0, ctx.now, result, {}, ctx.now, tasks
+                )
+                result["job"] = {"job_id": job_id, "partitions": 0, "status": "Skipped"}
             return result
         self.start_job(
-            ctx, request_id, "refresh", "refresh", [active[i] for i in order], [], result
+            ctx,
+            request_id,
+            "refresh",
+            "refresh",
+            [active[i] for i in order],
+            [],
+            result,
+            skipped=reasons,
         )
         return None
+
+    def _refresh_order(self, active: dict[str, StoredSegment]) -> list[str]:
+        """Dependencies first. A stored definition this version cannot parse (written by
+        another version) goes first: the partitions compile it, fail its task and skip the
+        segments that use it."""
+        parsed: dict[str, SegmentDefinition] = {}
+        unreadable: list[str] = []
+        for sid, segment in active.items():
+            try:
+                parsed.update(self.parsed_defs({sid: segment}))
+            except DefinitionError as exc:
+                log.warning("stored segment %r does not parse here: %s", sid, exc.message)
+                unreadable.append(sid)
+        return sorted(unreadable) + topological_order(parsed)
 
     # -- job completion -------------------------------------------------------------------
     async def _task_done(self, ctx: Context, report: dict[str, Any]) -> None:
@@ -448,32 +498,25 @@ class ControlRuntime:
         if job is None:
             log.warning("task report for unknown job %r ignored", job_id)
             return
-        done = dict(job.done)
-        done[int(report["partition"])] = report["stats"]
-        finished = job.finished_at is None and len(done) >= job.partitions
-        job = Job(
-            job.job_id,
-            job.request_id,
-            job.command,
-            job.segment_ids,
-            job.partitions,
-            job.created_at,
-            job.reply,
-            done,
-            ctx.now if finished else job.finished_at,
-        )
-        ctx.batch.jobs[job.job_id] = job
-        if not finished:
+        if int(report["partition"]) in job.done or job.finished_at is not None:
+            log.info("repeated task report of job %s ignored", job.job_id)
             return
+        job = jobs.fold_report(job, report, ctx.now)
+        ctx.batch.jobs[job.job_id] = job
+        if job.finished_at is None:
+            return
+        done = job.done
         totals = {k: sum(s[k] for s in done.values()) for k in ("evaluated", "entered", "exited")}
         members = {}
         for segment_id in job.segment_ids:
             if segment_id in ctx.segments and ctx.segments[segment_id].active:
                 members[segment_id] = await self._member_count(segment_id)
+        summary = {"job_id": job.job_id, "partitions": job.partitions, **totals}
         result = {
             **job.reply,
-            "job": {"job_id": job.job_id, "partitions": job.partitions, **totals},
+            "job": {**summary, "status": job.status},
             "members": members,
+            "tasks": jobs.outcome(job),
         }
         self.reply(ctx, job.request_id, {"ok": True, "result": result})
 

@@ -30,10 +30,11 @@ from state import (
     PartitionMeta,
     PartitionStore,
     Profile,
+    RegistryStore,
 )
 
 from . import metrics
-from .engine import EngineConfig, PartitionEngine, TaskStats
+from .engine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
 from .errors import BadMessage
 from .messages import TASK_HEADER, decode_event, encode
 from .publisher import Publisher
@@ -72,11 +73,18 @@ class _Owner:
     """
 
     def __init__(
-        self, store: PartitionStore, engine: PartitionEngine, meta: PartitionMeta, cache_size: int
+        self,
+        store: PartitionStore,
+        engine: PartitionEngine,
+        meta: PartitionMeta,
+        epoch: int,
+        cache_size: int,
     ):
         self.store = store
         self.engine = engine
         self.meta = meta
+        self.epoch = epoch
+        """This owner's claim on the partition; trims of the outbox check it."""
         self.lock = asyncio.Lock()
         self.confirming: asyncio.Future[None] | None = None
         self.broken = False
@@ -106,6 +114,7 @@ class PartitionRuntime:
         self.redis = redis
         self.publisher = publisher
         self.keyspace = KeySpace(settings.key_prefix)
+        self.registry = RegistryStore(redis, self.keyspace)
         self.config = EngineConfig(
             settings.membership_topic, settings.history_max_events, settings.history_max_age_ms
         )
@@ -133,11 +142,15 @@ class PartitionRuntime:
     async def _load(self, partition: int) -> _Owner:
         store = PartitionStore(self.redis, self.keyspace, partition)
         meta = await store.load_meta()
+        # Claim the partition first: from now on a previous owner (a zombie, or this worker
+        # before a rebalance) can neither commit nor trim the outbox.
+        ver, epoch = await store.claim(meta.ver)
+        meta = PartitionMeta(ver, meta.offset, meta.seq, meta.task)
         catalog = await store.load_catalog()
         pending = await store.outbox()
         if pending:  # committed before a crash, maybe not published: publish again
             await self.publisher.publish(pending)
-            await store.trim_outbox(len(pending))
+            await store.trim_outbox(len(pending), epoch)
             log.info("partition %d: republished %d outbox records", partition, len(pending))
         log.info(
             "partition %d: resuming after offset %d (%d segments applied)",
@@ -146,7 +159,7 @@ class PartitionRuntime:
             len(catalog),
         )
         engine = PartitionEngine(partition, self.config, catalog)
-        return _Owner(store, engine, meta, self.settings.profile_cache_size)
+        return _Owner(store, engine, meta, epoch, self.settings.profile_cache_size)
 
     def _discard(self, owner: _Owner) -> None:
         if self._owners.get(owner.store.partition) is owner:
@@ -278,7 +291,11 @@ class PartitionRuntime:
             return
         try:
             await asyncio.gather(*futures)
-            await owner.store.trim_outbox(len(futures))
+            if not await owner.store.trim_outbox(len(futures), owner.epoch):
+                log.info(
+                    "partition %d: claimed by a new owner; left its outbox to it",
+                    owner.store.partition,
+                )
         except Exception:
             # Left in the outbox: the reload publishes it again (consumers drop repeats by seq).
             log.exception("partition %d: publishing failed; reloading", owner.store.partition)
@@ -293,66 +310,106 @@ class PartitionRuntime:
 
     # -- tasks ----------------------------------------------------------------------------
     async def _run_task(self, owner: _Owner, message: Incoming) -> None:
-        """Apply a segment task to every customer of the partition, in committed chunks."""
+        """Apply a job's task to every customer of the partition, in committed chunks.
+
+        Each chunk commits the cursor with the customers done of the partition's total, so a
+        restart resumes and readers see the progress. A segment whose definition does not
+        compile here, or whose evaluation raises, fails on this partition without stopping the
+        others; the job's segments that use it (`in_segment`) are skipped. A canceled job
+        stops between chunks: the customers not reached keep their memberships.
+        """
         task: dict[str, Any] = msgpack.unpackb(message.value or b"\x80", raw=False)
-        action = task["action"]
+        action, job_id = task["action"], task["job_id"]
         engine = owner.engine
         resume = owner.meta.task
         if resume is not None and resume.get("offset") == message.offset:
-            cursor, stats = resume["cursor"], TaskStats(**resume["stats"])
+            progress = dict(resume)
+            stats = TaskStats(**resume["stats"])
         else:
-            cursor, stats = None, TaskStats()
+            progress = {
+                "offset": message.offset,
+                "job_id": job_id,
+                "cursor": None,
+                "done": 0,
+                "total": await owner.store.customer_count(),
+                "started_at": now_ms(),
+                "failed": {},
+                "skipped": {},
+            }
+            stats = TaskStats()
+        for name, default in (("job_id", job_id), ("done", 0), ("started_at", now_ms())):
+            progress.setdefault(name, default)  # a cursor written by an older version
+        if "total" not in progress:
+            progress["total"] = await owner.store.customer_count()
+        progress["failed"] = dict(progress.get("failed") or {})  # not the committed meta's
+        progress["skipped"] = dict(progress.get("skipped") or {})
+        failed: dict[str, str] = progress["failed"]
+        skipped: dict[str, str] = progress["skipped"]
         segments = [
             AppliedSegment(s["id"], s["version"], s["definition"]) for s in task["segments"]
         ]
+        for applied in segments:
+            if applied.segment_id in failed:
+                continue
+            try:
+                compiled_for(applied)
+            except Exception as exc:  # e.g. written by another version of livesegments
+                failed[applied.segment_id] = (
+                    f"version {applied.version} does not compile on this worker: {exc}"
+                )
+        _skip_dependents(segments, failed, skipped)
+        usable = [a for a in segments if a.segment_id not in failed and a.segment_id not in skipped]
+        for applied in usable:
+            engine.set_segment(applied)
         removed: list[str] = task.get("remove", [])
         cause = task["cause"]
-        for applied in segments:
-            engine.set_segment(applied)
-        refresh_ids = [a.segment_id for a in segments]
+        refresh_ids = [a.segment_id for a in usable]
         chunk = self.settings.task_chunk
+        cancelable = bool(task.get("cancelable"))
+        where = f"partition {owner.store.partition}: {action} job {job_id}"
         while True:
+            canceled = cancelable and await self.registry.job_canceled(job_id)
             now = now_ms()
             batch = PartitionBatch(owner.store.keys, owner.meta)
-            for applied in segments:
+            for applied in usable:
                 batch.catalog_set[applied.segment_id] = applied
-            ids = await owner.store.customers_after(cursor, chunk)
-            profiles = await owner.profiles(ids)
-            for profile in profiles:
+            ids = [] if canceled else await owner.store.customers_after(progress["cursor"], chunk)
+            for profile in await owner.profiles(ids):
                 if profile is None:
                     continue
                 for segment_id in removed:
                     engine.remove_member(batch, profile, segment_id, now, cause, stats)
-                engine.evaluate(batch, profile, refresh_ids, now, cause, stats)
+                when = (now, cause)
+                _evaluate(engine, batch, profile, segments, refresh_ids, when, stats, progress)
                 engine.schedule(batch, profile, now)
             metrics.TASK_CUSTOMERS.labels(action).inc(len(ids))
+            progress["done"] += len(ids)
+            progress["at"] = now
+            progress["stats"] = stats.as_dict()
             if len(ids) == chunk:
-                cursor = ids[-1]
-                batch.task = {"offset": message.offset, "cursor": cursor, "stats": stats.as_dict()}
+                progress["cursor"] = ids[-1]
+                batch.task = progress
                 await self._commit(owner, batch)
                 continue
-            for segment_id in removed:
-                engine.remove_segment(segment_id)
-                batch.catalog_del.append(segment_id)
-                batch.drop_members.append(segment_id)
+            if not canceled:
+                for segment_id in removed:
+                    engine.remove_segment(segment_id)
+                    batch.catalog_del.append(segment_id)
+                    batch.drop_members.append(segment_id)
             batch.task = None
             batch.offset = message.offset
-            done = {
-                "command": "_task_done",
-                "job_id": task["job_id"],
-                "partition": owner.store.partition,
-                "stats": stats.as_dict(),
-            }
+            done = _report(task, owner.store.partition, progress, stats, canceled, now_ms())
             batch.outbox.append(
-                OutboxRecord(self.settings.control_topic, task["job_id"].encode(), encode(done))
+                OutboxRecord(self.settings.control_topic, job_id.encode(), encode(done))
             )
             await self._commit(owner, batch)
             log.info(
-                "partition %d: %s %s done: %s",
-                owner.store.partition,
-                action,
-                refresh_ids or removed,
+                "%s %s: %s%s%s",
+                where,
+                "canceled" if canceled else "done",
                 stats.as_dict(),
+                f"; failed {failed}" if failed else "",
+                f"; skipped {skipped}" if skipped else "",
             )
             return
 
@@ -390,5 +447,99 @@ class PartitionRuntime:
         metrics.EXPIRIES.inc(len(due))
         return len(due)
 
+    def applied_offset(self, partition: int) -> int | None:
+        """The last offset applied on a partition this worker has loaded, else None."""
+        owner = self._owners.get(partition)
+        return owner.meta.offset if owner is not None else None
+
     async def meta(self, partition: int) -> PartitionMeta:
         return replace((await self.owner(partition)).meta)
+
+
+# -- task helpers -------------------------------------------------------------------------
+def _evaluate(
+    engine: PartitionEngine,
+    batch: PartitionBatch,
+    profile: Profile,
+    segments: list[AppliedSegment],
+    refresh_ids: list[str],
+    when: tuple[int, str],
+    stats: TaskStats,
+    progress: dict[str, Any],
+) -> None:
+    """Evaluate the task's segments for one customer. A segment that raises fails on this
+    partition: it leaves `refresh_ids` with its dependents, and the others go on (what was
+    recorded before the error is a correct evaluation of other segments)."""
+    now, cause = when
+    failed: dict[str, str] = progress["failed"]
+    skipped: dict[str, str] = progress["skipped"]
+    while refresh_ids:
+        try:
+            engine.evaluate(batch, profile, refresh_ids, now, cause, stats)
+            return
+        except SegmentFailed as exc:
+            if exc.segment_id not in refresh_ids:
+                raise  # a dependent outside the task fails as it would for an event
+            log.warning("%s (customer %r)", exc, profile.customer_id)
+            failed[exc.segment_id] = (
+                f"evaluating customer {profile.customer_id!r} raised "
+                f"{type(exc.cause).__name__}: {exc.cause}"
+            )
+            _skip_dependents(segments, failed, skipped)
+            refresh_ids[:] = [s for s in refresh_ids if s not in failed and s not in skipped]
+
+
+def _skip_dependents(
+    segments: Sequence[AppliedSegment], failed: dict[str, str], skipped: dict[str, str]
+) -> None:
+    """Skip the task's segments that use (`in_segment`) a failed or skipped one.
+
+    `segments` come in dependency order (the control agent sorts them), so one pass sees
+    every dependency before its dependents."""
+    for applied in segments:
+        sid = applied.segment_id
+        if sid in failed or sid in skipped:
+            continue
+        uses = compiled_for(applied).segments
+        for dep in sorted(uses):
+            if dep in failed or dep in skipped:
+                what = "failed" if dep in failed else "was skipped"
+                skipped[sid] = f"not evaluated: it uses segment {dep!r}, whose task {what}"
+                break
+
+
+def _report(
+    task: dict[str, Any],
+    partition: int,
+    progress: dict[str, Any],
+    stats: TaskStats,
+    canceled: bool,
+    ended_at: int,
+) -> dict[str, Any]:
+    """The `_task_done` report: totals (as before), and each segment's outcome and figures."""
+    failed: dict[str, str] = progress["failed"]
+    skipped: dict[str, str] = progress["skipped"]
+    outcomes: dict[str, dict[str, Any]] = {}
+    ids = [s["id"] for s in task["segments"]] + list(task.get("remove", []))
+    for sid in ids:
+        if sid in failed:
+            status, error = "failed", failed[sid]
+        elif sid in skipped:
+            status, error = "skipped", skipped[sid]
+        elif canceled:
+            status, error = "canceled", None
+        else:
+            status, error = "done", None
+        outcomes[sid] = {"status": status, "error": error, **stats.of(sid)}
+    return {
+        "command": "_task_done",
+        "job_id": task["job_id"],
+        "partition": partition,
+        "stats": {k: getattr(stats, k) for k in ("evaluated", "entered", "exited")},
+        "segments": outcomes,
+        "started_at": progress["started_at"],
+        "ended_at": ended_at,
+        "done": progress["done"],
+        "total": progress["total"],
+        "canceled": canceled,
+    }

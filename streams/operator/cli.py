@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import render
+from . import jobs, render
+from . import schedules as schedules_cli
 from .errors import ApiFailure, OperatorError, UsageError
 from .http import DEFAULT_URL, ApiClient
 
@@ -112,6 +113,7 @@ def _show(api: ApiClient, args: argparse.Namespace) -> Any:
     print(f"last refresh: {render.when(s['last_refresh'])}")
     print("definition:")
     print("  " + json.dumps(s["definition"], indent=2).replace("\n", "\n  "))
+    schedules_cli.print_schedules(s)
     if s["jobs"]:
         rows = [
             [j["command"], render.when(j["created_at"]), render.when(j["finished_at"]),
@@ -219,14 +221,25 @@ def _refresh(api: ApiClient, args: argparse.Namespace) -> Any:
     if args.all == bool(args.ids):
         raise UsageError("refresh needs segment ids or --all (not both)")
     body: dict[str, Any] = {"all": True} if args.all else {"segment_ids": args.ids}
-    result = api.request("POST", "/segments/refresh", body)
+
+    def send() -> Any:
+        return api.request("POST", "/segments/refresh", body)
+
+    segment = None if args.all else args.ids[0]
+    result = jobs.run_with_progress(api, send, segment, sys.stderr) if args.wait else send()
     if args.json:
         return result
     members = result.get("members", {})
+    tasks = result.get("tasks", {})
     for segment_id in result.get("segment_ids", []):
-        print(f"refreshed {segment_id!r}: {members.get(segment_id, '?')} members")
+        status = tasks.get(segment_id, {}).get("status", "Successful")
+        if status == "Successful":
+            print(f"refreshed {segment_id!r}: {members.get(segment_id, '?')} members")
+        else:
+            print(f"{status.lower()} {segment_id!r}: {'; '.join(tasks[segment_id]['errors'])}")
     for segment_id in result.get("skipped_inactive", []):
         print(f"skipped {segment_id!r}: inactive")
+    jobs.check_tasks(result, "refresh")
     return None
 
 
@@ -323,12 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("refresh", _refresh, "re-evaluate segments over every customer")
     p.add_argument("ids", nargs="*", metavar="ID")
     p.add_argument("--all", action="store_true", help="every segment")
+    p.add_argument("--wait", action="store_true", help="show the job's progress bar meanwhile")
+    jobs.add_commands(add)
     p = add("estimate", _estimate, "how many customers a definition would select (dry run)")
     p.add_argument("-f", "--file", required=True, help="definition file (.json, .yaml, - = stdin)")
     p = add("quick", _quick, "an attribute's distribution; with --op/--value, a size estimate")
     p.add_argument("attr", help="attribute name")
     p.add_argument("--op", help="operator, e.g. eq, gt, in, exists")
     p.add_argument("--value", help='value (JSON when it parses: 40, true, ["a","b"])')
+    schedules_cli.register(add, common)
     return parser
 
 

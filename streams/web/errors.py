@@ -8,7 +8,16 @@ from segment_rules import LiveSegmentsError
 
 __all__ = ["ApiError", "status_for"]
 
-_CONFLICTS = frozenset({"already_exists", "in_use", "duplicate_request_id"})
+_CONFLICTS = frozenset(
+    {
+        "already_exists",
+        "in_use",
+        "duplicate_request_id",
+        "already_finished",
+        "not_cancelable",
+        "name_clash",
+    }
+)
 
 
 class ApiError(LiveSegmentsError):

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from segment_rules import Limits
 from state import Job, KeySpace, StoredSegment
 from state.reads import StateReads
+from state.schedules import ScheduleStore
 from state.trends import TrendStore
 
 from ..settings import Settings
@@ -28,7 +29,9 @@ from .auth import require_token
 from .errors import ApiError
 from .export import csv_chunks
 from .gateway import ControlGateway
+from .jobs import register as register_jobs
 from .requests import json_response, parse_time, query_int, read_json
+from .schedules import register as register_schedules
 
 __all__ = ["Api", "register"]
 
@@ -82,6 +85,7 @@ class Api:
         self.reads = StateReads(redis, keyspace, partitions)
         self.trends = TrendStore(redis, keyspace)
         self.gateway = ControlGateway(app, settings)
+        self.schedules = ScheduleStore(redis, keyspace)
         self.limits = Limits(
             max_conditions=settings.max_conditions,
             max_depth=settings.max_depth,
@@ -96,6 +100,16 @@ class Api:
         if segment is None:
             raise ApiError(404, "not_found", f"no segment {segment_id!r}", "segment_id")
         return segment
+
+    async def _schedules_of(self, segment_id: str) -> dict[str, Any]:
+        """Pending one-shot schedules and the recurring refreshes naming the segment."""
+        refreshes = [
+            r.to_dict()
+            for r in await self.schedules.refreshes()
+            if r.segment_ids is None or segment_id in r.segment_ids
+        ]
+        pending = await self.schedules.schedules_for(segment_id)
+        return {"schedules": [s.to_dict() for s in pending], "refresh_schedules": refreshes}
 
     # -- reads ----------------------------------------------------------------------------
     async def openapi_doc(self, web: Any, request: Any) -> Any:
@@ -129,6 +143,7 @@ class Api:
             "version": segment.version,
             "definition": segment.definition,
             "jobs": [job_summary(j) for j in jobs],
+            **await self._schedules_of(id),
         }
         return json_response(web, body)
 
@@ -300,6 +315,10 @@ def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api
     _page(app, "/segments/{id}/activate", "segment_activate", post=api.activate)
     _page(app, "/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
     _page(app, "/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
+    register_jobs(lambda path, name, **handlers: _page(app, path, name, **handlers), api)
+    register_schedules(
+        lambda path, name, **handlers: _page(app, path, name, **handlers), api, api.schedules
+    )
 
     @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
     async def stop_gateway(sender: Any, **kwargs: Any) -> None:

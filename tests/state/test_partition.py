@@ -27,8 +27,24 @@ async def test_commit_writes_state_and_offset_together(aredis: Redis, keyspace: 
     assert loaded is not None and loaded.attrs == {"tier": "gold"}
     assert await store.members("vip") == {"c1"}
     assert (await store.outbox())[0].key == b"c1"
-    await store.trim_outbox(1)
+    ver, epoch = await store.claim(1)
+    assert (ver, epoch) == (2, 1)
+    assert await store.trim_outbox(1, epoch)
     assert await store.outbox() == []
+
+
+async def test_a_former_owner_cannot_trim_the_new_owners_outbox(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    store = PartitionStore(aredis, keyspace, 5)
+    ver, old_epoch = await store.claim(0)
+    batch = PartitionBatch(store.keys, await store.load_meta())
+    batch.outbox.append(OutboxRecord("t", b"k", b"from the new owner"))
+    _, new_epoch = await store.claim(ver)  # another worker takes the partition over
+    await store.commit(ver + 1, batch)
+    assert not await store.trim_outbox(1, old_epoch)  # late confirmation of the old owner
+    assert [r.value for r in await store.outbox()] == [b"from the new owner"]
+    assert await store.trim_outbox(1, new_epoch)
 
 
 async def test_stale_writer_is_fenced_and_writes_nothing(aredis: Redis, keyspace: KeySpace) -> None:
