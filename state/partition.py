@@ -60,6 +60,8 @@ class PartitionBatch:
         """segment id -> customer id -> member after this batch (the last change wins)."""
         self.timers: dict[str, int | None] = {}
         self.outbox: list[OutboxRecord] = []
+        self.delivered = 0
+        """Records at the head of the outbox that Kafka acknowledged: trimmed by this commit."""
         self.catalog_set: dict[str, AppliedSegment] = {}
         self.catalog_del: list[str] = []
         self.drop_members: list[str] = []
@@ -104,6 +106,8 @@ class PartitionBatch:
             )
         if self.catalog_del:
             writes.add_many("HDEL", keys.catalog, self.catalog_del)
+        if self.delivered:
+            writes.add("LTRIM", keys.outbox, self.delivered, -1)
         if self.outbox:
             writes.add_many("RPUSH", keys.outbox, [r.pack() for r in self.outbox])
         writes.add("HSET", keys.meta, "offset", self.offset, "seq", self.seq)

@@ -87,6 +87,8 @@ class _Owner:
         """This owner's claim on the partition; trims of the outbox check it."""
         self.lock = asyncio.Lock()
         self.confirming: asyncio.Future[None] | None = None
+        self.acked = 0
+        """Outbox records at the head that Kafka acknowledged and no commit trimmed yet."""
         self.broken = False
         self.cache: OrderedDict[str, Profile] = OrderedDict()
         self.cache_size = cache_size
@@ -268,9 +270,12 @@ class PartitionRuntime:
         """Commit, hand the outbox to the producer, and confirm it in the background.
 
         The next batch does not wait for Kafka's acknowledgement; confirmations run in
-        commit order and trim the outbox only after every earlier record was acknowledged.
+        commit order and count the records Kafka acknowledged, which the next commit trims
+        from the head of the outbox (or the idle trim in `expire_due`).
         """
+        batch.delivered = owner.acked
         ver = await owner.store.commit(owner.meta.ver, batch)
+        owner.acked -= batch.delivered
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
         owner.remember(batch.profiles.values())
         if batch.outbox:
@@ -291,11 +296,7 @@ class PartitionRuntime:
             return
         try:
             await asyncio.gather(*futures)
-            if not await owner.store.trim_outbox(len(futures), owner.epoch):
-                log.info(
-                    "partition %d: claimed by a new owner; left its outbox to it",
-                    owner.store.partition,
-                )
+            owner.acked += len(futures)
         except Exception:
             # Left in the outbox: the reload publishes it again (consumers drop repeats by seq).
             log.exception("partition %d: publishing failed; reloading", owner.store.partition)
@@ -414,9 +415,19 @@ class PartitionRuntime:
             return
 
     # -- time -----------------------------------------------------------------------------
+    async def trim_idle(self, owner: _Owner) -> None:
+        """Trim acknowledged outbox records when no commit came along to do it."""
+        if not owner.acked or owner.lock.locked():
+            return
+        async with owner.lock:
+            delivered = owner.acked
+            if delivered and await owner.store.trim_outbox(delivered, owner.epoch):
+                owner.acked -= delivered
+
     async def expire_due(self, partition: int, limit: int = 1000) -> int:
         """Re-evaluate customers whose time-window timer is due; returns how many."""
         owner = await self.owner(partition)
+        await self.trim_idle(owner)
         now = now_ms()
         due = await owner.store.due_customers(now, limit)
         if not due:

@@ -350,3 +350,23 @@ def test_health_reports_services_and_lag(harness: Harness) -> None:
     assert body["events_partitions"] == [0, 1, 2, 3]
     assert set(body["lag"]) == {"0", "1", "2", "3"}
     assert all(lag == 0 for lag in body["lag"].values()), body
+
+
+def test_the_outbox_empties_once_kafka_acknowledged(harness: Harness) -> None:
+    h = harness
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("outbox-probe", {"attr": "probe", "op": "exists"}),
+        }
+    )
+    for n in range(50):
+        h.client.send_event(f"o{n}", "profile", {"probe": n})
+    h.client.flush()
+    h.wait_members("outbox-probe", {f"o{n}" for n in range(50)})
+    keys = [h.keys.partition(p).outbox for p in range(h.settings.events_partitions)]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(h.redis.llen(k) for k in keys):
+        time.sleep(0.1)  # trimmed by the next commit, or by the idle trim within ~0.2 s
+    assert [h.redis.llen(k) for k in keys] == [0] * len(keys)
