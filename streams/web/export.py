@@ -9,29 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from state.reads import StateReads
 
+from ..csv_safe import csv_cell
+
 __all__ = ["csv_cell", "csv_chunks"]
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> str | int | float:
-    """One cell: numbers as numbers; text starting like a formula gets a leading `'`."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return value  # a negative number is data, not a formula
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text.startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
 
 
 def _line(row: Iterable[Any]) -> bytes:

@@ -1,0 +1,55 @@
+"""Export fixtures: profiles and members written straight into Redis (no worker needed)."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from state import KeySpace, PartitionBatch, PartitionStore, Profile
+from streams.exports import ExportContext
+
+PARTITIONS = 3
+
+
+def partition_of(customer_id: str) -> int:
+    return zlib.crc32(customer_id.encode()) % PARTITIONS
+
+
+async def put_customers(
+    redis: Redis,
+    keyspace: KeySpace,
+    customers: Mapping[str, Mapping[str, Any]],
+    members: Mapping[str, bool] | None = None,
+    segment_id: str = "seg",
+) -> None:
+    """Upsert profiles (customer id -> attributes) and set their membership of `segment_id`
+    (customer id -> member), one fenced commit per partition, like the worker does."""
+    members = members if members is not None else dict.fromkeys(customers, True)
+    for partition in range(PARTITIONS):
+        store = PartitionStore(redis, keyspace, partition)
+        meta = await store.load_meta()
+        batch = PartitionBatch(store.keys, meta)
+        for customer_id, attrs in customers.items():
+            if partition_of(customer_id) == partition:
+                batch.profiles[customer_id] = Profile(customer_id, dict(attrs))
+                batch.new_customers.append(customer_id)
+        for customer_id, member in members.items():
+            if partition_of(customer_id) == partition:
+                batch.set_member(segment_id, customer_id, member)
+        await store.commit(meta.ver, batch)
+
+
+@pytest.fixture
+def ctx(aredis: Redis, keyspace: KeySpace, kafka_bootstrap: str) -> ExportContext:
+    return ExportContext(
+        redis=aredis,
+        keyspace=keyspace,
+        partitions=PARTITIONS,
+        kafka_bootstrap=kafka_bootstrap,
+        now_ms=lambda: int(time.time() * 1000),
+    )
