@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(out))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    print(f"\nfigures written to {args.output.relative_to(ROOT)}")
+    print(f"\nfigures written to {args.output}")
     return 0
 
 
