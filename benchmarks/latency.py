@@ -32,11 +32,13 @@ class LatencyResult:
     matched: int
     latencies_ms: list[float] = field(default_factory=list)
     p50_by_window_ms: list[float] = field(default_factory=list)
+    worker_ms: list[float] = field(default_factory=list)
+    """Event sent → the worker's `at` stamp on the change (no consumer-side delay)."""
     """p50 of the flips sent in each consecutive window (5 s; 1 s under 10 s): a rising
     series means the worker falls behind the offered rate, a flat one a fixed delay."""
 
-    def percentile(self, q: float) -> float:
-        data = sorted(self.latencies_ms)
+    def percentile(self, q: float, values: list[float] | None = None) -> float:
+        data = sorted(self.latencies_ms if values is None else values)
         if not data:
             return float("nan")
         index = min(len(data) - 1, max(0, round(q / 100 * (len(data) - 1))))
@@ -49,6 +51,8 @@ class _ChangeReader(threading.Thread):
     def __init__(self, bootstrap: list[str], topic: str, partitions: int) -> None:
         super().__init__(daemon=True, name="membership-reader")
         self.arrivals: dict[str, float] = {}
+        self.stamped: dict[str, float] = {}
+        """The worker's own `at` stamp of each flip (epoch s): when it applied the event."""
         self.stop_flag = threading.Event()
         self.ready = threading.Event()
         self.consumer = KafkaConsumer(
@@ -70,6 +74,7 @@ class _ChangeReader(threading.Thread):
                         change = msgpack.unpackb(record.value, raw=False)
                         if change["segment_id"] == FLIP_SEGMENT and change["change"] == "entered":
                             self.arrivals.setdefault(change["customer_id"], now)
+                            self.stamped.setdefault(change["customer_id"], change["at"] / 1000)
         finally:
             self.consumer.close()
 
@@ -185,4 +190,9 @@ def measure_latency(
         matched=len(latencies),
         latencies_ms=latencies,
         p50_by_window_ms=by_window,
+        worker_ms=[
+            (reader.stamped[cid] - at) * 1000
+            for cid, at in sent_at.items()
+            if cid in reader.stamped
+        ],
     )
