@@ -111,6 +111,16 @@ class RegistryKeys:
         """sorted set: refresh schedule id -> its next run (epoch ms)."""
         return f"{self.tag}:refresh-schedules:due"
 
+    @property
+    def exports(self) -> str:
+        """hash: export id -> msgpack stored export (definition with secrets, times, schedule)."""
+        return f"{self.tag}:exports"
+
+    @property
+    def exports_due(self) -> str:
+        """sorted set: export id -> its next scheduled run (epoch ms); scheduled exports only."""
+        return f"{self.tag}:exports:due"
+
 
 @dataclass(frozen=True)
 class KeySpace:

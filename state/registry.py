@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from ._codec import pack, unpack
 from ._redis import as_bytes, as_text
 from .commit import Writes, fenced_commit
+from .export_registry import ExportWrites
 from .jobs import Task, job_status
 from .keys import KeySpace
 from .outbox import OutboxRecord, read_outbox, trim_outbox
@@ -139,6 +140,8 @@ class RegistryBatch:
         self.outbox: list[OutboxRecord] = []
         self.schedule_writes = ScheduleWrites()
         """One-shot and recurring schedules changed by this batch (`state.schedules`)."""
+        self.export_writes = ExportWrites()
+        """Exports changed by this batch (`state.export_registry`)."""
 
     def writes(self) -> Writes:
         keys = self.keys
@@ -164,6 +167,7 @@ class RegistryBatch:
         for job_id, at in self.cancel_jobs.items():
             writes.add("HSET", keys.canceled_jobs, job_id, at)
         self.schedule_writes.add_to(writes, keys)
+        self.export_writes.add_to(writes, keys)
         if self.outbox:
             writes.add_many("RPUSH", keys.outbox, [r.pack() for r in self.outbox])
         writes.add("HSET", keys.meta, "offset", self.offset)

@@ -10,19 +10,21 @@ import faust
 from prometheus_client import generate_latest
 from redis.asyncio import Redis
 
-from state import KeySpace, PartitionStore, RegistryStore
+from state import KeySpace
 from state.schedules import ScheduleStore
 
 from . import metrics
 from .agents import control as control_agent
 from .agents import events as events_agent
 from .agents import expiry as expiry_agent
+from .agents import exporter as exporter_agent
 from .agents import scheduler as scheduler_agent
 from .agents import snapshots as snapshots_agent
 from .control import ControlRuntime
 from .partitions import PartitionRuntime
 from .publisher import Publisher
 from .settings import Settings
+from .topics import export_runs_topic
 from .web import register as register_api
 
 __all__ = ["Worker", "create_app"]
@@ -79,6 +81,9 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
 
     keyspace = KeySpace(settings.key_prefix)
     scheduler_agent.register(app, settings, ScheduleStore(redis, keyspace), interval_s=0.2)
+    exporter_agent.register(
+        app, topic(export_runs_topic(settings), 1), settings, redis, events_partitions, 0.2
+    )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -86,19 +91,10 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        # Resume from the offsets committed with the state, not from faust's own commits.
-        for tp in assigned:
-            if tp.topic == settings.events_topic:
-                partitions.forget([tp.partition])
-                meta = await PartitionStore(redis, keyspace, tp.partition).load_meta()
-                offset = meta.offset
-            elif tp.topic == settings.control_topic:
-                offset = (await RegistryStore(redis, keyspace).load_meta()).offset
-            else:
-                continue
-            if offset >= 0:
-                await app.consumer.seek(tp, offset + 1)
-                log.info("%s[%d]: resuming at offset %d", tp.topic, tp.partition, offset + 1)
+        # Kafka's committed offsets never pass what the state applied (applied_batches), so
+        # faust resumes at or before the state's offset and the partitions skip what they
+        # already applied. (Seeking here instead races faust's fetcher: aiokafka KeyError.)
+        partitions.forget([tp.partition for tp in assigned if tp.topic == settings.events_topic])
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:

@@ -39,7 +39,7 @@ from state import (
     Task,
 )
 
-from . import jobs, lifecycle, metrics
+from . import export_commands, jobs, lifecycle, metrics
 from ._suggest import did_you_mean
 from .engine import NO_LIMITS
 from .errors import BadMessage, CommandError
@@ -102,6 +102,7 @@ class ControlRuntime:
         }
         self.handlers.update(jobs.HANDLERS)
         self.handlers.update(lifecycle.HANDLERS)
+        self.handlers.update(export_commands.HANDLERS)
 
     async def _load(self) -> RegistryMeta:
         meta = await self.store.load_meta()
@@ -165,6 +166,9 @@ class ControlRuntime:
             command = decode_map(message.value, "command")
             if command.get("command") == "_task_done":
                 await self._task_done(ctx, command)
+                return
+            if command.get("command") == "_export_done":  # the exporter's report (exports)
+                await export_commands.export_done(self, ctx, command)
                 return
             raw_id = command.get("request_id")
             if not isinstance(raw_id, str) or not raw_id:
@@ -518,6 +522,10 @@ class ControlRuntime:
             "members": members,
             "tasks": jobs.outcome(job),
         }
+        # exports: a scheduled refresh ended; the exports containing its segments run now
+        exports = await export_commands.after_refresh(self, ctx, job)
+        if exports:
+            result["exports"] = exports
         self.reply(ctx, job.request_id, {"ok": True, "result": result})
 
     async def _member_count(self, segment_id: str) -> int:

@@ -12,7 +12,8 @@
   scheduler timer (`streams.agents.scheduler`) when a schedule is due, with the request id
   `schedule:<id>:<due>` / `refresh-schedule:<id>:<due>` so that a redelivery is applied once.
   The schedule is removed (or advanced) in the same commit as the action it triggers.
-* `delete` wraps the core command to drop the deleted segment's pending schedules with it.
+* `delete` wraps the core command to drop the deleted segment's pending schedules with it,
+  and to remove it from every export containing it (`removed_from_exports` in the reply).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from segment_rules import check_references, parse_definition
 from state.schedules import ACTIONS, RefreshSchedule, Schedule, ScheduleStore
 
+from . import export_commands
 from ._suggest import did_you_mean
 from .errors import CommandError
 from .schedules import parse_at, parse_cron, parse_timezone
@@ -309,6 +311,16 @@ async def _delete(
             writes.refreshes[refresh.schedule_id] = (
                 refresh.with_changes(segment_ids=rest) if rest else None
             )
+    # ... and removes it from the exports containing it (said in the reply)
+    removed = await export_commands.drop_segment(runtime, ctx, segment_id)
+    if not removed:
+        return result
+    if result is not None:
+        return {**result, "removed_from_exports": removed}
+    for job_id, job in ctx.batch.jobs.items():  # active: the delete job's end replies
+        if job.request_id == request_id:
+            reply = {**job.reply, "removed_from_exports": removed}
+            ctx.batch.jobs[job_id] = job.with_changes(reply=reply)
     return result
 
 

@@ -11,9 +11,14 @@ from kafka.errors import TopicAlreadyExistsError
 
 from .settings import Settings
 
-__all__ = ["ensure_topics"]
+__all__ = ["ensure_topics", "export_runs_topic"]
 
 log = logging.getLogger(__name__)
+
+
+def export_runs_topic(settings: Settings) -> str:
+    """The internal topic of export run requests (control agent -> exporter agent)."""
+    return f"{settings.control_topic}.exports"
 
 
 def ensure_topics(settings: Settings) -> int:
@@ -28,6 +33,7 @@ def ensure_topics(settings: Settings) -> int:
             settings.membership_topic: settings.events_partitions,
             settings.control_topic: 1,  # one partition: commands apply in one order
             settings.replies_topic: 1,
+            export_runs_topic(settings): 1,  # one exporter at a time, runs in order
         }
         existing = set(admin.list_topics())
         missing = [

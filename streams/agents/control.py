@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from ..control import ControlRuntime
-from .events import incoming, retry_forever
+from .events import applied_batches, incoming, retry_forever
 
 __all__ = ["register"]
 
@@ -14,7 +14,7 @@ __all__ = ["register"]
 def register(app: Any, topic: Any, runtime: ControlRuntime) -> Any:
     @app.agent(topic, concurrency=1, name="control")  # type: ignore[untyped-decorator]
     async def control(stream: Any) -> None:
-        async for batch in stream.take_events(100, within=0.01):
+        async for batch in applied_batches(stream, 100, 0.01):
             messages = [incoming(event) for event in batch]
             await retry_forever(
                 f"control batch at {messages[0].offset}",

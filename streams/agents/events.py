@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..partitions import Incoming, PartitionRuntime
 
-__all__ = ["incoming", "register", "retry_forever"]
+__all__ = ["applied_batches", "incoming", "register", "retry_forever"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,23 @@ def incoming(event: Any) -> Incoming:
         message.value,
         tuple((name, bytes(value or b"")) for name, value in headers),
     )
+
+
+async def applied_batches(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
+    """Batches from `stream.take_events` that faust acknowledges only once they are applied.
+
+    `take_events` acknowledges a batch when the generator moves on, and also when it is
+    closed: a worker stopped (SIGTERM) in the middle of a batch would then commit offsets of
+    messages never applied. Each message gets one more reference here and loses it only after
+    the loop body finished, so an interrupted batch is never committed to Kafka and is read
+    again after a restart (the state's own offset then skips what was applied).
+    """
+    async for batch in stream.take_events(size, within=within):
+        for event in batch:
+            event.message.incref()
+        yield batch
+        for event in batch:  # reached only when the body completed
+            await stream.ack(event)
 
 
 async def retry_forever(what: str, work: Callable[[], Awaitable[None]]) -> None:
@@ -50,11 +67,11 @@ async def retry_forever(what: str, work: Callable[[], Awaitable[None]]) -> None:
 def register(
     app: Any, topic: Any, runtime: PartitionRuntime, batch_size: int, within: float
 ) -> Any:
-    # concurrency=1: one actor per worker, so each partition is applied strictly in order and
-    # faust acknowledges (and commits) a batch only after it was applied.
+    # concurrency=1: one actor per worker, so each partition is applied strictly in order;
+    # faust acknowledges (and commits) a batch only after it was applied (applied_batches).
     @app.agent(topic, concurrency=1, name="events")  # type: ignore[untyped-decorator]
     async def events(stream: Any) -> None:
-        async for batch in stream.take_events(batch_size, within=within):
+        async for batch in applied_batches(stream, batch_size, within):
             by_partition: dict[int, list[Incoming]] = {}
             for event in batch:
                 item = incoming(event)

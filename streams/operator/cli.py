@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import exports as exports_cli
 from . import jobs, render
 from . import schedules as schedules_cli
 from .errors import ApiFailure, OperatorError, UsageError
@@ -345,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--op", help="operator, e.g. eq, gt, in, exists")
     p.add_argument("--value", help='value (JSON when it parses: 40, true, ["a","b"])')
     schedules_cli.register(add, common)
+    exports_cli.register(add, common)
     return parser
 
 

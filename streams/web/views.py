@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from segment_rules import Limits
 from state import Job, KeySpace, StoredSegment
+from state.export_registry import ExportStore
 from state.reads import StateReads
 from state.schedules import ScheduleStore
 from state.trends import TrendStore
@@ -28,6 +29,7 @@ from .analysis import attribute_stats, estimate
 from .auth import require_token
 from .errors import ApiError
 from .export import csv_chunks
+from .exports import register as register_exports
 from .gateway import ControlGateway
 from .jobs import register as register_jobs
 from .requests import json_response, parse_time, query_int, read_json
@@ -318,6 +320,11 @@ def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api
     register_jobs(lambda path, name, **handlers: _page(app, path, name, **handlers), api)
     register_schedules(
         lambda path, name, **handlers: _page(app, path, name, **handlers), api, api.schedules
+    )
+    register_exports(
+        lambda path, name, **handlers: _page(app, path, name, **handlers),
+        api,
+        ExportStore(redis, KeySpace(settings.key_prefix)),
     )
 
     @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]

@@ -74,11 +74,11 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
         )
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no flush, no commit."""
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """SIGKILL by default: no shutdown, no flush, no commit."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.proc.send_signal(sig)
+        self.proc.wait(60)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,8 +1,10 @@
-"""SIGKILL mid-stream, restart: exactly the memberships and aggregates of an uninterrupted run."""
+"""Killed mid-stream (SIGKILL, and a SIGTERM in the middle of a batch), restarted: exactly the
+memberships and aggregates of an uninterrupted run."""
 
 from __future__ import annotations
 
 import random
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -144,8 +146,8 @@ def _run(h: Harness, events: list[tuple[str, dict[str, Any]]], crash: bool) -> N
         h.ok({"command": "create", "activate": True, "segment": definition})
     half = len(events) // 2
     _send(h, events[:half])
-    if crash:
-        _kill_mid_stream(h)
+    if crash:  # a graceful stop in the middle of a batch must not commit it to Kafka either
+        _kill_mid_stream(h, sig=signal.SIGTERM)
     _wait_caught_up(h)
     # activate a segment over the existing customers, killing the worker during the backfill
     h.client.send_command(
@@ -160,7 +162,7 @@ def _run(h: Harness, events: list[tuple[str, dict[str, Any]]], crash: bool) -> N
     _wait_caught_up(h)
 
 
-def _kill_mid_stream(h: Harness, during_task: bool = False) -> None:
+def _kill_mid_stream(h: Harness, during_task: bool = False, sig: int = signal.SIGKILL) -> None:
     start_applied, total = _progress(h)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -171,7 +173,7 @@ def _kill_mid_stream(h: Harness, during_task: bool = False) -> None:
         ):
             break
         time.sleep(0.01)
-    h.worker.kill()
+    h.worker.kill(sig)
     h.worker.start()
 
 
@@ -182,7 +184,7 @@ def test_sigkill_and_restart_gives_the_uninterrupted_result(
     events = _events(seed=11)
     _run(reference, events, crash=False)
     _run(crashed, events, crash=True)
-    assert crashed.worker.starts == 4  # three kills, three restarts
+    assert crashed.worker.starts == 4  # three stops (SIGTERM, SIGKILL, SIGKILL), three restarts
     expected, got = _state(reference), _state(crashed)
     assert got["members"] == expected["members"]
     assert got["profiles"] == expected["profiles"]

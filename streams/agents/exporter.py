@@ -1,0 +1,168 @@
+"""The exporter agent and the export schedule timer.
+
+The control agent records an export run as a job and publishes a run request on the
+export-runs topic (`streams.topics.export_runs_topic`, one partition). This agent (one at a
+time, in order) runs the request's tasks one segment after the other with
+`streams.exports.runner.run_export_segment` and reports each task on the control topic
+(`_export_done`: started, then finished), where the control agent folds the reports into
+the job. Slow I/O (files, Kafka, webhooks) happens here, never in the control agent's loop.
+
+Delivery is at least once: a request delivered again (a crash, a rebalance) runs only the
+tasks its job has not finished yet.
+
+The timer (leader only) publishes `run_export_schedule` for every scheduled export that is
+due, with the request id `export-schedule:<id>:<due>`, like `streams.agents.scheduler`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+
+from state import KeySpace, RegistryStore
+from state.export_registry import ExportStore
+from state.exports import forget_export
+
+from ..errors import BadMessage
+from ..exports.errors import ExportError
+from ..exports.model import parse_export
+from ..exports.runner import ExportContext, SegmentRunResult, run_export_segment
+from ..messages import decode_map, encode
+from ..partitions import now_ms
+from ..settings import Settings
+from .events import retry_forever
+
+__all__ = ["ExportRunner", "register"]
+
+log = logging.getLogger(__name__)
+
+RETRY_MS = 5000
+"""A due schedule's command is published again when still due this long after."""
+
+
+class ExportRunner:
+    def __init__(self, app: Any, settings: Settings, redis: Redis, partitions: int) -> None:
+        self.app = app
+        self.settings = settings
+        self.redis = redis
+        self.keyspace = keyspace = KeySpace(settings.key_prefix)
+        self.registry = RegistryStore(redis, keyspace)
+        self.exports = ExportStore(redis, keyspace)
+        self.context = ExportContext(redis, keyspace, partitions, settings.kafka_bootstrap, now_ms)
+        self._sent: dict[str, int] = {}
+
+    async def _report(self, report: dict[str, Any]) -> None:
+        value = encode({"command": "_export_done", "at": now_ms(), **report})
+        key = str(report["job_id"]).encode()
+        delivery = await self.app.producer.send(
+            self.settings.control_topic, key, value, None, None, None
+        )
+        await delivery
+
+    async def run(self, request: dict[str, Any]) -> None:
+        """Carry out one run request: each of its tasks not finished yet, in order.
+
+        ``{"forget": <export id>}`` (an export was deleted): drop its delivery state.
+        """
+        if isinstance(request.get("forget"), str):
+            removed = await forget_export(self.redis, self.keyspace, request["forget"])
+            log.info("export %s deleted: %d delivery keys removed", request["forget"], removed)
+            return
+        job_id, export_id = str(request.get("job_id")), str(request.get("export_id"))
+        job = await self.registry.job(job_id)
+        if job is None or job.finished_at is not None:
+            log.info("export run %s: job unknown or finished, nothing to do", job_id)
+            return
+        stored = await self.exports.export(export_id)
+        failure: str | None = None
+        if stored is None:
+            failure = f"export {export_id!r} was removed before it ran"
+        else:
+            try:
+                export = parse_export(stored.definition)
+            except ExportError as exc:
+                failure = f"the stored export does not parse: {exc.message}"
+        for segment_id in request.get("segments") or ():
+            task = job.tasks.get(segment_id)
+            if task is None or task.finished:
+                continue
+            base = {"job_id": job_id, "segment_id": segment_id}
+            if failure is not None:
+                await self._report({**base, "phase": "finished", "status": "Failure",
+                                    "errors": [failure], "count": 0})  # fmt: skip
+                continue
+            await self._report({**base, "phase": "started"})
+            try:
+                result = await run_export_segment(self.context, export, segment_id, job_id)
+            except Exception as exc:  # the runner should not raise; a task fails, we go on
+                log.exception("export %s segment %s failed", export_id, segment_id)
+                result = SegmentRunResult("Failure", 0, str(exc), (repr(exc),))
+            log.info(
+                "export %s segment %s (job %s): %s, %d profiles",
+                export_id, segment_id, job_id, result.status, result.count,
+            )  # fmt: skip
+            await self._report(
+                {
+                    **base,
+                    "phase": "finished",
+                    "status": result.status,
+                    "count": result.count,
+                    "reason": result.reason,
+                    "errors": list(result.errors),
+                    "details": json.loads(json.dumps(result.details, default=str)),
+                }
+            )
+
+    async def tick(self, now: int | None = None) -> int:
+        """Publish `run_export_schedule` for every due export; returns how many."""
+        now = now_ms() if now is None else now
+        due = await self.exports.due(now)
+        pending = {f"export-schedule:{i}:{at}": (i, at) for i, at in due}
+        self._sent = {k: v for k, v in self._sent.items() if k in pending}
+        sent = 0
+        for request_id, (export_id, at) in pending.items():
+            if now - self._sent.get(request_id, -RETRY_MS) < RETRY_MS:
+                continue
+            command = {"command": "run_export_schedule", "export_id": export_id, "due": at,
+                       "request_id": request_id}  # fmt: skip
+            value = json.dumps(command, sort_keys=True).encode()
+            delivery = await self.app.producer.send(
+                self.settings.control_topic, request_id.encode(), value, None, None, None
+            )
+            await delivery
+            self._sent[request_id] = now
+            sent += 1
+            log.info("export schedule due: published %s", request_id)
+        return sent
+
+
+def register(
+    app: Any, topic: Any, settings: Settings, redis: Redis, partitions: int, interval_s: float
+) -> ExportRunner:
+    runner = ExportRunner(app, settings, redis, partitions)
+
+    @app.agent(topic, concurrency=1, name="exporter")  # type: ignore[untyped-decorator]
+    async def exporter(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            where = f"{message.topic}[{message.partition}]@{message.offset}"
+            try:
+                request = decode_map(event.value, "export run request")
+            except BadMessage as exc:
+                log.warning("%s: bad export run request dropped: %s", where, exc.reason)
+                continue
+            # Redis or Kafka down: retried (the tasks already finished are not run again)
+            await retry_forever(f"export run at {where}", functools.partial(runner.run, request))
+
+    @app.timer(interval=interval_s, on_leader=True, name="export_scheduler")  # type: ignore[untyped-decorator]
+    async def export_schedules() -> None:
+        try:
+            await runner.tick()
+        except Exception:
+            log.exception("export schedule tick failed; retried at the next tick")
+
+    return runner
