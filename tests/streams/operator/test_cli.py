@@ -6,18 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from streams.operator.cli import main
-
-from ..web.fixtures import TOKEN, ApiHarness
+from ..web.fixtures import ApiHarness
+from .fixtures import Run
 
 pytestmark = pytest.mark.integration
-
-Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +27,6 @@ def world(api_harness: ApiHarness) -> ApiHarness:
     profiles["u000"]["plan"] = "=cmd|' /C calc'!A0"
     h.populate("all", profiles)
     return h
-
-
-@pytest.fixture
-def run(
-    world: ApiHarness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Run:
-    monkeypatch.setenv("LS_API_URL", world.url)
-    monkeypatch.setenv("LS_API_TOKEN", TOKEN)
-
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # argparse usage errors and --help
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return invoke
 
 
 def _write(tmp_path: Path, name: str, text: str) -> str:

@@ -4,18 +4,15 @@ manage-exports flow, and secrets never printed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from streams.operator.cli import main
-
-from ..web.fixtures import TOKEN, ApiHarness, definition
+from ..web.fixtures import ApiHarness, definition
+from .fixtures import Run
 
 pytestmark = pytest.mark.integration
 
-Run = Callable[..., tuple[int, str, str]]
 SECRET = "cli-signing-secret"
 
 
@@ -28,24 +25,6 @@ def world(api_harness: ApiHarness) -> ApiHarness:
              status=201)  # fmt: skip
     h.populate("cx-a", {"cx1": {"cxa": 1}, "cx2": {"cxa": 2}, "cx3": {"cxa": 3}})
     return h
-
-
-@pytest.fixture
-def run(
-    world: ApiHarness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Run:
-    monkeypatch.setenv("LS_API_URL", world.url)
-    monkeypatch.setenv("LS_API_TOKEN", TOKEN)
-
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return invoke
 
 
 def test_manage_and_run_exports(run: Run, tmp_path: Path) -> None:

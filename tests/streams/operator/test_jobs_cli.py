@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from streams.operator.cli import main
-
 from ..fixtures import unique_env
 from ..web.fixtures import TOKEN, ApiHarness, definition
+from .fixtures import Run
 
 pytestmark = pytest.mark.integration
-
-Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +25,6 @@ def world(kafka_bootstrap: str, redis_url: str) -> Iterator[ApiHarness]:
     h.populate("known", {f"w{i:03d}": {"age": 18 + i % 50} for i in range(300)})
     yield h
     h.close()
-
-
-@pytest.fixture
-def run(
-    world: ApiHarness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Run:
-    monkeypatch.setenv("LS_API_URL", world.url)
-    monkeypatch.setenv("LS_API_TOKEN", TOKEN)
-
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return invoke
 
 
 def test_refresh_wait_shows_progress_then_jobs_and_job(run: Run) -> None:

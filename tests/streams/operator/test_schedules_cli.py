@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from streams.operator.cli import main
-
-from ..web.fixtures import TOKEN, ApiHarness, definition
+from ..web.fixtures import ApiHarness, definition
+from .fixtures import Run
 
 pytestmark = pytest.mark.integration
-
-Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -26,24 +22,6 @@ def world(api_harness: ApiHarness) -> ApiHarness:
         body = {"segment": definition(sid, {"attr": "n", "op": "exists"})}
         h.api.ok("POST", "/segments", body, status=201)
     return h
-
-
-@pytest.fixture
-def run(
-    world: ApiHarness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Run:
-    monkeypatch.setenv("LS_API_URL", world.url)
-    monkeypatch.setenv("LS_API_TOKEN", TOKEN)
-
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return invoke
 
 
 def test_rename_and_duplicate(run: Run, tmp_path: Path) -> None:
