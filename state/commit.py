@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from .errors import FencedError
 
-__all__ = ["Writes", "fenced_commit"]
+__all__ = ["Writes", "claim", "fenced_commit"]
 
 _SCRIPT = """
 local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')
@@ -85,3 +85,15 @@ async def fenced_commit(redis: Redis, shard: str, expected_ver: int, writes: Wri
             raise FencedError(shard, expected_ver, int(text.split()[1])) from None
         raise
     return int(result)
+
+
+async def claim(redis: Redis, shard: str, meta_key: str, expected_ver: int) -> tuple[int, int]:
+    """Become a shard's writer: bump its owner epoch with a fenced commit; (ver, epoch).
+
+    From then on a former writer can neither commit (the version moved) nor trim the outbox
+    (`outbox.trim_outbox` checks the epoch).
+    """
+    writes = Writes(meta_key)
+    writes.add("HINCRBY", meta_key, "epoch", 1)
+    ver = await fenced_commit(redis, shard, expected_ver, writes)
+    return ver, int(await redis.hget(meta_key, "epoch") or 0)

@@ -57,18 +57,10 @@ return 0
 """
 
 
-async def trim_outbox(
-    redis: Redis, key: str, delivered: int, meta_key: str | None = None, epoch: int = 0
-) -> bool:
-    """Forget the first `delivered` records once Kafka acknowledged them.
-
-    With `meta_key`, only while the shard's owner epoch is still `epoch`: a writer that lost
-    the shard must not trim records a newer owner committed (they would never be published).
-    """
+async def trim_outbox(redis: Redis, key: str, meta_key: str, epoch: int, delivered: int) -> bool:
+    """Forget the first `delivered` records once Kafka acknowledged them, if the shard's owner
+    epoch (in `meta_key`) is still `epoch`: a writer that lost the shard must not trim records
+    a newer owner committed (they would never be published)."""
     if not delivered:
         return True
-    if meta_key is None:
-        await redis.ltrim(key, delivered, -1)
-        return True
-    trimmed = await redis.eval(_TRIM_IF_OWNER, 2, meta_key, key, epoch, delivered)
-    return bool(trimmed)
+    return bool(await redis.eval(_TRIM_IF_OWNER, 2, meta_key, key, epoch, delivered))

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from ._codec import pack, unpack
 from ._redis import as_bytes, as_text
-from .commit import Writes, fenced_commit
+from .commit import Writes, claim, fenced_commit
 from .keys import KeySpace, PartitionKeys
 from .outbox import OutboxRecord, read_outbox, trim_outbox
 from .profile import Profile
@@ -179,14 +179,11 @@ class PartitionStore:
 
     async def trim_outbox(self, delivered: int, epoch: int) -> bool:
         """Trim acknowledged records, if `epoch` is still the partition's owner epoch."""
-        return await trim_outbox(self.redis, self.keys.outbox, delivered, self.keys.meta, epoch)
+        return await trim_outbox(self.redis, self.keys.outbox, self.keys.meta, epoch, delivered)
 
     async def claim(self, expected_ver: int) -> tuple[int, int]:
-        """Become the partition's writer: bump its owner epoch (fenced); (ver, epoch)."""
-        writes = Writes(self.keys.meta)
-        writes.add("HINCRBY", self.keys.meta, "epoch", 1)
-        ver = await fenced_commit(self.redis, f"partition {self.partition}", expected_ver, writes)
-        return ver, int(await self.redis.hget(self.keys.meta, "epoch") or 0)
+        """Become the partition's writer (see `commit.claim`); (ver, epoch)."""
+        return await claim(self.redis, f"partition {self.partition}", self.keys.meta, expected_ver)
 
     async def member_count(self, segment_id: str) -> int:
         return int(await self.redis.scard(self.keys.members(segment_id)))

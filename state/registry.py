@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from ._codec import pack, unpack
 from ._redis import as_bytes, as_text
-from .commit import Writes, fenced_commit
+from .commit import Writes, claim, fenced_commit
 from .export_registry import ExportWrites
 from .jobs import Task, job_status
 from .keys import KeySpace
@@ -225,5 +225,10 @@ class RegistryStore:
     async def outbox(self) -> list[OutboxRecord]:
         return await read_outbox(self.redis, self.keys.outbox)
 
-    async def trim_outbox(self, delivered: int) -> None:
-        await trim_outbox(self.redis, self.keys.outbox, delivered)
+    async def trim_outbox(self, delivered: int, epoch: int) -> bool:
+        """Trim acknowledged records, if `epoch` is still the registry's owner epoch."""
+        return await trim_outbox(self.redis, self.keys.outbox, self.keys.meta, epoch, delivered)
+
+    async def claim(self, expected_ver: int) -> tuple[int, int]:
+        """Become the registry's writer (see `commit.claim`); (ver, epoch)."""
+        return await claim(self.redis, "registry", self.keys.meta, expected_ver)

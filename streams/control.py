@@ -95,6 +95,7 @@ class ControlRuntime:
         )
         self.lock = asyncio.Lock()
         self._meta: RegistryMeta | None = None
+        self._epoch = 0
         self._segments: dict[str, StoredSegment] = {}
         self._parsed: dict[tuple[str, int, int], SegmentDefinition] = {}
         self.handlers: dict[str, CommandHandler] = {
@@ -106,11 +107,13 @@ class ControlRuntime:
 
     async def _load(self) -> RegistryMeta:
         meta = await self.store.load_meta()
+        ver, self._epoch = await self.store.claim(meta.ver)
+        meta = RegistryMeta(ver, meta.offset)
         self._segments = await self.store.segments()
         pending = await self.store.outbox()
         if pending:
             await self.publisher.publish(pending)
-            await self.store.trim_outbox(len(pending))
+            await self.store.trim_outbox(len(pending), self._epoch)
         self._meta = meta
         self._count_active()
         return meta
@@ -146,7 +149,7 @@ class ControlRuntime:
         self._count_active()
         if batch.outbox:
             await self.publisher.publish(batch.outbox)
-            await self.store.trim_outbox(len(batch.outbox))
+            await self.store.trim_outbox(len(batch.outbox), self._epoch)
 
     async def _forget_old(self, batch: RegistryBatch, now: int) -> None:
         """Bound the registry: forget request ids and jobs past their retention."""
