@@ -6,7 +6,6 @@ import asyncio
 import logging
 from typing import Any
 
-import faust
 from prometheus_client import generate_latest
 from redis.asyncio import Redis
 
@@ -21,6 +20,7 @@ from .agents import exporter as exporter_agent
 from .agents import scheduler as scheduler_agent
 from .agents import snapshots as snapshots_agent
 from .control import ControlRuntime
+from .kafka_consumer import app_class
 from .partitions import PartitionRuntime
 from .publisher import Publisher
 from .settings import Settings
@@ -42,7 +42,7 @@ class Worker:
 
 
 def create_app(settings: Settings, events_partitions: int) -> Worker:
-    app = faust.App(
+    app = app_class(settings.fetch_max_wait_ms)(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
         store="memory://",

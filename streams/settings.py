@@ -59,6 +59,11 @@ class Settings:
         30.0,
         "seconds before the group gives a silent worker's partitions to others",
     )
+    fetch_max_wait_ms: int = _env_field(
+        "LS_FETCH_MAX_WAIT_MS",
+        100,
+        "longest a consumer fetch waits on the broker for new data (faust fixes 1500)",
+    )
     web_port: int = _env_field("LS_WEB_PORT", 6066, "HTTP port of the worker (/metrics)")
     batch_size: int = _env_field("LS_BATCH_SIZE", 500, "events per processing batch")
     batch_within_s: float = _env_field(
