@@ -35,13 +35,11 @@ from ..messages import decode_map, encode
 from ..partitions import now_ms
 from ..settings import Settings
 from .events import retry_forever
+from .scheduler import DueCommands
 
 __all__ = ["ExportRunner", "register"]
 
 log = logging.getLogger(__name__)
-
-RETRY_MS = 5000
-"""A due schedule's command is published again when still due this long after."""
 
 
 class ExportRunner:
@@ -53,7 +51,7 @@ class ExportRunner:
         self.registry = RegistryStore(redis, keyspace)
         self.exports = ExportStore(redis, keyspace)
         self.context = ExportContext(redis, keyspace, partitions, settings.kafka_bootstrap, now_ms)
-        self._sent: dict[str, int] = {}
+        self.due_commands = DueCommands(app, settings.control_topic)
 
     async def _report(self, report: dict[str, Any]) -> None:
         value = encode({"command": "_export_done", "at": now_ms(), **report})
@@ -121,23 +119,12 @@ class ExportRunner:
         """Publish `run_export_schedule` for every due export; returns how many."""
         now = now_ms() if now is None else now
         due = await self.exports.due(now)
-        pending = {f"export-schedule:{i}:{at}": (i, at) for i, at in due}
-        self._sent = {k: v for k, v in self._sent.items() if k in pending}
-        sent = 0
-        for request_id, (export_id, at) in pending.items():
-            if now - self._sent.get(request_id, -RETRY_MS) < RETRY_MS:
-                continue
-            command = {"command": "run_export_schedule", "export_id": export_id, "due": at,
-                       "request_id": request_id}  # fmt: skip
-            value = json.dumps(command, sort_keys=True).encode()
-            delivery = await self.app.producer.send(
-                self.settings.control_topic, request_id.encode(), value, None, None, None
-            )
-            await delivery
-            self._sent[request_id] = now
-            sent += 1
-            log.info("export schedule due: published %s", request_id)
-        return sent
+        commands = [
+            {"command": "run_export_schedule", "export_id": i, "due": at,
+             "request_id": f"export-schedule:{i}:{at}"}
+            for i, at in due
+        ]  # fmt: skip
+        return await self.due_commands.publish(commands, now)
 
 
 def register(

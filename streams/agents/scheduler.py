@@ -20,7 +20,7 @@ from state.schedules import ScheduleStore
 
 from ..settings import Settings
 
-__all__ = ["Scheduler", "register"]
+__all__ = ["DueCommands", "Scheduler", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,41 @@ RETRY_MS = 5000
 pending this long after (the control agent was busy or the message was lost)."""
 
 
+class DueCommands:
+    """Publishes the control commands of due schedules, each again after `RETRY_MS` while it
+    stays due (their deterministic request ids make a repeat harmless)."""
+
+    def __init__(self, app: Any, topic: str) -> None:
+        self.app = app
+        self.topic = topic
+        self._sent: dict[str, int] = {}
+        """request id -> when it was published (epoch ms)."""
+
+    async def publish(self, commands: list[dict[str, Any]], now: int) -> int:
+        pending = {c["request_id"] for c in commands}
+        self._sent = {k: v for k, v in self._sent.items() if k in pending}
+        sent = 0
+        for command in commands:
+            request_id = command["request_id"]
+            if now - self._sent.get(request_id, -RETRY_MS) < RETRY_MS:
+                continue
+            value = json.dumps(command, sort_keys=True).encode()
+            delivery = await self.app.producer.send(
+                self.topic, request_id.encode(), value, None, None, None
+            )
+            await delivery
+            self._sent[request_id] = now
+            sent += 1
+            log.info("due: published %s", request_id)
+        return sent
+
+
 class Scheduler:
     def __init__(self, app: Any, settings: Settings, store: ScheduleStore) -> None:
         self.app = app
         self.settings = settings
         self.store = store
-        self._sent: dict[str, int] = {}
-        """request id -> when it was published (epoch ms)."""
+        self.due = DueCommands(app, settings.control_topic)
 
     def commands(
         self, once: list[tuple[str, int]], recurring: list[tuple[str, int]]
@@ -55,23 +83,7 @@ class Scheduler:
         """Publish a command for every due schedule not published recently; returns how many."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         once, recurring = await self.store.due(now)
-        commands = self.commands(once, recurring)
-        pending = {c["request_id"] for c in commands}
-        self._sent = {k: v for k, v in self._sent.items() if k in pending}
-        sent = 0
-        for command in commands:
-            request_id = command["request_id"]
-            if now - self._sent.get(request_id, -RETRY_MS) < RETRY_MS:
-                continue
-            value = json.dumps(command, sort_keys=True).encode()
-            delivery = await self.app.producer.send(
-                self.settings.control_topic, request_id.encode(), value, None, None, None
-            )
-            await delivery
-            self._sent[request_id] = now
-            sent += 1
-            log.info("schedule due: published %s", request_id)
-        return sent
+        return await self.due.publish(self.commands(once, recurring), now)
 
 
 def register(app: Any, settings: Settings, store: ScheduleStore, interval_s: float) -> Any:
