@@ -77,11 +77,14 @@ def parse_since(text: str) -> int:
     return int(match.group(1)) * _UNIT_S[match.group(2)] * 1000
 
 
-def parse_value(text: str) -> Any:
-    """--value: JSON when it parses (numbers, true, [..]), else the text itself."""
+def parse_value(text: str, op: str | None = None) -> Any:
+    """--value: JSON when it parses (numbers, true, [..]), else the text itself; for `in` and
+    `not_in` a plain `a,b,c` is the list of its items."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
+        if op in ("in", "not_in"):
+            return [parse_value(item.strip()) for item in text.split(",") if item.strip()]
         return text
 
 
@@ -267,7 +270,7 @@ def _quick(api: ApiClient, args: argparse.Namespace) -> Any:
     if args.op is not None:
         where: dict[str, Any] = {"attr": args.attr, "op": args.op}
         if args.value is not None:
-            where["value"] = parse_value(args.value)
+            where["value"] = parse_value(args.value, args.op)
         definition = {"id": "quick-estimate", "name": "Quick estimate", "rules": [{"where": where}]}
         result = api.request("POST", "/segments/estimate", {"segment": definition})
     if args.json:

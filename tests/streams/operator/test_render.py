@@ -32,3 +32,7 @@ def test_since_and_values() -> None:
     assert parse_value("40") == 40
     assert parse_value("true") is True
     assert parse_value("gold") == "gold"
+    assert parse_value("gold,platinum", "in") == ["gold", "platinum"]
+    assert parse_value("1, 2", "not_in") == [1, 2]
+    assert parse_value('["a,b"]', "in") == ["a,b"]
+    assert parse_value("a,b", "eq") == "a,b"
