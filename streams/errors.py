@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from segment_rules import LiveSegmentsError
 
-__all__ = ["BadMessage", "CommandError"]
+__all__ = ["BadMessage", "CommandError", "required_text"]
 
 
 class BadMessage(LiveSegmentsError):
@@ -30,3 +32,15 @@ class CommandError(LiveSegmentsError):
         if self.path is not None:
             error["path"] = self.path
         return error
+
+
+def required_text(command: dict[str, Any], name: str) -> str:
+    """A command's non-empty string field, stripped; CommandError naming the field otherwise."""
+    value = command.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise CommandError(
+            "missing_field" if value is None else "wrong_type",
+            f"{name!r} must be a non-empty string, got {value!r}",
+            name,
+        )
+    return value.strip()

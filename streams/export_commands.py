@@ -33,7 +33,7 @@ from state.jobs import FAILURE, FINAL, PROCESSING, QUEUED, SKIPPED, STATUSES, SU
 
 from . import jobs
 from ._suggest import did_you_mean
-from .errors import CommandError
+from .errors import CommandError, required_text
 from .exports.model import ExportDefinition, ExportError, export_to_json, parse_export
 from .messages import encode
 from .schedules import parse_cron, parse_timezone
@@ -49,17 +49,6 @@ MASK = "***"
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _text(command: dict[str, Any], name: str) -> str:
-    value = command.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise CommandError(
-            "missing_field" if value is None else "wrong_type",
-            f"{name!r} must be a non-empty string, got {value!r}",
-            name,
-        )
-    return value.strip()
-
-
 def _parse(raw: Any, path: str = "export") -> ExportDefinition:
     if not isinstance(raw, dict):
         raise CommandError(
@@ -190,7 +179,7 @@ async def _update(
 async def _delete(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    export = await _existing(runtime, ctx, _text(command, "export_id"))
+    export = await _existing(runtime, ctx, required_text(command, "export_id"))
     ctx.batch.export_writes.exports[export.export_id] = None
     # the exporter forgets its delivery state (`state.exports`), after any run queued before
     forget = encode({"forget": export.export_id})
@@ -202,8 +191,8 @@ async def _delete(
 async def _duplicate(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    source = await _existing(runtime, ctx, _text(command, "export_id"))
-    new_id = _text(command, "new_id")
+    source = await _existing(runtime, ctx, required_text(command, "export_id"))
+    new_id = required_text(command, "new_id")
     if await _current(runtime, ctx, new_id) is not None:
         raise CommandError(
             "already_exists", f"export {new_id!r} already exists; pick another id", "new_id"
@@ -224,8 +213,8 @@ async def _duplicate(
 async def _change_segments(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], add: bool
 ) -> Result:
-    export = await _existing(runtime, ctx, _text(command, "export_id"))
-    segment_id = _text(command, "segment_id")
+    export = await _existing(runtime, ctx, required_text(command, "export_id"))
+    segment_id = required_text(command, "segment_id")
     present = segment_id in export.segment_ids
     if add:
         runtime.lookup(ctx, segment_id, "segment_id")
@@ -337,7 +326,7 @@ def _outcome(job: Job) -> dict[str, Any]:
 async def _run(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    export = await _existing(runtime, ctx, _text(command, "export_id"))
+    export = await _existing(runtime, ctx, required_text(command, "export_id"))
     wait = command.get("wait", False)
     if not isinstance(wait, bool):
         raise CommandError("wrong_type", f"'wait' must be true or false, got {wait!r}", "wait")
@@ -350,7 +339,7 @@ async def _run(
 async def _run_schedule(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    export_id = _text(command, "export_id")
+    export_id = required_text(command, "export_id")
     export = await _current(runtime, ctx, export_id)
     due = command.get("due")
     if export is None or export.next_at is None or export.next_at != due:

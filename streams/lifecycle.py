@@ -26,7 +26,7 @@ from state.schedules import ACTIONS, RefreshSchedule, Schedule, ScheduleStore
 
 from . import export_commands
 from ._suggest import did_you_mean
-from .errors import CommandError
+from .errors import CommandError, required_text
 from .schedules import parse_at, parse_cron, parse_timezone
 
 if TYPE_CHECKING:
@@ -35,17 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["HANDLERS"]
 
 Result = dict[str, Any] | None
-
-
-def _text(command: dict[str, Any], name: str) -> str:
-    value = command.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise CommandError(
-            "missing_field" if value is None else "wrong_type",
-            f"{name!r} must be a non-empty string, got {value!r}",
-            name,
-        )
-    return value.strip()
 
 
 def _check_name(ctx: Context, name: str, exclude: str | None, path: str) -> None:
@@ -68,7 +57,7 @@ async def _rename(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     segment = runtime.existing(ctx, command)
-    name = _text(command, "name")
+    name = required_text(command, "name")
     if segment.definition.get("name") == name:
         return {"segment": segment.to_dict(), "changed": False}
     _check_name(ctx, name, segment.segment_id, "name")
@@ -96,7 +85,7 @@ async def _duplicate(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     source = runtime.existing(ctx, command)
-    new_id = _text(command, "new_id")
+    new_id = required_text(command, "new_id")
     if new_id in ctx.segments:
         raise CommandError(
             "already_exists",
@@ -118,7 +107,7 @@ async def _duplicate(
         )
     definition = {**source.definition, **overrides, "id": new_id}
     if command.get("name") is not None:
-        definition["name"] = _text(command, "name")
+        definition["name"] = required_text(command, "name")
         _check_name(ctx, definition["name"], None, "name")
     elif "name" in overrides:
         _check_name(ctx, str(definition["name"]), None, "segment.name")
@@ -142,7 +131,7 @@ async def _set_type(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     segment = runtime.existing(ctx, command)
-    kind = _text(command, "type")
+    kind = required_text(command, "type")
     if kind not in ("static", "dynamic"):
         raise CommandError(
             "invalid_value", f"'type' must be 'static' or 'dynamic', got {kind!r}", "type"
@@ -190,7 +179,7 @@ async def _pending_schedule(
 async def _unschedule(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    schedule_id = _text(command, "schedule_id")
+    schedule_id = required_text(command, "schedule_id")
     schedule = await _pending_schedule(runtime, ctx, schedule_id)
     if schedule is None:
         raise CommandError(
@@ -205,7 +194,7 @@ async def _unschedule(
 async def _run_schedule(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    schedule_id = _text(command, "schedule_id")
+    schedule_id = required_text(command, "schedule_id")
     schedule = await _pending_schedule(runtime, ctx, schedule_id)
     if schedule is None or schedule.at != command.get("due"):
         return {"schedule_id": schedule_id, "ran": False, "reason": "no longer pending"}
@@ -254,7 +243,7 @@ async def _pending_refresh(
 async def _unschedule_refresh(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    schedule_id = _text(command, "schedule_id")
+    schedule_id = required_text(command, "schedule_id")
     refresh = await _pending_refresh(runtime, ctx, schedule_id)
     if refresh is None:
         raise CommandError("not_found", f"no refresh schedule {schedule_id!r}", "schedule_id")
@@ -265,7 +254,7 @@ async def _unschedule_refresh(
 async def _run_refresh_schedule(
     runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    schedule_id = _text(command, "schedule_id")
+    schedule_id = required_text(command, "schedule_id")
     refresh = await _pending_refresh(runtime, ctx, schedule_id)
     due = command.get("due")
     if refresh is None or refresh.next_at != due:
