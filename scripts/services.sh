@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Local Kafka (KRaft, single node, built from Maven Central jars) and Redis (AOF on),
 # both on loopback. Idempotent: `start` leaves running services alone.
-#   scripts/services.sh start|stop|status
-# Logs and data live under .local/ (git-ignored). Ports: LS_KAFKA_PORT (9092),
-# LS_KAFKA_CONTROLLER_PORT (9093), LS_REDIS_PORT (6379).
+#   scripts/services.sh start|stop|status [redis|kafka]   (both when no service is named)
+# Logs and data live under LS_SERVICES_DIR (.local/, git-ignored). Ports: LS_KAFKA_PORT (9092),
+# LS_KAFKA_CONTROLLER_PORT (9093), LS_REDIS_PORT (6379). Tests that must stop a service start
+# a private pair this way (tests/private_services.py), on their own ports and directory.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-local_dir="$root/.local"
+local_dir=${LS_SERVICES_DIR:-"$root/.local"}
 kafka_port=${LS_KAFKA_PORT:-9092}
 controller_port=${LS_KAFKA_CONTROLLER_PORT:-9093}
 redis_port=${LS_REDIS_PORT:-6379}
@@ -115,7 +116,7 @@ PROPS
   log "kafka ready on 127.0.0.1:$kafka_port (KRaft; logs in $kafka_dir)"
 }
 
-stop_all() {
+stop_kafka() {
   if [ -f "$kafka_dir/kafka.pid" ] && kill -0 "$(cat "$kafka_dir/kafka.pid")" 2>/dev/null; then
     kill "$(cat "$kafka_dir/kafka.pid")"
     wait_for "kafka shutdown" 60 bash -c "! kill -0 $(cat "$kafka_dir/kafka.pid")" || \
@@ -123,17 +124,24 @@ stop_all() {
     log "kafka stopped"
   fi
   rm -f "$kafka_dir/kafka.pid"
+}
+
+stop_redis() {
   if redis_ping 2>/dev/null && [ -f "$redis_dir/redis.pid" ]; then
     redis-cli -p "$redis_port" shutdown >/dev/null 2>&1 || true
     log "redis stopped"
   fi
 }
 
+which=${2:-all}
+case "$which" in all|redis|kafka) ;; *) echo "unknown service '$which': redis or kafka" >&2; exit 2 ;; esac
+wants() { [ "$which" = all ] || [ "$which" = "$1" ]; }
+
 case "${1:-}" in
-  start) start_redis; start_kafka ;;
-  stop) stop_all ;;
+  start) wants redis && start_redis; wants kafka && start_kafka; true ;;
+  stop) wants kafka && stop_kafka; wants redis && stop_redis; true ;;
   status)
     if redis_ping 2>/dev/null; then echo "redis: up on 127.0.0.1:$redis_port"; else echo "redis: down"; fi
     if port_open "$kafka_port"; then echo "kafka: up on 127.0.0.1:$kafka_port"; else echo "kafka: down"; fi ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status [redis|kafka]" >&2; exit 2 ;;
 esac
