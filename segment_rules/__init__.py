@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "NO_LIMITS",
     "CompiledSegment",
     "DefinitionError",
     "DictProfile",
@@ -29,7 +30,7 @@ __all__ = [
 from .catalog import check_references, dependents, topological_order
 from .compile import CompiledSegment, compile_segment
 from .errors import DefinitionError, LiveSegmentsError
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, NO_LIMITS, Limits
 from .model import SegmentDefinition
 from .parse import parse_definition
 from .profile import DictProfile, EventRecord, ProfileView

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_LIMITS", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "NO_LIMITS", "Limits"]
 
 from dataclasses import dataclass
 from typing import Final
@@ -30,3 +30,12 @@ class Limits:
 
 
 DEFAULT_LIMITS: Final = Limits()
+
+_UNBOUNDED: Final = 1 << 62
+NO_LIMITS: Final = Limits(
+    max_conditions=_UNBOUNDED,
+    max_depth=_UNBOUNDED,
+    max_rules=_UNBOUNDED,
+    max_window_ms=_UNBOUNDED,
+)
+"""For definitions already accepted: they were checked against the limits of their day."""

@@ -54,6 +54,11 @@ class Task:
     warnings: tuple[str, ...] = ()
     partitions: dict[int, dict[str, Any]] = field(default_factory=dict)
 
+    @classmethod
+    def skipped(cls, segment_id: str, reason: str, now: int) -> Task:
+        """A task that does no work, with `reason` as its warning."""
+        return cls(segment_id, SKIPPED, now, now, now, warnings=(reason,))
+
     @property
     def processing_ms(self) -> int | None:
         """From the first partition's start to the last one's end (None while running)."""

@@ -20,8 +20,8 @@ from .agents import exporter as exporter_agent
 from .agents import scheduler as scheduler_agent
 from .agents import snapshots as snapshots_agent
 from .control import ControlRuntime
-from .kafka_consumer import app_class
-from .partitions import PartitionRuntime
+from .engine import PartitionRuntime
+from .engine.consumer import app_class
 from .publisher import Publisher
 from .settings import Settings
 from .topics import export_runs_topic

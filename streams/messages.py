@@ -15,9 +15,9 @@ import msgpack
 from .errors import BadMessage
 
 __all__ = [
-    "INTERNAL_HEADER",
     "TASK_HEADER",
     "Event",
+    "Incoming",
     "decode_event",
     "decode_map",
     "encode",
@@ -26,8 +26,21 @@ __all__ = [
 
 TASK_HEADER = "ls-task"
 """Header marking a task message the control agent wrote into an events partition."""
-INTERNAL_HEADER = "ls-internal"
-"""Header marking a partition's task-done report on the control topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message of an input topic (events or control), as its agent received it."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def is_task(self) -> bool:
+        return any(name == TASK_HEADER for name, _ in self.headers)
 
 
 @dataclass(frozen=True, slots=True)

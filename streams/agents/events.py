@@ -8,7 +8,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ..partitions import Incoming, PartitionRuntime
+from ..engine import PartitionRuntime
+from ..messages import Incoming
 
 __all__ = ["applied_batches", "incoming", "register", "retry_forever"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..partitions import PartitionRuntime
+from ..engine import PartitionRuntime
 
 __all__ = ["register"]
 

@@ -27,12 +27,12 @@ from state import KeySpace, RegistryStore
 from state.export_registry import ExportStore
 from state.exports import forget_export
 
+from ..clock import now_ms
 from ..errors import BadMessage
 from ..exports.errors import ExportError
 from ..exports.model import parse_export
 from ..exports.runner import ExportContext, SegmentRunResult, run_export_segment
 from ..messages import decode_map, encode
-from ..partitions import now_ms
 from ..settings import Settings
 from .events import retry_forever
 from .scheduler import DueCommands

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from segment_rules import (
+    NO_LIMITS,
     DefinitionError,
     Limits,
     check_references,
@@ -19,7 +20,6 @@ from segment_rules import (
 )
 from state.reads import StateReads
 
-from ..engine import NO_LIMITS
 from .errors import ApiError
 
 __all__ = ["attribute_stats", "estimate", "percentiles"]

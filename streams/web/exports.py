@@ -1,6 +1,6 @@
 """Export routes: manage exports, run one now, and the exports of a segment.
 
-Every change is a control command (`streams.export_commands`) sent through the API's gateway
+Every change is a control command (`streams.control.exports`) sent through the API's gateway
 and needs the bearer token; reads come from the registry (`state.export_registry`). Secrets
 of destinations are always masked ("***"): a PUT may send "***" back to keep a secret.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from state import KeySpace, RegistryStore
 from state.export_registry import ExportStore
 
-from ..export_commands import export_view
+from ..control.exports import export_view
 from .auth import require_token
 from .errors import ApiError
 from .requests import json_response, read_json

@@ -1,6 +1,6 @@
 """Lifecycle and schedule routes: rename, duplicate, one-shot schedules, recurring refreshes.
 
-Every change is a control command (`streams.lifecycle`) sent through the API's gateway and
+Every change is a control command (`streams.control.lifecycle`) sent through the API's gateway and
 needs the bearer token; the lists read the registry (`state.schedules`).
 """
 

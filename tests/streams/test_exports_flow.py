@@ -16,7 +16,7 @@ import pytest
 from state import Job
 from state._codec import pack, unpack
 from state.export_registry import StoredExport
-from streams.export_commands import export_view
+from streams.control.exports import export_view
 
 from .fixtures import Harness, segment
 

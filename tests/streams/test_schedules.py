@@ -13,8 +13,8 @@ import msgpack
 import pytest
 
 from state._codec import pack, unpack
+from streams.control.schedules import parse_at, parse_cron, parse_timezone
 from streams.errors import CommandError
-from streams.schedules import parse_at, parse_cron, parse_timezone
 
 from .fixtures import Harness, segment
 

@@ -15,14 +15,13 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from segment_rules import CompiledSegment, Limits, compile_segment, parse_definition
+from segment_rules import NO_LIMITS, CompiledSegment, compile_segment, parse_definition
 from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile
 
-from . import metrics
-from .messages import Event, membership_change
+from .. import metrics
+from ..messages import Event, membership_change
 
 __all__ = [
-    "NO_LIMITS",
     "EngineConfig",
     "PartitionEngine",
     "SegmentFailed",
@@ -45,11 +44,6 @@ def compiled_for(applied: AppliedSegment) -> CompiledSegment:
         compiled = compile_segment(parse_definition(applied.definition, NO_LIMITS))
         _COMPILED[key] = compiled
     return compiled
-
-
-_BIG = 1 << 62
-NO_LIMITS = Limits(max_conditions=_BIG, max_depth=_BIG, max_rules=_BIG, max_window_ms=_BIG)
-"""For definitions already accepted: a limit lowered later must not break a running segment."""
 
 
 @dataclass(frozen=True)

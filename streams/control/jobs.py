@@ -9,24 +9,15 @@ Skipped if every partition skipped it (a segment it uses failed), else Successfu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from state import Job, Task
 from state.jobs import CANCELED, FAILURE, FINAL, PROCESSING, SKIPPED, SUCCESSFUL
 
-from .errors import CommandError
+from ..errors import CommandError
+from .context import CANCELABLE, CommandEnv, CommandHandler, Context
 
-if TYPE_CHECKING:
-    from .control import CommandHandler, Context, ControlRuntime
-
-__all__ = ["CANCELABLE", "HANDLERS", "fold_report", "outcome", "skipped_task"]
-
-CANCELABLE = frozenset({"activate", "update", "refresh"})
-"""Jobs that only (re)evaluate; a delete or deactivate must finish to keep state consistent."""
-
-
-def skipped_task(segment_id: str, reason: str, now: int) -> Task:
-    return Task(segment_id, SKIPPED, now, now, now, warnings=(reason,))
+__all__ = ["HANDLERS", "fold_report", "outcome"]
 
 
 def fold_report(job: Job, report: Mapping[str, Any], now: int) -> Job:
@@ -104,7 +95,7 @@ def outcome(job: Job) -> dict[str, Any]:
 
 
 async def cancel(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> dict[str, Any] | None:
     """`{"command": "cancel", "job_id": ...}`: the job's unfinished tasks become Canceled.
 

@@ -1,4 +1,4 @@
-"""Segment lifecycle commands beyond the engine's core ones (registered in `ControlRuntime`).
+"""Segment lifecycle commands beyond the engine's core ones (registered in `CommandEnv`).
 
 * `rename` (`segment_id`, `name`): the display name; the id never changes (memberships,
   `in_segment` references and the membership topic use it). `name_clash` when another segment
@@ -19,20 +19,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segment_rules import check_references, parse_definition
 from state.schedules import ACTIONS, RefreshSchedule, Schedule, ScheduleStore
 
-from . import export_commands
-from ._suggest import did_you_mean
-from .errors import CommandError, required_text
+from .._suggest import did_you_mean
+from ..errors import CommandError, required_text
+from .context import CommandEnv, CommandHandler, Context
 from .schedules import parse_at, parse_cron, parse_timezone
 
-if TYPE_CHECKING:
-    from .control import CommandHandler, Context, ControlRuntime
-
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "drop_schedules"]
 
 Result = dict[str, Any] | None
 
@@ -48,13 +45,13 @@ def _check_name(ctx: Context, name: str, exclude: str | None, path: str) -> None
             )
 
 
-def _store(runtime: ControlRuntime) -> ScheduleStore:
+def _store(runtime: CommandEnv) -> ScheduleStore:
     return ScheduleStore(runtime.redis, runtime.keyspace)
 
 
 # -- rename, duplicate, set_type ---------------------------------------------------------
 async def _rename(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     segment = runtime.existing(ctx, command)
     name = required_text(command, "name")
@@ -82,7 +79,7 @@ def _copy_name(ctx: Context, base: str) -> str:
 
 
 async def _duplicate(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     source = runtime.existing(ctx, command)
     new_id = required_text(command, "new_id")
@@ -128,7 +125,7 @@ async def _duplicate(
 
 
 async def _set_type(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     segment = runtime.existing(ctx, command)
     kind = required_text(command, "type")
@@ -144,7 +141,7 @@ async def _set_type(
 
 # -- one-shot schedules ------------------------------------------------------------------
 async def _schedule(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     segment = runtime.existing(ctx, command)
     action = command.get("action")
@@ -167,9 +164,7 @@ async def _schedule(
     return {"schedule": schedule.to_dict()}
 
 
-async def _pending_schedule(
-    runtime: ControlRuntime, ctx: Context, schedule_id: str
-) -> Schedule | None:
+async def _pending_schedule(runtime: CommandEnv, ctx: Context, schedule_id: str) -> Schedule | None:
     writes = ctx.batch.schedule_writes.schedules
     if schedule_id in writes:
         return writes[schedule_id]
@@ -177,7 +172,7 @@ async def _pending_schedule(
 
 
 async def _unschedule(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     schedule_id = required_text(command, "schedule_id")
     schedule = await _pending_schedule(runtime, ctx, schedule_id)
@@ -192,7 +187,7 @@ async def _unschedule(
 
 
 async def _run_schedule(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     schedule_id = required_text(command, "schedule_id")
     schedule = await _pending_schedule(runtime, ctx, schedule_id)
@@ -205,7 +200,7 @@ async def _run_schedule(
 
 # -- recurring refreshes -----------------------------------------------------------------
 async def _schedule_refresh(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     ids: tuple[str, ...] | None
     if command.get("all") is True:
@@ -232,7 +227,7 @@ async def _schedule_refresh(
 
 
 async def _pending_refresh(
-    runtime: ControlRuntime, ctx: Context, schedule_id: str
+    runtime: CommandEnv, ctx: Context, schedule_id: str
 ) -> RefreshSchedule | None:
     writes = ctx.batch.schedule_writes.refreshes
     if schedule_id in writes:
@@ -241,7 +236,7 @@ async def _pending_refresh(
 
 
 async def _unschedule_refresh(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     schedule_id = required_text(command, "schedule_id")
     refresh = await _pending_refresh(runtime, ctx, schedule_id)
@@ -252,7 +247,7 @@ async def _unschedule_refresh(
 
 
 async def _run_refresh_schedule(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     schedule_id = required_text(command, "schedule_id")
     refresh = await _pending_refresh(runtime, ctx, schedule_id)
@@ -283,14 +278,9 @@ async def _run_refresh_schedule(
     return result
 
 
-# -- delete drops the segment's schedules ------------------------------------------------
-async def _delete(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
-) -> Result:
-    from .control import ControlRuntime
-
-    result = await ControlRuntime._cmd_delete(runtime, ctx, command, request_id)
-    segment_id = command["segment_id"]  # checked by the core command
+# -- a deleted segment's schedules --------------------------------------------------------
+async def drop_schedules(runtime: CommandEnv, ctx: Context, segment_id: str) -> None:
+    """Delete `segment_id`'s one-shot schedules and take it out of refresh schedules."""
     writes = ctx.batch.schedule_writes
     for schedule in await _store(runtime).schedules_for(segment_id):
         writes.schedules[schedule.schedule_id] = None
@@ -300,17 +290,6 @@ async def _delete(
             writes.refreshes[refresh.schedule_id] = (
                 refresh.with_changes(segment_ids=rest) if rest else None
             )
-    # ... and removes it from the exports containing it (said in the reply)
-    removed = await export_commands.drop_segment(runtime, ctx, segment_id)
-    if not removed:
-        return result
-    if result is not None:
-        return {**result, "removed_from_exports": removed}
-    for job_id, job in ctx.batch.jobs.items():  # active: the delete job's end replies
-        if job.request_id == request_id:
-            reply = {**job.reply, "removed_from_exports": removed}
-            ctx.batch.jobs[job_id] = job.with_changes(reply=reply)
-    return result
 
 
 HANDLERS: dict[str, CommandHandler] = {
@@ -323,5 +302,4 @@ HANDLERS: dict[str, CommandHandler] = {
     "schedule_refresh": _schedule_refresh,
     "unschedule_refresh": _unschedule_refresh,
     "run_refresh_schedule": _run_refresh_schedule,
-    "delete": _delete,
 }

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -33,35 +33,17 @@ from state import (
     RegistryStore,
 )
 
-from . import metrics
-from .engine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
-from .errors import BadMessage
-from .messages import TASK_HEADER, decode_event, encode
-from .publisher import Publisher
-from .settings import Settings
+from .. import metrics
+from ..clock import now_ms
+from ..errors import BadMessage
+from ..messages import Incoming, decode_event, encode
+from ..publisher import Publisher
+from ..settings import Settings
+from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
 
-__all__ = ["Incoming", "PartitionRuntime"]
+__all__ = ["PartitionRuntime"]
 
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One message of the events topic, as the agent received it."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-    @property
-    def is_task(self) -> bool:
-        return any(name == TASK_HEADER for name, _ in self.headers)
 
 
 class _Owner:

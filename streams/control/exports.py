@@ -1,6 +1,6 @@
 """Export commands: exports as managed objects in the registry, and their runs as jobs.
 
-Registered in `ControlRuntime.handlers` (through `lifecycle.HANDLERS`):
+Registered in `CommandEnv.handlers` (through `lifecycle.HANDLERS`):
 
 * `create_export` (`export`: a definition, `streams.exports.model`), `update_export`
   (`export`; a secret given as ``"***"`` keeps the stored one), `delete_export`
@@ -25,22 +25,19 @@ segments runs; a segment whose refresh did not succeed gets a Skipped task.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from state import Job, OutboxRecord, Task
 from state.export_registry import ExportStore, StoredExport
 from state.jobs import FAILURE, FINAL, PROCESSING, QUEUED, SKIPPED, STATUSES, SUCCESSFUL
 
-from . import jobs
-from ._suggest import did_you_mean
-from .errors import CommandError, required_text
-from .exports.model import ExportDefinition, ExportError, export_to_json, parse_export
-from .messages import encode
+from .._suggest import did_you_mean
+from ..errors import CommandError, required_text
+from ..exports.model import ExportDefinition, ExportError, export_to_json, parse_export
+from ..messages import encode
+from ..topics import export_runs_topic
+from .context import CommandEnv, CommandHandler, Context
 from .schedules import parse_cron, parse_timezone
-from .topics import export_runs_topic
-
-if TYPE_CHECKING:
-    from .control import CommandHandler, Context, ControlRuntime
 
 __all__ = ["HANDLERS", "after_refresh", "drop_segment", "export_done", "export_view"]
 
@@ -101,14 +98,14 @@ def _next_at(defn: ExportDefinition, now: int, path: str = "export.schedule") ->
     return parse_cron(schedule.get("cron"), zone, f"{path}.cron").next_after(now)  # fmt: skip
 
 
-async def _current(runtime: ControlRuntime, ctx: Context, export_id: str) -> StoredExport | None:
+async def _current(runtime: CommandEnv, ctx: Context, export_id: str) -> StoredExport | None:
     writes = ctx.batch.export_writes.exports
     if export_id in writes:
         return writes[export_id]
     return await ExportStore(runtime.redis, runtime.keyspace).export(export_id)
 
 
-async def _all(runtime: ControlRuntime, ctx: Context) -> list[StoredExport]:
+async def _all(runtime: CommandEnv, ctx: Context) -> list[StoredExport]:
     found = {e.export_id: e for e in await ExportStore(runtime.redis, runtime.keyspace).exports()}
     for export_id, export in ctx.batch.export_writes.exports.items():
         if export is None:
@@ -119,7 +116,7 @@ async def _all(runtime: ControlRuntime, ctx: Context) -> list[StoredExport]:
 
 
 async def _existing(
-    runtime: ControlRuntime, ctx: Context, export_id: str, path: str = "export_id"
+    runtime: CommandEnv, ctx: Context, export_id: str, path: str = "export_id"
 ) -> StoredExport:
     export = await _current(runtime, ctx, export_id)
     if export is None:
@@ -130,7 +127,7 @@ async def _existing(
     return export
 
 
-def _check_segments(runtime: ControlRuntime, ctx: Context, defn: ExportDefinition) -> None:
+def _check_segments(runtime: CommandEnv, ctx: Context, defn: ExportDefinition) -> None:
     for n, segment_id in enumerate(defn.segments):
         runtime.lookup(ctx, segment_id, f"export.segments[{n}]")
 
@@ -141,7 +138,7 @@ def _store(ctx: Context, export: StoredExport) -> None:
 
 # -- managing -----------------------------------------------------------------------------
 async def _create(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     defn = _parse(command.get("export"))
     if await _current(runtime, ctx, defn.id) is not None:
@@ -158,7 +155,7 @@ async def _create(
 
 
 async def _update(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     raw = command.get("export")
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
@@ -177,7 +174,7 @@ async def _update(
 
 
 async def _delete(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     export = await _existing(runtime, ctx, required_text(command, "export_id"))
     ctx.batch.export_writes.exports[export.export_id] = None
@@ -189,7 +186,7 @@ async def _delete(
 
 
 async def _duplicate(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     source = await _existing(runtime, ctx, required_text(command, "export_id"))
     new_id = required_text(command, "new_id")
@@ -211,7 +208,7 @@ async def _duplicate(
 
 
 async def _change_segments(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], add: bool
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], add: bool
 ) -> Result:
     export = await _existing(runtime, ctx, required_text(command, "export_id"))
     segment_id = required_text(command, "segment_id")
@@ -239,18 +236,18 @@ async def _change_segments(
 
 
 async def _add_segment(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     return await _change_segments(runtime, ctx, command, add=True)
 
 
 async def _remove_segment(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     return await _change_segments(runtime, ctx, command, add=False)
 
 
-async def drop_segment(runtime: ControlRuntime, ctx: Context, segment_id: str) -> list[str]:
+async def drop_segment(runtime: CommandEnv, ctx: Context, segment_id: str) -> list[str]:
     """Remove a deleted segment from every export containing it; returns their ids."""
     removed = []
     for export in await _all(runtime, ctx):
@@ -264,7 +261,7 @@ async def drop_segment(runtime: ControlRuntime, ctx: Context, segment_id: str) -
 
 # -- running ------------------------------------------------------------------------------
 def _start(
-    runtime: ControlRuntime,
+    runtime: CommandEnv,
     ctx: Context,
     export: StoredExport,
     request_id: str,
@@ -282,7 +279,7 @@ def _start(
             reasons.setdefault(sid, f"not exported: segment {sid!r} no longer exists")
     for sid, reason in reasons.items():
         if sid in tasks:
-            tasks[sid] = jobs.skipped_task(sid, reason, ctx.now)
+            tasks[sid] = Task.skipped(sid, reason, ctx.now)
     reply = {"export_id": export.export_id, "trigger": trigger, "wait": wait}
     job = Job(job_id, request_id, "export", segment_ids, 1, ctx.now, reply, tasks=tasks)
     queued = [sid for sid in segment_ids if tasks[sid].status == QUEUED]
@@ -324,7 +321,7 @@ def _outcome(job: Job) -> dict[str, Any]:
 
 
 async def _run(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     export = await _existing(runtime, ctx, required_text(command, "export_id"))
     wait = command.get("wait", False)
@@ -337,7 +334,7 @@ async def _run(
 
 
 async def _run_schedule(
-    runtime: ControlRuntime, ctx: Context, command: dict[str, Any], request_id: str
+    runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
     export_id = required_text(command, "export_id")
     export = await _current(runtime, ctx, export_id)
@@ -353,7 +350,7 @@ async def _run_schedule(
     return {"export_id": export_id, "ran": True, "job": job, "next_at": next_at}
 
 
-async def after_refresh(runtime: ControlRuntime, ctx: Context, job: Job) -> list[dict[str, Any]]:
+async def after_refresh(runtime: CommandEnv, ctx: Context, job: Job) -> list[dict[str, Any]]:
     """A scheduled refresh job ended: run every export containing one of its segments.
 
     Returns the started runs (`{"export_id", "job_id", "status", "tasks"}`) for its reply.
@@ -376,7 +373,7 @@ async def after_refresh(runtime: ControlRuntime, ctx: Context, job: Job) -> list
     return started
 
 
-async def export_done(runtime: ControlRuntime, ctx: Context, report: dict[str, Any]) -> None:
+async def export_done(runtime: CommandEnv, ctx: Context, report: dict[str, Any]) -> None:
     """Fold the exporter's report on one task into its job; reply when the job ends."""
     job_id, segment_id = report.get("job_id"), report.get("segment_id")
     if not isinstance(job_id, str) or not isinstance(segment_id, str):

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from .errors import CommandError
+from ..errors import CommandError
 
 __all__ = ["CronSpec", "parse_at", "parse_cron", "parse_timezone"]
 

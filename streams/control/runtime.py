@@ -1,0 +1,203 @@
+"""Control commands: validate, update the registry, fan tasks out to every events partition.
+
+The control topic has one partition and one writer, so commands apply in order. A command
+that changes memberships becomes a *job*: one task message per events partition, carried out
+by that partition's owner inside its ordered processing; each partition reports back on the
+control topic and the reply goes out once all have. Registry changes, the control offset and
+the messages to publish (tasks, replies) commit atomically, like the partitions' state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from segment_rules import DefinitionError
+from state import FencedError, RegistryBatch, RegistryMeta, StoredSegment
+
+from .. import metrics
+from .._suggest import did_you_mean
+from ..clock import now_ms
+from ..errors import BadMessage, CommandError
+from ..messages import Incoming, decode_map
+from ..publisher import Publisher
+from ..settings import Settings
+from . import exports, jobs, lifecycle, segments
+from .context import CommandEnv, Context
+
+__all__ = ["ControlRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+class ControlRuntime(CommandEnv):
+    """The control topic's one consumer: loads the registry, runs each command, commits."""
+
+    def __init__(
+        self, settings: Settings, redis: Redis, publisher: Publisher, partitions: int
+    ) -> None:
+        super().__init__(settings, redis, partitions)
+        self.publisher = publisher
+        self.lock = asyncio.Lock()
+        self._meta: RegistryMeta | None = None
+        self._epoch = 0
+        self._segments: dict[str, StoredSegment] = {}
+        for family in (segments, lifecycle, jobs, exports):
+            clash = self.handlers.keys() & family.HANDLERS.keys()
+            assert not clash, f"commands defined twice: {sorted(clash)}"
+            self.handlers.update(family.HANDLERS)
+
+    async def _load(self) -> RegistryMeta:
+        meta = await self.store.load_meta()
+        ver, self._epoch = await self.store.claim(meta.ver)
+        meta = RegistryMeta(ver, meta.offset)
+        self._segments = await self.store.segments()
+        pending = await self.store.outbox()
+        if pending:
+            await self.publisher.publish(pending)
+            await self.store.trim_outbox(len(pending), self._epoch)
+        self._meta = meta
+        self._count_active()
+        return meta
+
+    def _count_active(self) -> None:
+        metrics.ACTIVE_SEGMENTS.set(sum(s.active for s in self._segments.values()))
+
+    async def process(self, messages: Sequence[Incoming]) -> None:
+        async with self.lock:
+            for message in messages:
+                for _attempt in range(2):
+                    meta = self._meta or await self._load()
+                    if message.offset <= meta.offset:
+                        break
+                    try:
+                        await self._process_one(meta, message)
+                        break
+                    except FencedError as exc:
+                        log.warning("%s; reloading the registry", exc)
+                        self._meta = None
+
+    async def _process_one(self, meta: RegistryMeta, message: Incoming) -> None:
+        now = now_ms()
+        batch = RegistryBatch(self.store, meta)
+        batch.offset = message.offset
+        batch.now = now
+        await self._forget_old(batch, now)
+        ctx = Context(self._segments, batch, now)
+        await self._handle(ctx, message)
+        ver = await self.store.commit(meta.ver, batch)
+        self._meta = RegistryMeta(ver, batch.offset)
+        self._segments = ctx.segments
+        self._count_active()
+        if batch.outbox:
+            await self.publisher.publish(batch.outbox)
+            await self.store.trim_outbox(len(batch.outbox), self._epoch)
+
+    async def _forget_old(self, batch: RegistryBatch, now: int) -> None:
+        """Bound the registry: forget request ids and jobs past their retention."""
+        keys = self.store.keys
+        batch.forget_requests = await self.store.older_than(
+            keys.requests_by_time, now - int(self.settings.request_retention_s * 1000)
+        )
+        batch.forget_jobs = await self.store.older_than(
+            keys.jobs_by_time, now - int(self.settings.job_retention_s * 1000)
+        )
+
+    # -- dispatch -------------------------------------------------------------------------
+    async def _handle(self, ctx: Context, message: Incoming) -> None:
+        where = f"{self.settings.control_topic}[{message.partition}]@{message.offset}"
+        request_id: str | None = None
+        try:
+            command = decode_map(message.value, "command")
+            if command.get("command") == "_task_done":
+                await self._task_done(ctx, command)
+                return
+            if command.get("command") == "_export_done":  # the exporter's report (exports)
+                await exports.export_done(self, ctx, command)
+                return
+            raw_id = command.get("request_id")
+            if not isinstance(raw_id, str) or not raw_id:
+                raise CommandError(
+                    "missing_field" if raw_id is None else "wrong_type",
+                    f"command has no usable 'request_id' (got {raw_id!r}); every command needs "
+                    "a non-empty string request_id so that its reply can be matched",
+                    "request_id",
+                )
+            request_id = raw_id
+            digest = hashlib.blake2b(message.value or b"", digest_size=16).digest()
+            seen = ctx.batch.requests.get(request_id) or await self.store.request_digest(request_id)
+            if seen == digest:
+                log.info("%s: request %r already applied, ignored", where, request_id)
+                return
+            if seen is not None:
+                raise CommandError(
+                    "duplicate_request_id",
+                    f"request_id {request_id!r} was already used by a different command; "
+                    "use a fresh request_id for every command",
+                    "request_id",
+                )
+            ctx.batch.requests[request_id] = digest
+            name = command.get("command")
+            handler = self.handlers.get(name) if isinstance(name, str) else None
+            if handler is None:
+                raise CommandError(
+                    "unknown_command",
+                    f"unknown command {name!r}{did_you_mean(name, self.handlers)}; "
+                    f"expected one of {', '.join(self.handlers)}",
+                    "command",
+                )
+            result = await handler(self, ctx, command, request_id)
+            if result is not None:
+                self.reply(ctx, request_id, {"ok": True, "result": result})
+        except BadMessage as exc:
+            log.warning("%s: bad command: %s", where, exc.reason)
+            self.reply(
+                ctx, request_id, {"ok": False, "error": {"code": exc.code, "message": exc.reason}}
+            )
+        except CommandError as exc:
+            log.info("%s: command refused: %s", where, exc.message)
+            self.reply(ctx, request_id, {"ok": False, "error": exc.to_reply()})
+        except DefinitionError as exc:
+            path = f"segment.{exc.path}" if exc.path else "segment"
+            log.info("%s: invalid definition at %s: %s", where, path, exc.message)
+            error = {"code": exc.code, "message": exc.message, "path": path}
+            self.reply(ctx, request_id, {"ok": False, "error": error})
+
+    # -- job completion -------------------------------------------------------------------
+    async def _task_done(self, ctx: Context, report: dict[str, Any]) -> None:
+        job_id = report.get("job_id")
+        job = ctx.batch.jobs.get(job_id) if isinstance(job_id, str) else None
+        if job is None and isinstance(job_id, str):
+            job = await self.store.job(job_id)
+        if job is None:
+            log.warning("task report for unknown job %r ignored", job_id)
+            return
+        if int(report["partition"]) in job.done or job.finished_at is not None:
+            log.info("repeated task report of job %s ignored", job.job_id)
+            return
+        job = jobs.fold_report(job, report, ctx.now)
+        ctx.batch.jobs[job.job_id] = job
+        if job.finished_at is None:
+            return
+        done = job.done
+        totals = {k: sum(s[k] for s in done.values()) for k in ("evaluated", "entered", "exited")}
+        members = await self.reads.member_counts(
+            sid for sid in job.segment_ids if sid in ctx.segments and ctx.segments[sid].active
+        )
+        summary = {"job_id": job.job_id, "partitions": job.partitions, **totals}
+        result = {
+            **job.reply,
+            "job": {**summary, "status": job.status},
+            "members": members,
+            "tasks": jobs.outcome(job),
+        }
+        # exports: a scheduled refresh ended; the exports containing its segments run now
+        ran = await exports.after_refresh(self, ctx, job)
+        if ran:
+            result["exports"] = ran
+        self.reply(ctx, job.request_id, {"ok": True, "result": result})
