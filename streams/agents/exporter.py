@@ -24,8 +24,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from state import KeySpace, RegistryStore
+from state.export_cursors import forget_export
 from state.export_registry import ExportStore
-from state.exports import forget_export
 
 from ..clock import now_ms
 from ..errors import BadMessage

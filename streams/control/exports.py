@@ -178,7 +178,7 @@ async def _delete(
 ) -> Result:
     export = await _existing(runtime, ctx, required_text(command, "export_id"))
     ctx.batch.export_writes.exports[export.export_id] = None
-    # the exporter forgets its delivery state (`state.exports`), after any run queued before
+    # the exporter forgets its delivery state (`state.export_cursors`), after any run queued before
     forget = encode({"forget": export.export_id})
     topic = export_runs_topic(runtime.settings)
     ctx.batch.outbox.append(OutboxRecord(topic, export.export_id.encode(), forget))

@@ -5,7 +5,7 @@ Each batch is ``{"run_id", "export_id", "segment_id", "added": [{"customer_id",
 ``X-Livesegments-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>`` and
 ``X-Livesegments-Run: <run id>``. A batch is retried with exponential backoff (`retries`,
 `backoff_s`); once acknowledged (2xx) exactly its changes are recorded as delivered
-(`state.exports.DeliveredStore`), so a run that fails midway resumes there next time. The
+(`state.export_cursors.DeliveredStore`), so a run that fails midway resumes there next time. The
 first run sends every member as added.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from state.exports import DeliveredStore
+from state.export_cursors import DeliveredStore
 
 from ._members import Row, member_rows
 from .context import ExportContext, SegmentRunResult

@@ -9,11 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
-import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,70 +19,9 @@ from . import jobs, render
 from . import schedules as schedules_cli
 from .errors import ApiFailure, OperatorError, UsageError
 from .http import DEFAULT_URL, ApiClient
+from .inputs import Command, load_definition, parse_since, parse_value, quoted
 
 __all__ = ["main"]
-
-Command = Callable[[ApiClient, argparse.Namespace], Any]
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def _q(segment_id: str) -> str:
-    return urllib.parse.quote(segment_id, safe="")
-
-
-def load_definition(path: str) -> dict[str, Any]:
-    """A definition from a JSON or YAML file (a bare definition or {"segment": ...})."""
-    file = Path(path)
-    try:
-        text = sys.stdin.read() if path == "-" else file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    value: Any
-    if file.suffix.lower() in (".yaml", ".yml"):
-        value = _yaml(text, path)
-    else:
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if file.suffix.lower() == ".json":
-                raise UsageError(f"{path} is not valid JSON: {exc}") from None
-            value = _yaml(text, path)
-    if isinstance(value, dict) and isinstance(value.get("segment"), dict):
-        value = value["segment"]
-    if not isinstance(value, dict):
-        raise UsageError(f"{path} must hold a segment definition (an object), not {value!r:.60}")
-    return value
-
-
-def _yaml(text: str, path: str) -> Any:
-    try:
-        import yaml  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:
-        raise UsageError(f"{path}: reading YAML needs PyYAML (pip install pyyaml)") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid YAML: {exc}") from None
-
-
-def parse_since(text: str) -> int:
-    """'7d', '12h', '30m' -> milliseconds."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise UsageError(f"--since {text!r}: expected a number and a unit s/m/h/d/w, like 7d")
-    return int(match.group(1)) * _UNIT_S[match.group(2)] * 1000
-
-
-def parse_value(text: str, op: str | None = None) -> Any:
-    """--value: JSON when it parses (numbers, true, [..]), else the text itself; for `in` and
-    `not_in` a plain `a,b,c` is the list of its items."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        if op in ("in", "not_in"):
-            return [parse_value(item.strip()) for item in text.split(",") if item.strip()]
-        return text
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -104,7 +40,7 @@ def _list(api: ApiClient, args: argparse.Namespace) -> Any:
 
 
 def _show(api: ApiClient, args: argparse.Namespace) -> Any:
-    s = api.request("GET", f"/segments/{_q(args.id)}")
+    s = api.request("GET", f"/segments/{quoted(args.id)}")
     if args.json:
         return s
     print(f"{s['id']}: {s['name']}  ({s['type']}, {s['state']}, version {s['version']})")
@@ -130,7 +66,7 @@ def _show(api: ApiClient, args: argparse.Namespace) -> Any:
 
 
 def _members(api: ApiClient, args: argparse.Namespace) -> Any:
-    body = api.request("GET", f"/segments/{_q(args.id)}/members", query={"limit": args.limit})
+    body = api.request("GET", f"/segments/{quoted(args.id)}/members", query={"limit": args.limit})
     if args.json:
         return body
     fields = body["fields"]
@@ -142,7 +78,7 @@ def _members(api: ApiClient, args: argparse.Namespace) -> Any:
 
 def _download(api: ApiClient, args: argparse.Namespace) -> Any:
     destination = Path(args.output)
-    size = api.download(f"/segments/{_q(args.id)}/members.csv", destination)
+    size = api.download(f"/segments/{quoted(args.id)}/members.csv", destination)
     with open(destination, "rb") as f:
         rows = max(0, sum(1 for _ in f) - 1)
     if args.json:
@@ -153,7 +89,7 @@ def _download(api: ApiClient, args: argparse.Namespace) -> Any:
 
 def _trend(api: ApiClient, args: argparse.Namespace) -> Any:
     start = int(time.time() * 1000) - parse_since(args.since)
-    body = api.request("GET", f"/segments/{_q(args.id)}/trend", query={"from": start})
+    body = api.request("GET", f"/segments/{quoted(args.id)}/trend", query={"from": start})
     if args.json:
         return body
     points = body["points"]
@@ -179,7 +115,7 @@ def _update(api: ApiClient, args: argparse.Namespace) -> Any:
     definition = load_definition(args.file)
     if not isinstance(definition.get("id"), str):
         raise UsageError(f"{args.file}: the definition needs its 'id' to update a segment")
-    result = api.request("PUT", f"/segments/{_q(definition['id'])}", {"segment": definition})
+    result = api.request("PUT", f"/segments/{quoted(definition['id'])}", {"segment": definition})
     return _changed(result, args, "updated")
 
 
@@ -201,9 +137,9 @@ def _changed(result: dict[str, Any], args: argparse.Namespace, verb: str) -> Any
 def _simple(command: str) -> Command:
     def run(api: ApiClient, args: argparse.Namespace) -> Any:
         if command == "delete":
-            result = api.request("DELETE", f"/segments/{_q(args.id)}")
+            result = api.request("DELETE", f"/segments/{quoted(args.id)}")
         else:
-            result = api.request("POST", f"/segments/{_q(args.id)}/{command}")
+            result = api.request("POST", f"/segments/{quoted(args.id)}/{command}")
         if args.json:
             return result
         if command == "delete":
@@ -265,7 +201,7 @@ def _estimate(api: ApiClient, args: argparse.Namespace) -> Any:
 def _quick(api: ApiClient, args: argparse.Namespace) -> Any:
     if (args.op is None) != (args.value is None) and args.op not in ("exists", "not_exists"):
         raise UsageError("quick: give --op and --value together (or neither)")
-    stats = api.request("GET", f"/attributes/{_q(args.attr)}/stats")
+    stats = api.request("GET", f"/attributes/{quoted(args.attr)}/stats")
     result = definition = None
     if args.op is not None:
         where: dict[str, Any] = {"attr": args.attr, "op": args.op}

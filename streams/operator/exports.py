@@ -7,26 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 from . import render
 from .errors import OperatorError, UsageError
 from .http import ApiClient
+from .inputs import Add, Command, load_definition, quoted
 
 __all__ = ["register"]
 
-Command = Callable[[ApiClient, argparse.Namespace], Any]
-Add = Callable[[str, Command, str], argparse.ArgumentParser]
-
-
-def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
-
 
 def _load(path: str) -> dict[str, Any]:
-    from .cli import load_definition
 
     value = load_definition(path)
     if isinstance(value.get("export"), dict):
@@ -59,7 +50,7 @@ def _list(api: ApiClient, args: argparse.Namespace) -> Any:
 
 
 def _show(api: ApiClient, args: argparse.Namespace) -> Any:
-    e = api.request("GET", f"/exports/{_q(args.id)}")
+    e = api.request("GET", f"/exports/{quoted(args.id)}")
     if args.json:
         return e
     print(f"{e['id']}: {e['name']}")
@@ -94,7 +85,7 @@ def _update(api: ApiClient, args: argparse.Namespace) -> Any:
     export = _load(args.file)
     if not isinstance(export.get("id"), str):
         raise UsageError(f"{args.file}: the definition needs its 'id' to update an export")
-    result = api.request("PUT", f"/exports/{_q(export['id'])}", {"export": export})
+    result = api.request("PUT", f"/exports/{quoted(export['id'])}", {"export": export})
     return _changed(result, args, "updated")
 
 
@@ -102,12 +93,12 @@ def _duplicate(api: ApiClient, args: argparse.Namespace) -> Any:
     body: dict[str, Any] = {"new_id": args.new_id}
     if args.name is not None:
         body["name"] = args.name
-    result = api.request("POST", f"/exports/{_q(args.id)}/duplicate", body)
+    result = api.request("POST", f"/exports/{quoted(args.id)}/duplicate", body)
     return _changed(result, args, f"copied {args.id!r} to")
 
 
 def _remove(api: ApiClient, args: argparse.Namespace) -> Any:
-    result = api.request("DELETE", f"/exports/{_q(args.id)}")
+    result = api.request("DELETE", f"/exports/{quoted(args.id)}")
     if args.json:
         return result
     print(f"removed export {args.id!r}")
@@ -116,7 +107,7 @@ def _remove(api: ApiClient, args: argparse.Namespace) -> Any:
 
 def _run(api: ApiClient, args: argparse.Namespace) -> Any:
     query = {"wait": "1"} if args.wait else None
-    result = api.request("POST", f"/exports/{_q(args.id)}/run", query=query)
+    result = api.request("POST", f"/exports/{quoted(args.id)}/run", query=query)
     if args.json:
         return result
     job = result["job"]
@@ -143,14 +134,14 @@ def _for_segment(api: ApiClient, args: argparse.Namespace) -> Any:
     chosen = [o for o in (args.add, args.remove, args.new) if o]
     if len(chosen) > 1:
         raise UsageError("exports-for takes one of --add, --remove or --new")
-    segment = _q(args.segment)
+    segment = quoted(args.segment)
     result: Any = None
     if args.add:
         body = {"segment_id": args.segment}
-        result = api.request("POST", f"/exports/{_q(args.add)}/segments", body)
+        result = api.request("POST", f"/exports/{quoted(args.add)}/segments", body)
         message = f"added {args.segment!r} to export {args.add!r}"
     elif args.remove:
-        result = api.request("DELETE", f"/exports/{_q(args.remove)}/segments/{segment}")
+        result = api.request("DELETE", f"/exports/{quoted(args.remove)}/segments/{segment}")
         message = f"removed {args.segment!r} from export {args.remove!r}"
     elif args.new:
         if not args.file:

@@ -6,23 +6,18 @@ import argparse
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from . import render
 from .errors import OperatorError
 from .http import ApiClient
+from .inputs import Add, quoted
 
 __all__ = ["add_commands", "progress_lines", "run_with_progress"]
 
-Add = Callable[[str, Callable[[ApiClient, argparse.Namespace], Any], str], argparse.ArgumentParser]
 POLL_S = 0.3
 _RUNNING = ("Queued", "Processing")
-
-
-def _q(job_id: str) -> str:
-    return urllib.parse.quote(job_id, safe="")
 
 
 def progress_bar(done: int | None, total: int | None, width: int = 30) -> str:
@@ -65,7 +60,7 @@ def watch(api: ApiClient, job_id: str, out: TextIO) -> dict[str, Any]:
     """Show the job's progress until it finishes; returns its last state."""
     live = _Live(out)
     while True:
-        job = api.request("GET", f"/jobs/{_q(job_id)}")
+        job = api.request("GET", f"/jobs/{quoted(job_id)}")
         live.show(progress_lines(job))
         if job["finished_at"] is not None and job["status"] not in _RUNNING:
             return dict(job)
@@ -97,14 +92,14 @@ def run_with_progress(
             if newest and newest[0]["job_id"] not in before:
                 job_id = newest[0]["job_id"]
         if job_id is not None:
-            live.show(progress_lines(api.request("GET", f"/jobs/{_q(job_id)}")))
+            live.show(progress_lines(api.request("GET", f"/jobs/{quoted(job_id)}")))
         thread.join(POLL_S)
     if "error" in answer:
         raise answer["error"]
     result = answer["result"]
     final = (result.get("job") or {}).get("job_id") or job_id
     if final is not None:
-        live.show(progress_lines(api.request("GET", f"/jobs/{_q(final)}")))
+        live.show(progress_lines(api.request("GET", f"/jobs/{quoted(final)}")))
     return result
 
 
@@ -131,7 +126,7 @@ def _job(api: ApiClient, args: argparse.Namespace) -> Any:
         if args.json:
             return job
     else:
-        job = api.request("GET", f"/jobs/{_q(args.id)}")
+        job = api.request("GET", f"/jobs/{quoted(args.id)}")
         if args.json:
             return job
         print("\n".join(progress_lines(job)))
@@ -152,7 +147,7 @@ def _job(api: ApiClient, args: argparse.Namespace) -> Any:
 
 
 def _cancel(api: ApiClient, args: argparse.Namespace) -> Any:
-    result = api.request("POST", f"/jobs/{_q(args.id)}/cancel")
+    result = api.request("POST", f"/jobs/{quoted(args.id)}/cancel")
     if args.json:
         return result
     if not result.get("changed", True):

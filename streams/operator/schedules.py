@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import argparse
 import time
-import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 from . import render
 from .errors import UsageError
 from .http import ApiClient
+from .inputs import Add, load_definition, parse_since, quoted
 
 __all__ = ["print_schedules", "register"]
-
-Command = Callable[[ApiClient, argparse.Namespace], Any]
-Add = Callable[[str, Command, str], argparse.ArgumentParser]
-
-
-def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
 
 
 def parse_when(text: str) -> int | str:
     """'+90s' / '+10m' / '+2h' / '+1d' from now, epoch ms, or ISO-8601 (sent as is)."""
-    from .cli import parse_since
 
     text = text.strip()
     if text.startswith("+"):
@@ -46,7 +37,7 @@ def print_schedules(segment: dict[str, Any]) -> None:
 
 
 def _rename(api: ApiClient, args: argparse.Namespace) -> Any:
-    result = api.request("POST", f"/segments/{_q(args.id)}/rename", {"name": args.name})
+    result = api.request("POST", f"/segments/{quoted(args.id)}/rename", {"name": args.name})
     if args.json:
         return result
     if result.get("changed") is False:
@@ -57,14 +48,13 @@ def _rename(api: ApiClient, args: argparse.Namespace) -> Any:
 
 
 def _duplicate(api: ApiClient, args: argparse.Namespace) -> Any:
-    from .cli import load_definition
 
     body: dict[str, Any] = {"new_id": args.new_id}
     if args.name is not None:
         body["name"] = args.name
     if args.file is not None:
         body["segment"] = load_definition(args.file)
-    result = api.request("POST", f"/segments/{_q(args.id)}/duplicate", body)
+    result = api.request("POST", f"/segments/{quoted(args.id)}/duplicate", body)
     if args.json:
         return result
     copy = result["segment"]
@@ -80,7 +70,7 @@ def _schedule(api: ApiClient, args: argparse.Namespace) -> Any:
     results = []
     for action, when in wanted:
         body = {"action": action, "at": parse_when(when)}
-        results.append(api.request("POST", f"/segments/{_q(args.id)}/schedules", body))
+        results.append(api.request("POST", f"/segments/{quoted(args.id)}/schedules", body))
     if args.json:
         return results
     for result in results:
@@ -91,7 +81,7 @@ def _schedule(api: ApiClient, args: argparse.Namespace) -> Any:
 
 
 def _unschedule(api: ApiClient, args: argparse.Namespace) -> Any:
-    result = api.request("DELETE", f"/schedules/{_q(args.schedule_id)}")
+    result = api.request("DELETE", f"/schedules/{quoted(args.schedule_id)}")
     if args.json:
         return result
     s = result["schedule"]
@@ -134,7 +124,7 @@ def _refresh_list(api: ApiClient, args: argparse.Namespace) -> Any:
 
 
 def _refresh_remove(api: ApiClient, args: argparse.Namespace) -> Any:
-    result = api.request("DELETE", f"/refresh-schedules/{_q(args.schedule_id)}")
+    result = api.request("DELETE", f"/refresh-schedules/{quoted(args.schedule_id)}")
     if args.json:
         return result
     print(f"removed refresh schedule {args.schedule_id}")

@@ -1,5 +1,5 @@
 """The HTTP API served by the worker: reads from Redis, mutations through the control topic."""
 
-from .views import register
+from .app import register
 
 __all__ = ["register"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from segment_rules import LiveSegmentsError
 
-__all__ = ["ApiError", "status_for"]
+__all__ = ["ApiError", "StreamBroken", "status_for"]
 
 _CONFLICTS = frozenset(
     {
@@ -18,6 +18,10 @@ _CONFLICTS = frozenset(
         "name_clash",
     }
 )
+
+
+class StreamBroken(Exception):
+    """A streamed response failed after its headers went out: drop the connection."""
 
 
 class ApiError(LiveSegmentsError):

@@ -7,27 +7,22 @@ of destinations are always masked ("***"): a PUT may send "***" back to keep a s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from state import KeySpace, RegistryStore
 from state.export_registry import ExportStore
 
 from ..control.exports import export_view
+from .api import ApiBase, Page
 from .auth import require_token
 from .errors import ApiError
 from .requests import json_response, read_json
 
-if TYPE_CHECKING:
-    from .views import Api
-
 __all__ = ["ExportViews", "register"]
-
-Page = Callable[..., None]
 
 
 class ExportViews:
-    def __init__(self, api: Api, store: ExportStore) -> None:
+    def __init__(self, api: ApiBase, store: ExportStore) -> None:
         self.api = api
         self.store = store
         self.registry = RegistryStore(store.redis, KeySpace(api.settings.key_prefix))
@@ -117,7 +112,7 @@ class ExportViews:
         return json_response(web, await self._command(request, command))
 
 
-def register(page: Page, api: Api, store: ExportStore) -> ExportViews:
+def register(page: Page, api: ApiBase, store: ExportStore) -> ExportViews:
     """Add the routes through `page(path, name, **method_handlers)`."""
     views = ExportViews(api, store)
     page("/exports", "exports", get=views.list_exports, post=views.create)

@@ -8,17 +8,15 @@ done of its total) is read from that partition's meta, where the task's chunks c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from state import Job, Task
 from state.jobs import PROCESSING, QUEUED, STATUSES
 
+from .api import ApiBase, Page
 from .auth import require_token
 from .errors import ApiError
 from .requests import json_response, query_int
-
-if TYPE_CHECKING:
-    from .views import Api
 
 __all__ = ["JobViews", "job_detail", "job_row", "register"]
 
@@ -121,7 +119,7 @@ def _status_filter(text: str | None) -> str | None:
 
 
 class JobViews:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: ApiBase) -> None:
         self.api = api
 
     async def _job(self, job_id: str) -> Job:
@@ -158,11 +156,10 @@ class JobViews:
         return json_response(web, result)
 
 
-Page = Callable[..., None]
 Handler = Callable[..., Awaitable[Any]]
 
 
-def register(page: Page, api: Api) -> JobViews:
+def register(page: Page, api: ApiBase) -> JobViews:
     """Add the job routes through `page(path, name, **method_handlers)`."""
     views = JobViews(api)
     page("/jobs", "jobs", get=views.list_jobs)

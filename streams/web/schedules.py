@@ -6,25 +6,20 @@ needs the bearer token; the lists read the registry (`state.schedules`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from state.schedules import ScheduleStore
 
+from .api import ApiBase, Page
 from .auth import require_token
 from .errors import ApiError
 from .requests import json_response, read_json
 
-if TYPE_CHECKING:
-    from .views import Api
-
 __all__ = ["ScheduleViews", "register"]
-
-Page = Callable[..., None]
 
 
 class ScheduleViews:
-    def __init__(self, api: Api, store: ScheduleStore) -> None:
+    def __init__(self, api: ApiBase, store: ScheduleStore) -> None:
         self.api = api
         self.store = store
 
@@ -97,7 +92,7 @@ class ScheduleViews:
         return json_response(web, await self._command(request, command))
 
 
-def register(page: Page, api: Api, store: ScheduleStore) -> ScheduleViews:
+def register(page: Page, api: ApiBase, store: ScheduleStore) -> ScheduleViews:
     """Add the routes through `page(path, name, **method_handlers)`."""
     views = ScheduleViews(api, store)
     page("/segments/{id}/rename", "segment_rename", post=views.rename)

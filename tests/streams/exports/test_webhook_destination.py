@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from state.exports import DeliveredStore
+from state.export_cursors import DeliveredStore
 from streams.exports import ExportContext, ExportDefinition, parse_export, run_export_segment
 
 from ..fixtures import free_port

@@ -1,49 +1,27 @@
-"""The HTTP API's routes: segments (reads, changes, members, CSV, trend), estimates, stats.
+"""The segment routes: reads, changes, members, CSV, trend, estimates, attribute stats.
 
-Reads come from Redis (`state.reads`); every change goes through the control topic
-(`ControlGateway`), so any worker serves the API whichever owns the control partition.
 Errors are ``{"error": {"code", "message", "path"?}}`` with 400/401/404/409/504.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import Any
 
 from aiohttp import web as aioweb
-from faust.web import View
-from redis.asyncio import Redis
 
-from segment_rules import Limits
-from state import Job, KeySpace, StoredSegment
-from state.export_registry import ExportStore
-from state.reads import StateReads
-from state.schedules import ScheduleStore
-from state.trends import TrendStore
+from state import Job, StoredSegment
 
-from ..settings import Settings
 from .analysis import attribute_stats, estimate
+from .api import ApiBase
 from .auth import require_token
-from .errors import ApiError
-from .export import csv_chunks
-from .exports import register as register_exports
-from .gateway import ControlGateway
-from .jobs import register as register_jobs
+from .errors import ApiError, StreamBroken
+from .members_csv import csv_chunks
 from .requests import json_response, parse_time, query_int, read_json
-from .schedules import register as register_schedules
 
-__all__ = ["Api", "register"]
+__all__ = ["Api", "job_summary", "segment_row"]
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[..., Awaitable[Any]]
-
-
-class _StreamBroken(Exception):
-    """A streamed response failed after its headers went out: drop the connection."""
 
 
 def segment_row(segment: StoredSegment, members: int, last_refresh: int | None) -> dict[str, Any]:
@@ -78,24 +56,8 @@ def job_summary(job: Job) -> dict[str, Any]:
     }
 
 
-class Api:
-    """The handlers, with what they read from and write through."""
-
-    def __init__(self, settings: Settings, redis: Redis, partitions: int, app: Any) -> None:
-        self.settings = settings
-        keyspace = KeySpace(settings.key_prefix)
-        self.reads = StateReads(redis, keyspace, partitions)
-        self.trends = TrendStore(redis, keyspace)
-        self.gateway = ControlGateway(app, settings)
-        self.schedules = ScheduleStore(redis, keyspace)
-        self.limits = Limits(
-            max_conditions=settings.max_conditions,
-            max_depth=settings.max_depth,
-            max_window_ms=settings.history_max_age_ms,
-        )
-        self.openapi = json.loads(
-            resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
-        )
+class Api(ApiBase):
+    """The segment routes: reads, changes, members, CSV, trend, estimates, stats."""
 
     async def _segment(self, segment_id: str) -> StoredSegment:
         segment = await self.reads.segment(segment_id)
@@ -189,7 +151,7 @@ class Api:
                 await response.write(chunk)
         except Exception as exc:
             log.exception("CSV export of %r failed midway; connection dropped", id)
-            raise _StreamBroken(str(exc)) from exc
+            raise StreamBroken(str(exc)) from exc
         await response.write_eof()
         return response
 
@@ -272,63 +234,3 @@ class Api:
         else:
             command["segment_ids"] = body.get("segment_ids")
         return json_response(web, await self._command(request, command))
-
-
-def _wrap(handler: Handler) -> Callable[..., Awaitable[Any]]:
-    async def method(view: View, request: Any, **kwargs: Any) -> Any:
-        try:
-            return await handler(view.web, request, **kwargs)
-        except ApiError as exc:
-            return json_response(view.web, exc.body(), exc.status)
-        except _StreamBroken:
-            raise
-        except Exception as exc:
-            log.exception("%s %s failed", request.method, request.path)
-            error = {"code": "internal", "message": f"internal error: {exc!r} (see worker log)"}
-            return json_response(view.web, {"error": error}, 500)
-
-    return method
-
-
-def _page(app: Any, path: str, name: str, **handlers: Handler) -> None:
-    view = type(name, (View,), {m: _wrap(h) for m, h in handlers.items()})
-    app.page(path, name=name)(view)
-
-
-def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api:
-    """Add the API's routes to the Faust app's web server; returns the handlers."""
-    api = Api(settings, redis, partitions, app)
-    # fixed paths before the /segments/{id} patterns
-    _page(app, "/openapi.json", "openapi", get=api.openapi_doc)
-    _page(app, "/segments", "segments", get=api.list_segments, post=api.create)
-    _page(app, "/segments/estimate", "segments_estimate", post=api.estimate)
-    _page(app, "/segments/refresh", "segments_refresh", post=api.refresh)
-    _page(
-        app,
-        "/segments/{id}",
-        "segment",
-        get=api.show_segment,
-        put=api.update,
-        delete=api.delete,
-    )
-    _page(app, "/segments/{id}/members", "segment_members", get=api.members)
-    _page(app, "/segments/{id}/members.csv", "segment_members_csv", get=api.members_csv)
-    _page(app, "/segments/{id}/trend", "segment_trend", get=api.trend)
-    _page(app, "/segments/{id}/activate", "segment_activate", post=api.activate)
-    _page(app, "/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
-    _page(app, "/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
-    register_jobs(lambda path, name, **handlers: _page(app, path, name, **handlers), api)
-    register_schedules(
-        lambda path, name, **handlers: _page(app, path, name, **handlers), api, api.schedules
-    )
-    register_exports(
-        lambda path, name, **handlers: _page(app, path, name, **handlers),
-        api,
-        ExportStore(redis, KeySpace(settings.key_prefix)),
-    )
-
-    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
-    async def stop_gateway(sender: Any, **kwargs: Any) -> None:
-        await api.gateway.stop()
-
-    return api

@@ -1,0 +1,87 @@
+"""The HTTP API's root: builds the handlers and registers every route module's routes.
+
+Route modules (`segments`, `jobs`, `schedules`, `exports`) import `api` and nothing above
+them; this module imports them all. Reads come from Redis (`state.reads`); every change goes
+through the control topic (`ControlGateway`), so any worker serves the API.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faust.web import View
+from redis.asyncio import Redis
+
+from state import KeySpace
+from state.export_registry import ExportStore
+
+from ..settings import Settings
+from .api import Handler, Page
+from .errors import ApiError, StreamBroken
+from .exports import register as register_exports
+from .jobs import register as register_jobs
+from .requests import json_response
+from .schedules import register as register_schedules
+from .segments import Api
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def _wrap(handler: Handler) -> Callable[..., Awaitable[Any]]:
+    async def method(view: View, request: Any, **kwargs: Any) -> Any:
+        try:
+            return await handler(view.web, request, **kwargs)
+        except ApiError as exc:
+            return json_response(view.web, exc.body(), exc.status)
+        except StreamBroken:
+            raise
+        except Exception as exc:
+            log.exception("%s %s failed", request.method, request.path)
+            error = {"code": "internal", "message": f"internal error: {exc!r} (see worker log)"}
+            return json_response(view.web, {"error": error}, 500)
+
+    return method
+
+
+def _page(app: Any, path: str, name: str, **handlers: Handler) -> None:
+    view = type(name, (View,), {m: _wrap(h) for m, h in handlers.items()})
+    app.page(path, name=name)(view)
+
+
+def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api:
+    """Add the API's routes to the Faust app's web server; returns the handlers."""
+    api = Api(settings, redis, partitions, app)
+    page: Page = functools.partial(_page, app)
+    # fixed paths before the /segments/{id} patterns
+    _page(app, "/openapi.json", "openapi", get=api.openapi_doc)
+    _page(app, "/segments", "segments", get=api.list_segments, post=api.create)
+    _page(app, "/segments/estimate", "segments_estimate", post=api.estimate)
+    _page(app, "/segments/refresh", "segments_refresh", post=api.refresh)
+    _page(
+        app,
+        "/segments/{id}",
+        "segment",
+        get=api.show_segment,
+        put=api.update,
+        delete=api.delete,
+    )
+    _page(app, "/segments/{id}/members", "segment_members", get=api.members)
+    _page(app, "/segments/{id}/members.csv", "segment_members_csv", get=api.members_csv)
+    _page(app, "/segments/{id}/trend", "segment_trend", get=api.trend)
+    _page(app, "/segments/{id}/activate", "segment_activate", post=api.activate)
+    _page(app, "/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
+    _page(app, "/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
+    register_jobs(page, api)
+    register_schedules(page, api, api.schedules)
+    register_exports(page, api, ExportStore(redis, KeySpace(settings.key_prefix)))
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def stop_gateway(sender: Any, **kwargs: Any) -> None:
+        await api.gateway.stop()
+
+    return api
