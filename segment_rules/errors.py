@@ -1,8 +1,9 @@
-"""The error tree of livesegments.
+"""Errors of the rule language.
 
-Every error raised on purpose by the project derives from :class:`LiveSegmentsError`.
-Errors carry structured fields so that callers (the control API, the CLI, the
-dead-letter writer) can report them without parsing the message.
+Every error raised on purpose by the project derives from
+:class:`livesegments_error.LiveSegmentsError` (re-exported here): a stable code, a message
+and the path into the input, so callers (the control API, the CLI, the dead-letter writer)
+report them without parsing the message.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 __all__ = ["DefinitionError", "ErrorCode", "LiveSegmentsError"]
 
 from typing import Final, Literal
+
+from livesegments_error import LiveSegmentsError
 
 ErrorCode = Literal[
     "invalid_definition",
@@ -25,10 +28,6 @@ ErrorCode = Literal[
 ]
 
 _CODES: Final[frozenset[str]] = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
-
-
-class LiveSegmentsError(Exception):
-    """Root of every error raised on purpose by livesegments."""
 
 
 class DefinitionError(LiveSegmentsError):
@@ -48,10 +47,9 @@ class DefinitionError(LiveSegmentsError):
     ) -> None:
         if code not in _CODES:
             raise ValueError(f"unknown error code {code!r}")
-        super().__init__(message)
+        super().__init__(message, code=code, path=path)
         self.code: ErrorCode = code
-        self.message = message
-        self.path = path
+        self.path: str = path
         self.suggestion = suggestion
 
     def __repr__(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segment_rules import LiveSegmentsError
+from livesegments_error import LiveSegmentsError
 
 __all__ = ["FencedError", "StateError"]
 

@@ -4,34 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from segment_rules import LiveSegmentsError
+from livesegments_error import LiveSegmentsError
 
 __all__ = ["BadMessage", "CommandError", "required_text"]
 
 
 class BadMessage(LiveSegmentsError):
-    """An input message that cannot be used; it goes to the dead-letter topic with `reason`."""
+    """An input message that cannot be used; it goes to the dead-letter topic with its code
+    and, as the record's `reason`, the message."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
 
 
 class CommandError(LiveSegmentsError):
     """A control command that cannot be carried out; its reply carries code, message, path."""
 
     def __init__(self, code: str, message: str, path: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.path = path
-
-    def to_reply(self) -> dict[str, str]:
-        error = {"code": self.code, "message": self.message}
-        if self.path is not None:
-            error["path"] = self.path
-        return error
+        super().__init__(message, code=code, path=path)
 
 
 def required_text(command: dict[str, Any], name: str) -> str:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from segment_rules import LiveSegmentsError
+from livesegments_error import LiveSegmentsError
 
 __all__ = ["Settings", "SettingsError"]
 

@@ -140,7 +140,7 @@ def register(
             try:
                 request = decode_map(event.value, "export run request")
             except BadMessage as exc:
-                log.warning("%s: bad export run request dropped: %s", where, exc.reason)
+                log.warning("%s: bad export run request dropped: %s", where, exc.message)
                 continue
             # Redis or Kafka down: retried (the tasks already finished are not run again)
             await retry_forever(f"export run at {where}", functools.partial(runner.run, request))

@@ -155,13 +155,13 @@ class ControlRuntime(CommandEnv):
             if result is not None:
                 self.reply(ctx, request_id, {"ok": True, "result": result})
         except BadMessage as exc:
-            log.warning("%s: bad command: %s", where, exc.reason)
+            log.warning("%s: bad command: %s", where, exc.message)
             self.reply(
-                ctx, request_id, {"ok": False, "error": {"code": exc.code, "message": exc.reason}}
+                ctx, request_id, {"ok": False, "error": {"code": exc.code, "message": exc.message}}
             )
         except CommandError as exc:
             log.info("%s: command refused: %s", where, exc.message)
-            self.reply(ctx, request_id, {"ok": False, "error": exc.to_reply()})
+            self.reply(ctx, request_id, {"ok": False, "error": exc.to_dict()})
         except DefinitionError as exc:
             path = f"segment.{exc.path}" if exc.path else "segment"
             log.info("%s: invalid definition at %s: %s", where, path, exc.message)

@@ -231,7 +231,7 @@ class PartitionRuntime:
             message.partition,
             message.offset,
             exc.code,
-            exc.reason,
+            exc.message,
         )
         metrics.DLQ_MESSAGES.labels(exc.code).inc()
         value = encode(
@@ -242,7 +242,7 @@ class PartitionRuntime:
                 "key": message.key,
                 "value": message.value,
                 "code": exc.code,
-                "reason": exc.reason,
+                "reason": exc.message,
                 "at": now,
             }
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segment_rules import LiveSegmentsError
+from livesegments_error import LiveSegmentsError
 
 __all__ = ["ExportError"]
 
@@ -12,10 +12,4 @@ class ExportError(LiveSegmentsError):
     expected and a fix), `path` into the definition (``destination.batch_size``)."""
 
     def __init__(self, code: str, message: str, path: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.path = path
-
-    def to_reply(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message, "path": self.path}
+        super().__init__(message, code=code, path=path)

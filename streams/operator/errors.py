@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segment_rules import LiveSegmentsError
+from livesegments_error import LiveSegmentsError
 
 __all__ = ["ApiFailure", "OperatorError", "UsageError"]
 
@@ -19,9 +19,9 @@ class ApiFailure(OperatorError):
     """The API refused a request: its status, error code, message and path."""
 
     def __init__(self, status: int, code: str, message: str, path: str | None = None) -> None:
-        where = f" at {path}" if path else ""
-        super().__init__(f"{code}{where}: {message} (HTTP {status})")
+        super().__init__(message, code=code, path=path)
         self.status = status
-        self.code = code
-        self.message = message
-        self.path = path
+
+    def __str__(self) -> str:
+        where = f" at {self.path}" if self.path else ""
+        return f"{self.code}{where}: {self.message} (HTTP {self.status})"

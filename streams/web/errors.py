@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segment_rules import LiveSegmentsError
+from livesegments_error import LiveSegmentsError
 
 __all__ = ["ApiError", "StreamBroken", "status_for"]
 
@@ -28,17 +28,11 @@ class ApiError(LiveSegmentsError):
     """A request the API refuses, with its HTTP status."""
 
     def __init__(self, status: int, code: str, message: str, path: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code, path=path)
         self.status = status
-        self.code = code
-        self.message = message
-        self.path = path
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.path is not None:
-            error["path"] = self.path
-        return {"error": error}
+        return {"error": self.to_dict()}
 
     @classmethod
     def from_reply(cls, error: dict[str, Any]) -> ApiError:

@@ -63,7 +63,7 @@ def test_each_bad_event_names_its_reason(raw: bytes, key: bytes | None, code: st
     with pytest.raises(BadMessage) as caught:
         decode_event(raw, key, now_ms=NOW, max_bytes=1000, max_future_ms=300_000)
     assert caught.value.code == code
-    assert caught.value.reason
+    assert caught.value.message
 
 
 def test_deep_nesting_is_refused() -> None:
