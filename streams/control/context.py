@@ -105,6 +105,20 @@ class CommandEnv:
             )
         return segment
 
+    def selection(self, ctx: Context, command: dict[str, Any]) -> tuple[str, ...] | None:
+        """`"all": true` (None: every segment) or `segment_ids`, each an existing segment."""
+        if command.get("all") is True:
+            return None
+        ids = command.get("segment_ids")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise CommandError(
+                "missing_field" if ids is None else "wrong_type",
+                f"{command.get('command')} needs 'segment_ids' (a non-empty list of ids) or "
+                f"'all': true, got segment_ids={ids!r}",
+                "segment_ids",
+            )
+        return tuple(self.lookup(ctx, i, f"segment_ids[{n}]").segment_id for n, i in enumerate(ids))
+
     def definition(self, ctx: Context, command: dict[str, Any]) -> SegmentDefinition:
         raw = command.get("segment")
         if not isinstance(raw, dict):

@@ -165,10 +165,13 @@ async def _schedule(
 
 
 async def _pending_schedule(runtime: CommandEnv, ctx: Context, schedule_id: str) -> Schedule | None:
+    """The one-shot schedule as this command sees it: its own writes first, then the store."""
     writes = ctx.batch.schedule_writes.schedules
-    if schedule_id in writes:
-        return writes[schedule_id]
-    return await _store(runtime).schedule(schedule_id)
+    return (
+        writes[schedule_id]
+        if schedule_id in writes
+        else await _store(runtime).schedule(schedule_id)
+    )
 
 
 async def _unschedule(
@@ -202,21 +205,7 @@ async def _run_schedule(
 async def _schedule_refresh(
     runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    ids: tuple[str, ...] | None
-    if command.get("all") is True:
-        ids = None
-    else:
-        raw = command.get("segment_ids")
-        if not isinstance(raw, list) or not raw or not all(isinstance(i, str) for i in raw):
-            raise CommandError(
-                "missing_field" if raw is None else "wrong_type",
-                f"schedule_refresh needs 'segment_ids' (a non-empty list of ids) or "
-                f"'all': true, got segment_ids={raw!r}",
-                "segment_ids",
-            )
-        ids = tuple(
-            runtime.lookup(ctx, i, f"segment_ids[{n}]").segment_id for n, i in enumerate(raw)
-        )
+    ids = runtime.selection(ctx, command)
     zone = parse_timezone(command.get("timezone"), "timezone")
     spec = parse_cron(command.get("cron"), zone, "cron")
     refresh = RefreshSchedule(
@@ -229,10 +218,11 @@ async def _schedule_refresh(
 async def _pending_refresh(
     runtime: CommandEnv, ctx: Context, schedule_id: str
 ) -> RefreshSchedule | None:
+    """The recurring refresh as this command sees it: its own writes first, then the store."""
     writes = ctx.batch.schedule_writes.refreshes
-    if schedule_id in writes:
-        return writes[schedule_id]
-    return await _store(runtime).refresh(schedule_id)
+    return (
+        writes[schedule_id] if schedule_id in writes else await _store(runtime).refresh(schedule_id)
+    )
 
 
 async def _unschedule_refresh(

@@ -132,18 +132,8 @@ async def deactivate(
 async def refresh(
     runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    if command.get("all") is True:
-        wanted = sorted(ctx.segments)
-    else:
-        ids = command.get("segment_ids")
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-            raise CommandError(
-                "missing_field" if ids is None else "wrong_type",
-                f"refresh needs 'segment_ids' (a non-empty list of ids) or 'all': true, "
-                f"got segment_ids={ids!r}",
-                "segment_ids",
-            )
-        wanted = [runtime.lookup(ctx, i, f"segment_ids[{n}]").segment_id for n, i in enumerate(ids)]
+    chosen = runtime.selection(ctx, command)
+    wanted = sorted(ctx.segments) if chosen is None else list(chosen)
     active = {i: ctx.segments[i] for i in wanted if ctx.segments[i].active}
     skipped = [i for i in wanted if i not in active]
     order = _refresh_order(runtime, active)
