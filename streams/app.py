@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import generate_latest
@@ -42,10 +43,12 @@ class Worker:
 
 
 def create_app(settings: Settings, events_partitions: int) -> Worker:
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = app_class(settings.fetch_max_wait_ms)(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
         store="memory://",
+        datadir=f"{settings.data_dir}/{settings.app_id}-data",
         key_serializer="raw",
         value_serializer="raw",
         web_host="127.0.0.1",

@@ -42,6 +42,11 @@ class Settings:
         "LS_APP_ID", "livesegments", "Faust app id: the consumer group and internal topic prefix"
     )
     key_prefix: str = _env_field("LS_KEY_PREFIX", "ls", "prefix of every Redis key")
+    data_dir: str = _env_field(
+        "LS_DATA_DIR",
+        ".local/worker",
+        "folder of the worker's local files (Faust's data directory; no state is kept there)",
+    )
     events_topic: str = _env_field("LS_EVENTS_TOPIC", "segments.events", "input events topic")
     events_partitions: int = _env_field(
         "LS_EVENTS_PARTITIONS", 8, "partitions of the events topic when the worker creates it"
