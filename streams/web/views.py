@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -32,7 +33,7 @@ from .export import csv_chunks
 from .exports import register as register_exports
 from .gateway import ControlGateway
 from .jobs import register as register_jobs
-from .requests import json_response, parse_time, query_int, read_json
+from .requests import json_response, limit_body, parse_time, query_flag, query_int, read_json
 from .schedules import register as register_schedules
 
 __all__ = ["Api", "register"]
@@ -177,6 +178,7 @@ class Api:
     async def members_csv(self, web: Any, request: Any, id: str) -> Any:
         require_token(self.settings, request, mutation=False)
         await self._segment(id)
+        bom = query_flag(request, "bom")
         response = aioweb.StreamResponse(
             headers={"Content-Disposition": f'attachment; filename="{id}-members.csv"'}
         )
@@ -185,7 +187,7 @@ class Api:
         response.enable_chunked_encoding()
         await response.prepare(request)
         try:
-            async for chunk in csv_chunks(self.reads, id):
+            async for chunk in csv_chunks(self.reads, id, bom=bom):
                 await response.write(chunk)
         except Exception as exc:
             log.exception("CSV export of %r failed midway; connection dropped", id)
@@ -274,55 +276,64 @@ class Api:
         return json_response(web, await self._command(request, command))
 
 
-def _wrap(handler: Handler) -> Callable[..., Awaitable[Any]]:
+def _wrap(handler: Handler, settings: Settings) -> Callable[..., Awaitable[Any]]:
     async def method(view: View, request: Any, **kwargs: Any) -> Any:
         try:
+            request = await limit_body(request, settings.api_max_body_bytes)
             return await handler(view.web, request, **kwargs)
         except ApiError as exc:
             return json_response(view.web, exc.body(), exc.status)
         except _StreamBroken:
             raise
-        except Exception as exc:
-            log.exception("%s %s failed", request.method, request.path)
-            error = {"code": "internal", "message": f"internal error: {exc!r} (see worker log)"}
+        except Exception:
+            # the exception's text may hold data or internals: only the log gets it
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("%s %s failed (error id %s)", request.method, request.path, error_id)
+            error = {
+                "code": "internal",
+                "message": f"internal error {error_id}; the worker's log has the details "
+                "under this id",
+                "error_id": error_id,
+            }
             return json_response(view.web, {"error": error}, 500)
 
     return method
 
 
-def _page(app: Any, path: str, name: str, **handlers: Handler) -> None:
-    view = type(name, (View,), {m: _wrap(h) for m, h in handlers.items()})
+def _page(app: Any, settings: Settings, path: str, name: str, **handlers: Handler) -> None:
+    view = type(name, (View,), {m: _wrap(h, settings) for m, h in handlers.items()})
     app.page(path, name=name)(view)
 
 
 def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api:
     """Add the API's routes to the Faust app's web server; returns the handlers."""
     api = Api(settings, redis, partitions, app)
+
+    def page(path: str, name: str, **handlers: Handler) -> None:
+        _page(app, settings, path, name, **handlers)
+
     # fixed paths before the /segments/{id} patterns
-    _page(app, "/openapi.json", "openapi", get=api.openapi_doc)
-    _page(app, "/segments", "segments", get=api.list_segments, post=api.create)
-    _page(app, "/segments/estimate", "segments_estimate", post=api.estimate)
-    _page(app, "/segments/refresh", "segments_refresh", post=api.refresh)
-    _page(
-        app,
+    page("/openapi.json", "openapi", get=api.openapi_doc)
+    page("/segments", "segments", get=api.list_segments, post=api.create)
+    page("/segments/estimate", "segments_estimate", post=api.estimate)
+    page("/segments/refresh", "segments_refresh", post=api.refresh)
+    page(
         "/segments/{id}",
         "segment",
         get=api.show_segment,
         put=api.update,
         delete=api.delete,
     )
-    _page(app, "/segments/{id}/members", "segment_members", get=api.members)
-    _page(app, "/segments/{id}/members.csv", "segment_members_csv", get=api.members_csv)
-    _page(app, "/segments/{id}/trend", "segment_trend", get=api.trend)
-    _page(app, "/segments/{id}/activate", "segment_activate", post=api.activate)
-    _page(app, "/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
-    _page(app, "/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
-    register_jobs(lambda path, name, **handlers: _page(app, path, name, **handlers), api)
-    register_schedules(
-        lambda path, name, **handlers: _page(app, path, name, **handlers), api, api.schedules
-    )
+    page("/segments/{id}/members", "segment_members", get=api.members)
+    page("/segments/{id}/members.csv", "segment_members_csv", get=api.members_csv)
+    page("/segments/{id}/trend", "segment_trend", get=api.trend)
+    page("/segments/{id}/activate", "segment_activate", post=api.activate)
+    page("/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
+    page("/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
+    register_jobs(page, api)
+    register_schedules(page, api, api.schedules)
     register_exports(
-        lambda path, name, **handlers: _page(app, path, name, **handlers),
+        page,
         api,
         ExportStore(redis, KeySpace(settings.key_prefix)),
     )

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,6 +48,8 @@ def unique_env(kafka: str, redis_url: str, **extra: str) -> dict[str, str]:
         "LS_WEB_PORT": str(free_port()),
         "LS_EXPIRY_POLL_S": "0.1",
         "LS_SESSION_TIMEOUT_S": "6",
+        # tests give files exports a pytest tmp_path, which lies in the system's temp folder
+        "LS_EXPORT_ROOT": tempfile.gettempdir(),
     }
     env.update(extra)
     return env
