@@ -102,6 +102,9 @@ def test_members_download_trend_and_quick(run: Run, tmp_path: Path) -> None:
     assert text.splitlines()[0] == "customer_id,age,plan"
     assert "u000,18,'=cmd|' /C calc'!A0" in text
     assert not (tmp_path / "all.csv.part").exists()
+    marked = tmp_path / "bom.csv"
+    assert run("download", "all", "-o", str(marked), "--bom")[0] == 0
+    assert marked.read_bytes() == "\ufeff".encode() + target.read_bytes()
     code, out, _ = run("trend", "all", "--since", "1h")
     assert code == 0
     assert out.startswith("all: ")  # snapshots every second in this worker
