@@ -21,6 +21,7 @@ from kafka import KafkaAdminClient
 from state import KeySpace
 from streams.client import Client
 from streams.settings import Settings
+from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / ".local" / "test-logs"
@@ -126,6 +127,9 @@ class Harness:
         self.client: Client = Client(self.settings)
 
     def start(self) -> None:
+        # the topics first: a command sent (or a replies consumer made) before the worker
+        # created them could be lost under load ("topic not found in cluster metadata")
+        ensure_topics(self.settings)
         self.worker.start()
         # The first reply proves the worker joined the group and runs the control agent.
         request_id = uuid.uuid4().hex
