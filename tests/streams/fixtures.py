@@ -148,6 +148,7 @@ class Harness:
                     self.settings = Settings.from_env(self.env)
                     self.worker.start()
                 if time.monotonic() > deadline:
+                    self.close()  # the fixture never yields: nothing else would stop it
                     raise
         assert reply["ok"], reply
 
