@@ -52,6 +52,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         key_serializer="raw",
         value_serializer="raw",
         web_host="127.0.0.1",
+        web_bind=settings.web_bind,  # faust's default is 0.0.0.0: every interface
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,

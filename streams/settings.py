@@ -70,6 +70,11 @@ class Settings:
         "longest a consumer fetch waits on the broker for new data (faust fixes 1500)",
     )
     web_port: int = _env_field("LS_WEB_PORT", 6066, "HTTP port of the worker (/metrics)")
+    web_bind: str = _env_field(
+        "LS_WEB_BIND",
+        "127.0.0.1",
+        "address the HTTP server listens on (0.0.0.0: every interface, e.g. in a container)",
+    )
     batch_size: int = _env_field("LS_BATCH_SIZE", 500, "events per processing batch")
     batch_within_s: float = _env_field(
         "LS_BATCH_WITHIN_S", 0.01, "seconds to wait for a batch to fill"
@@ -115,7 +120,12 @@ class Settings:
         secret=True,
     )
     api_reads_require_token: bool = _env_field(
-        "LS_API_READS_REQUIRE_TOKEN", False, "true: the HTTP API's reads need the token too"
+        "LS_API_READS_REQUIRE_TOKEN",
+        True,
+        "false: the HTTP API's reads (members, CSV, stats, estimates, exports, jobs) are open",
+    )
+    api_max_body_bytes: int = _env_field(
+        "LS_API_MAX_BODY_BYTES", 1_048_576, "larger HTTP request bodies are refused with 413"
     )
     api_command_timeout_s: float = _env_field(
         "LS_API_COMMAND_TIMEOUT_S",
@@ -128,6 +138,32 @@ class Settings:
     trend_retention_s: int = _env_field(
         "LS_TREND_RETENTION_S", 90 * 86_400, "seconds of member-count snapshots kept"
     )
+
+    export_root: str = _env_field(
+        "LS_EXPORT_ROOT",
+        "exports",
+        "files exports write only under this folder (relative: to the worker's directory)",
+    )
+    export_concurrency: int = _env_field(
+        "LS_EXPORT_CONCURRENCY", 4, "export runs carried out at once (one at a time per export)"
+    )
+    webhook_timeout_s: float = _env_field(
+        "LS_WEBHOOK_TIMEOUT_S", 10.0, "seconds a webhook request may take before it fails"
+    )
+    webhook_max_backoff_s: float = _env_field(
+        "LS_WEBHOOK_MAX_BACKOFF_S", 30.0, "longest wait between two attempts of a webhook batch"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("api_max_body_bytes", "export_concurrency"):
+            if getattr(self, name) < 1:
+                env = next(f.metadata["env"] for f in fields(self) if f.name == name)
+                raise SettingsError(f"{env}={getattr(self, name)!r} must be at least 1")
+        for name in ("webhook_timeout_s", "webhook_max_backoff_s"):
+            value = getattr(self, name)
+            if not 0 < value < float("inf"):
+                env = next(f.metadata["env"] for f in fields(self) if f.name == name)
+                raise SettingsError(f"{env}={value!r} must be a positive number of seconds")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,14 +1,17 @@
 """The exporter agent and the export schedule timer.
 
 The control agent records an export run as a job and publishes a run request on the
-export-runs topic (`streams.topics.export_runs_topic`, one partition). This agent (one at a
-time, in order) runs the request's tasks one segment after the other with
-`streams.exports.runner.run_export_segment` and reports each task on the control topic
-(`_export_done`: started, then finished), where the control agent folds the reports into
-the job. Slow I/O (files, Kafka, webhooks) happens here, never in the control agent's loop.
+export-runs topic (`streams.topics.export_runs_topic`, one partition). This agent runs the
+request's tasks one segment after the other with `streams.exports.runner.run_export_segment`
+and reports each task on the control topic (`_export_done`: started, then finished), where
+the control agent folds the reports into the job. Slow I/O (files, Kafka, webhooks) happens
+here, never in the control agent's loop.
 
-Delivery is at least once: a request delivered again (a crash, a rebalance) runs only the
-tasks its job has not finished yet.
+Requests of different exports run concurrently (at most `LS_EXPORT_CONCURRENCY` at once),
+those of one export one at a time in order (`Lanes`): a slow or unreachable destination holds
+up only its own export. A request is acknowledged to Kafka only once it ran (faust commits
+the contiguous acknowledged prefix), so delivery is at least once: a request delivered again
+(a crash, a rebalance) runs only the tasks its job has not finished yet.
 
 The timer (leader only) publishes `run_export_schedule` for every scheduled export that is
 due, with the request id `export-schedule:<id>:<due>`, like `streams.agents.scheduler`.
@@ -16,9 +19,12 @@ due, with the request id `export-schedule:<id>:<due>`, like `streams.agents.sche
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -31,15 +37,52 @@ from ..clock import now_ms
 from ..errors import BadMessage
 from ..exports.errors import ExportError
 from ..exports.model import parse_export
+from ..exports.policy import ExportPolicy
 from ..exports.runner import ExportContext, SegmentRunResult, run_export_segment
 from ..messages import decode_map, encode
 from ..settings import Settings
 from .events import retry_forever
 from .scheduler import DueCommands
 
-__all__ = ["ExportRunner", "register"]
+__all__ = ["ExportRunner", "Lanes", "register"]
 
 log = logging.getLogger(__name__)
+
+
+class Lanes:
+    """Work keyed by export: at most `limit` pieces at once, one at a time per key, in the
+    order they were submitted."""
+
+    def __init__(self, limit: int) -> None:
+        self.slots = asyncio.Semaphore(limit)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, int] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, key: str, work: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._queued[key] = self._queued.get(key, 0) + 1
+
+        async def lane() -> None:
+            try:
+                async with lock, self.slots:  # asyncio.Lock wakes its waiters in order
+                    await work()
+            finally:
+                self._queued[key] -= 1
+                if not self._queued[key]:
+                    del self._queued[key], self._locks[key]
+
+        task = asyncio.get_running_loop().create_task(lane())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def cancel(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(BaseException):
+                await task
 
 
 class ExportRunner:
@@ -50,7 +93,8 @@ class ExportRunner:
         self.keyspace = keyspace = KeySpace(settings.key_prefix)
         self.registry = RegistryStore(redis, keyspace)
         self.exports = ExportStore(redis, keyspace)
-        self.context = ExportContext(redis, keyspace, partitions, settings.kafka_bootstrap, now_ms)
+        self.context = ExportContext.from_settings(settings, redis, partitions, now_ms)
+        self.policy = ExportPolicy.from_settings(settings)
         self.due_commands = DueCommands(app, settings.control_topic)
 
     async def _report(self, report: dict[str, Any]) -> None:
@@ -82,8 +126,9 @@ class ExportRunner:
         else:
             try:
                 export = parse_export(stored.definition)
+                self.policy.check(export)  # LS_EXPORT_ROOT or the topics may have changed
             except ExportError as exc:
-                failure = f"the stored export does not parse: {exc.message}"
+                failure = f"the stored export is refused: {exc.message}"
         for segment_id in request.get("segments") or ():
             task = job.tasks.get(segment_id)
             if task is None or task.finished:
@@ -132,18 +177,28 @@ def register(
 ) -> ExportRunner:
     runner = ExportRunner(app, settings, redis, partitions)
 
+    async def carry_out(stream: Any, event: Any, request: dict[str, Any], where: str) -> None:
+        # Redis or Kafka down: retried (the tasks already finished are not run again)
+        await retry_forever(f"export run at {where}", functools.partial(runner.run, request))
+        await stream.ack(event)  # only now may Kafka's committed offset pass it
+
     @app.agent(topic, concurrency=1, name="exporter")  # type: ignore[untyped-decorator]
     async def exporter(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            where = f"{message.topic}[{message.partition}]@{message.offset}"
-            try:
-                request = decode_map(event.value, "export run request")
-            except BadMessage as exc:
-                log.warning("%s: bad export run request dropped: %s", where, exc.message)
-                continue
-            # Redis or Kafka down: retried (the tasks already finished are not run again)
-            await retry_forever(f"export run at {where}", functools.partial(runner.run, request))
+        lanes = Lanes(settings.export_concurrency)
+        try:
+            async for event in stream.events():
+                message = event.message
+                where = f"{message.topic}[{message.partition}]@{message.offset}"
+                try:
+                    request = decode_map(event.value, "export run request")
+                except BadMessage as exc:
+                    log.warning("%s: bad export run request dropped: %s", where, exc.message)
+                    continue
+                key = str(request.get("forget") or request.get("export_id"))
+                message.incref()  # held until the run is over (`carry_out`)
+                lanes.submit(key, functools.partial(carry_out, stream, event, request, where))
+        finally:
+            await lanes.cancel()
 
     @app.timer(interval=interval_s, on_leader=True, name="export_scheduler")  # type: ignore[untyped-decorator]
     async def export_schedules() -> None:

@@ -36,17 +36,18 @@ from ..errors import CommandError, required_text
 from ..exports.model import ExportDefinition, ExportError, export_to_json, parse_export
 from ..messages import encode
 from ..topics import export_runs_topic
+from ..exports.policy import ExportPolicy
+from ..exports.urls import MASK, mask_url
 from .context import CommandEnv, CommandHandler, Context
 from .schedules import parse_cron, parse_timezone
 
 __all__ = ["HANDLERS", "after_refresh", "drop_segment", "export_done", "export_view"]
 
 Result = dict[str, Any] | None
-MASK = "***"
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _parse(raw: Any, path: str = "export") -> ExportDefinition:
+def _parse(raw: Any, path: str = "export", policy: ExportPolicy | None = None) -> ExportDefinition:
     if not isinstance(raw, dict):
         raise CommandError(
             "missing_field" if raw is None else "wrong_type",
@@ -54,7 +55,10 @@ def _parse(raw: Any, path: str = "export") -> ExportDefinition:
             path,
         )
     try:
-        return parse_export(raw)
+        defn = parse_export(raw)
+        if policy is not None:  # the export root, the project's own topics
+            policy.check(defn)
+        return defn
     except ExportError as exc:
         where = f"{path}.{exc.path}" if getattr(exc, "path", None) else path
         raise CommandError(exc.code, exc.message, where) from None
@@ -78,11 +82,18 @@ def export_view(stored: StoredExport) -> dict[str, Any]:
     }
 
 
+def _masked(key: str, new: Any, old: Any) -> bool:
+    """`new` is what the API shows of the stored `old`: "***", or a URL with masked parts."""
+    if new == MASK:
+        return True
+    return key == "url" and isinstance(old, str) and new != old and new == mask_url(old)
+
+
 def _keep_secrets(new: Any, old: Any) -> Any:
-    """`new` with every "***" replaced by the stored value at the same place."""
+    """`new` with every masked value replaced by the stored value at the same place."""
     if isinstance(new, dict) and isinstance(old, dict):
         return {
-            k: old[k] if v == MASK and k in old else _keep_secrets(v, old.get(k))
+            k: old[k] if k in old and _masked(k, v, old[k]) else _keep_secrets(v, old.get(k))
             for k, v in new.items()
         }
     return new
@@ -140,7 +151,7 @@ def _store(ctx: Context, export: StoredExport) -> None:
 async def _create(
     runtime: CommandEnv, ctx: Context, command: dict[str, Any], request_id: str
 ) -> Result:
-    defn = _parse(command.get("export"))
+    defn = _parse(command.get("export"), policy=ExportPolicy.from_settings(runtime.settings))
     if await _current(runtime, ctx, defn.id) is not None:
         raise CommandError(
             "already_exists",
@@ -162,7 +173,8 @@ async def _update(
         _parse(raw)  # raises the usual error (not an object, or no usable id)
     assert isinstance(raw, dict)
     old = await _existing(runtime, ctx, raw["id"], "export.id")
-    defn = _parse(_keep_secrets(raw, old.definition))
+    policy = ExportPolicy.from_settings(runtime.settings)
+    defn = _parse(_keep_secrets(raw, old.definition), policy=policy)
     _check_segments(runtime, ctx, defn)
     stored = export_to_json(defn, reveal_secrets=True)
     next_at = old.next_at
@@ -198,7 +210,7 @@ async def _duplicate(
     if name is None:
         name = f"{source.definition.get('name') or source.export_id} (copy)"
     raw = {**source.definition, "id": new_id, "name": name}
-    defn = _parse(raw)
+    defn = _parse(raw, policy=ExportPolicy.from_settings(runtime.settings))
     _check_segments(runtime, ctx, defn)
     copy = StoredExport(
         new_id, export_to_json(defn, reveal_secrets=True), ctx.now, ctx.now, _next_at(defn, ctx.now)

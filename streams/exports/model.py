@@ -7,8 +7,10 @@ A definition is JSON::
      "schedule": {...} | null,                    # opaque here (the scheduler reads it)
      "destination": {"type": "kafka", "topic": "crm.segments", "max_profiles": 100000}}
 
-Destination types: ``kafka`` (topic), ``files`` (directory, format csv|jsonl) and ``webhook``
-(url, secret, batch_size, retries, backoff_s); each takes an optional ``max_profiles``.
+Destination types: ``kafka`` (topic), ``files`` (directory, format csv|jsonl, bom) and
+``webhook`` (url, secret, batch_size, retries, backoff_s); each takes an optional
+``max_profiles``. What a definition may name on this installation (the export root, the
+project's own topics) is checked by `streams.exports.policy`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from segment_rules.parse import SLUG_RE
 
 from .._suggest import did_you_mean
 from .errors import ExportError
+from .urls import MASK, mask_url
 
 __all__ = [
     "Destination",
@@ -36,7 +39,6 @@ __all__ = [
     "parse_export",
 ]
 
-MASK: Final = "***"
 MAX_SEGMENTS: Final = 100
 MAX_ATTRIBUTES: Final = 500
 MAX_BATCH: Final = 10_000
@@ -61,6 +63,8 @@ class FilesDestination:
     directory: str
     format: Literal["csv", "jsonl"] = "csv"
     max_profiles: int | None = None
+    bom: bool = False
+    """CSV only: start the file with a UTF-8 byte order mark (for spreadsheet programs)."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,10 @@ class WebhookDestination:
     retries: int = 5
     backoff_s: float = 0.5
 
-    def __repr__(self) -> str:  # never print the secret
+    def __repr__(self) -> str:  # never print the secret, nor credentials in the URL
         return (
-            f"WebhookDestination(url={self.url!r}, secret={MASK!r}, batch_size={self.batch_size}"
+            f"WebhookDestination(url={mask_url(self.url)!r}, secret={MASK!r}"
+            f", batch_size={self.batch_size}"
             f", max_profiles={self.max_profiles}, retries={self.retries}"
             f", backoff_s={self.backoff_s})"
         )
@@ -99,7 +104,7 @@ class ExportDefinition:
 _TOP: Final = ("id", "name", "destination", "segments", "attributes", "schedule")
 _FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "kafka": ("type", "topic", "max_profiles"),
-    "files": ("type", "directory", "format", "max_profiles"),
+    "files": ("type", "directory", "format", "max_profiles", "bom"),
     "webhook": ("type", "url", "secret", "batch_size", "max_profiles", "retries", "backoff_s"),
 }
 
@@ -190,7 +195,18 @@ def _files(obj: Mapping[str, Any], path: str) -> FilesDestination:
             f"{did_you_mean(fmt, ('csv', 'jsonl'))}",
             f"{path}.format",
         )
-    return FilesDestination(directory, fmt, _limit(obj, path))
+    bom = obj.get("bom", False)
+    if not isinstance(bom, bool):
+        _fail(
+            "wrong_type", f"expected true or false at {path}.bom, got {_kind(bom)}", f"{path}.bom"
+        )
+    if bom and fmt != "csv":
+        _fail(
+            "invalid_value",
+            f"bom at {path}.bom applies to CSV files only (format is {fmt!r}); remove it",
+            f"{path}.bom",
+        )
+    return FilesDestination(directory, fmt, _limit(obj, path), bom)
 
 
 def _webhook(obj: Mapping[str, Any], path: str) -> WebhookDestination:
@@ -305,10 +321,12 @@ def _destination_json(destination: Destination, reveal_secrets: bool) -> dict[st
         out: dict[str, Any] = {"type": "kafka", "topic": destination.topic}
     elif isinstance(destination, FilesDestination):
         out = {"type": "files", "directory": destination.directory, "format": destination.format}
+        if destination.bom:
+            out["bom"] = True
     else:
         out = {
             "type": "webhook",
-            "url": destination.url,
+            "url": destination.url if reveal_secrets else mask_url(destination.url),
             "secret": destination.secret if reveal_secrets else MASK,
             "batch_size": destination.batch_size,
             "retries": destination.retries,
@@ -319,8 +337,9 @@ def _destination_json(destination: Destination, reveal_secrets: bool) -> dict[st
 
 
 def export_to_json(defn: ExportDefinition, reveal_secrets: bool = False) -> dict[str, Any]:
-    """The definition as JSON; a webhook secret shows as ``"***"`` unless `reveal_secrets`
-    (only for storing the definition, never for an API reply or CLI output)."""
+    """The definition as JSON; a webhook secret shows as ``"***"`` and the URL's credentials
+    are masked (`mask_url`) unless `reveal_secrets` (only for storing the definition, never
+    for an API reply or CLI output)."""
     return {
         "id": defn.id,
         "name": defn.name,

@@ -12,11 +12,17 @@ from .context import ExportContext, SegmentRunResult
 from .files import deliver_files
 from .kafka import deliver_kafka
 from .model import ExportDefinition, FilesDestination, KafkaDestination, WebhookDestination
+from .urls import scrub
 from .webhook import deliver_webhook
 
 __all__ = ["ExportContext", "SegmentRunResult", "run_export_segment"]
 
 log = logging.getLogger(__name__)
+
+
+def _shown(destination: object, text: str) -> str:
+    """`text` as it may be shown: a webhook URL's credentials masked."""
+    return scrub(text, destination.url) if isinstance(destination, WebhookDestination) else text
 
 
 def _limit(export: ExportDefinition) -> int | None:
@@ -48,6 +54,12 @@ async def run_export_segment(
         if isinstance(destination, WebhookDestination):
             return await deliver_webhook(ctx, export, destination, segment_id, run_id)
     except Exception as exc:
-        log.exception("export %s segment %s run %s failed", export.id, segment_id, run_id)
-        return SegmentRunResult("Failure", 0, f"delivery failed: {exc}", (repr(exc),))
+        # a webhook's traceback could show its URL unmasked: that one is logged without
+        log.error(
+            "export %s segment %s run %s failed: %s",
+            export.id, segment_id, run_id, _shown(destination, repr(exc)),
+            exc_info=not isinstance(destination, WebhookDestination),
+        )  # fmt: skip
+        reason = _shown(destination, f"delivery failed: {type(exc).__name__}: {exc}")
+        return SegmentRunResult("Failure", 0, reason, (reason,))
     raise TypeError(f"unknown destination {destination!r}")  # unreachable: a closed union

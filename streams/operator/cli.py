@@ -78,7 +78,8 @@ def _members(api: ApiClient, args: argparse.Namespace) -> Any:
 
 def _download(api: ApiClient, args: argparse.Namespace) -> Any:
     destination = Path(args.output)
-    size = api.download(f"/segments/{quoted(args.id)}/members.csv", destination)
+    query = "?bom=1" if args.bom else ""
+    size = api.download(f"/segments/{quoted(args.id)}/members.csv{query}", destination)
     with open(destination, "rb") as f:
         rows = max(0, sum(1 for _ in f) - 1)
     if args.json:
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("download", _download, "every member as CSV, streamed to a file")
     p.add_argument("id")
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
+    p.add_argument(
+        "--bom", action="store_true", help="start with a UTF-8 byte order mark (for Excel)"
+    )
     p = add("trend", _trend, "member count over time, as a terminal chart")
     p.add_argument("id")
     p.add_argument("--since", default="7d", help="how far back: 30m, 12h, 7d, 4w (default 7d)")

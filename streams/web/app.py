@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ from .api import Handler, Page
 from .errors import ApiError, StreamBroken
 from .exports import register as register_exports
 from .jobs import register as register_jobs
-from .requests import json_response
+from .requests import json_response, limit_body
 from .schedules import register as register_schedules
 from .segments import Api
 
@@ -32,31 +33,39 @@ __all__ = ["register"]
 log = logging.getLogger(__name__)
 
 
-def _wrap(handler: Handler) -> Callable[..., Awaitable[Any]]:
+def _wrap(handler: Handler, settings: Settings) -> Callable[..., Awaitable[Any]]:
     async def method(view: View, request: Any, **kwargs: Any) -> Any:
         try:
+            request = await limit_body(request, settings.api_max_body_bytes)
             return await handler(view.web, request, **kwargs)
         except ApiError as exc:
             return json_response(view.web, exc.body(), exc.status)
         except StreamBroken:
             raise
-        except Exception as exc:
-            log.exception("%s %s failed", request.method, request.path)
-            error = {"code": "internal", "message": f"internal error: {exc!r} (see worker log)"}
+        except Exception:
+            # the exception's text may hold data or internals: only the log gets it
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("%s %s failed (error id %s)", request.method, request.path, error_id)
+            error = {
+                "code": "internal",
+                "message": f"internal error {error_id}; the worker's log has the details "
+                "under this id",
+                "error_id": error_id,
+            }
             return json_response(view.web, {"error": error}, 500)
 
     return method
 
 
-def _page(app: Any, path: str, name: str, **handlers: Handler) -> None:
-    view = type(name, (View,), {m: _wrap(h) for m, h in handlers.items()})
+def _page(app: Any, settings: Settings, path: str, name: str, **handlers: Handler) -> None:
+    view = type(name, (View,), {m: _wrap(h, settings) for m, h in handlers.items()})
     app.page(path, name=name)(view)
 
 
 def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api:
     """Add the API's routes to the Faust app's web server; returns the handlers."""
     api = Api(settings, redis, partitions, app)
-    page: Page = functools.partial(_page, app)
+    page: Page = functools.partial(_page, app, settings)
     # fixed paths before the /segments/{id} patterns
     _page(app, "/openapi.json", "openapi", get=api.openapi_doc)
     _page(app, "/segments", "segments", get=api.list_segments, post=api.create)

@@ -1,4 +1,5 @@
-"""Bearer-token check: mutations always need `LS_API_TOKEN`; reads when configured so."""
+"""Bearer-token check: mutations always need `LS_API_TOKEN`; reads too unless
+LS_API_READS_REQUIRE_TOKEN=false opens them (members, CSV and statistics are personal data)."""
 
 from __future__ import annotations
 

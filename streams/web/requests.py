@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web as aioweb
+
 from .errors import ApiError
 
-__all__ = ["json_response", "parse_time", "query_int", "read_json"]
+__all__ = ["json_response", "limit_body", "parse_time", "query_flag", "query_int", "read_json"]
 
 
 def _default(value: Any) -> Any:
@@ -22,6 +24,36 @@ def _default(value: Any) -> Any:
 def json_response(web: Any, body: Any, status: int = 200) -> Any:
     data = json.dumps(body, default=_default, ensure_ascii=False).encode()
     return web.bytes(data, content_type="application/json", status=status)
+
+
+def _too_large(limit: int, size: int | None) -> ApiError:
+    got = f"{size} bytes" if size is not None else "more"
+    return ApiError(
+        413,
+        "body_too_large",
+        f"the request body is {got}; this worker accepts at most {limit} bytes "
+        "(LS_API_MAX_BODY_BYTES)",
+    )
+
+
+async def limit_body(request: Any, limit: int) -> Any:
+    """The request with its body read (at most `limit` bytes), else a 413 ApiError.
+
+    A declared Content-Length over the limit is refused before anything is read; a chunked
+    body is read until it passes the limit. Returns a clone that holds the body, so handlers
+    `read()` it as usual.
+    """
+    if not request.body_exists:
+        return request
+    size = request.content_length
+    if size is not None and size > limit:
+        raise _too_large(limit, size)
+    bounded = request.clone(client_max_size=limit)
+    try:
+        await bounded.read()
+    except aioweb.HTTPRequestEntityTooLarge:
+        raise _too_large(limit, size) from None
+    return bounded
 
 
 async def read_json(request: Any) -> dict[str, Any]:
@@ -38,6 +70,25 @@ async def read_json(request: Any) -> dict[str, Any]:
             400, "wrong_type", f"the body must be a JSON object, got {type(body).__name__}"
         )
     return body
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def query_flag(request: Any, name: str) -> bool:
+    """A yes/no query parameter (absent: no), else a 400 ApiError naming it."""
+    raw = request.query.get(name, "")
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ApiError(
+        400,
+        "invalid_value",
+        f"query parameter {name}={raw!r} is not a yes/no value; expected 1 or 0 (true/false)",
+        name,
+    )
 
 
 def query_int(request: Any, name: str, default: int, low: int, high: int) -> int:

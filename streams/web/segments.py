@@ -17,7 +17,7 @@ from .api import ApiBase
 from .auth import require_token
 from .errors import ApiError, StreamBroken
 from .members_csv import csv_chunks
-from .requests import json_response, parse_time, query_int, read_json
+from .requests import json_response, parse_time, query_flag, query_int, read_json
 
 __all__ = ["Api", "job_summary", "segment_row"]
 
@@ -139,6 +139,7 @@ class Api(ApiBase):
     async def members_csv(self, web: Any, request: Any, id: str) -> Any:
         require_token(self.settings, request, mutation=False)
         await self._segment(id)
+        bom = query_flag(request, "bom")
         response = aioweb.StreamResponse(
             headers={"Content-Disposition": f'attachment; filename="{id}-members.csv"'}
         )
@@ -147,7 +148,7 @@ class Api(ApiBase):
         response.enable_chunked_encoding()
         await response.prepare(request)
         try:
-            async for chunk in csv_chunks(self.reads, id):
+            async for chunk in csv_chunks(self.reads, id, bom=bom):
                 await response.write(chunk)
         except Exception as exc:
             log.exception("CSV export of %r failed midway; connection dropped", id)

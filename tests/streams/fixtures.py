@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from kafka import KafkaAdminClient
 from state import KeySpace
 from streams.client import Client
 from streams.settings import Settings
+from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / ".local" / "test-logs"
@@ -47,6 +49,8 @@ def unique_env(kafka: str, redis_url: str, **extra: str) -> dict[str, str]:
         "LS_WEB_PORT": str(free_port()),
         "LS_EXPIRY_POLL_S": "0.1",
         "LS_SESSION_TIMEOUT_S": "6",
+        # tests give files exports a pytest tmp_path, which lies in the system's temp folder
+        "LS_EXPORT_ROOT": tempfile.gettempdir(),
     }
     env.update(extra)
     return env
@@ -123,6 +127,9 @@ class Harness:
         self.client: Client = Client(self.settings)
 
     def start(self) -> None:
+        # the topics first: a command sent (or a replies consumer made) before the worker
+        # created them could be lost under load ("topic not found in cluster metadata")
+        ensure_topics(self.settings)
         self.worker.start()
         # The first reply proves the worker joined the group and runs the control agent.
         request_id = uuid.uuid4().hex
@@ -141,6 +148,7 @@ class Harness:
                     self.settings = Settings.from_env(self.env)
                     self.worker.start()
                 if time.monotonic() > deadline:
+                    self.close()  # the fixture never yields: nothing else would stop it
                     raise
         assert reply["ok"], reply
 

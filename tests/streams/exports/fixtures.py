@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from redis.asyncio import Redis
 
 from state import KeySpace, PartitionBatch, PartitionStore, Profile
 from streams.exports import ExportContext
+from streams.exports.policy import ExportPolicy
 
 PARTITIONS = 3
 
@@ -45,11 +48,13 @@ async def put_customers(
 
 
 @pytest.fixture
-def ctx(aredis: Redis, keyspace: KeySpace, kafka_bootstrap: str) -> ExportContext:
+def ctx(aredis: Redis, keyspace: KeySpace, kafka_bootstrap: str, tmp_path: Path) -> ExportContext:
+    """A context whose export root is the test's `tmp_path`."""
     return ExportContext(
         redis=aredis,
         keyspace=keyspace,
         partitions=PARTITIONS,
         kafka_bootstrap=kafka_bootstrap,
         now_ms=lambda: int(time.time() * 1000),
+        policy=ExportPolicy(os.path.realpath(tmp_path)),
     )

@@ -67,6 +67,16 @@ def test_parses_each_destination_with_defaults() -> None:
             "destination.format",
         ),
         (
+            {"destination": {"type": "files", "directory": "d", "format": "jsonl", "bom": True}},
+            "invalid_value",
+            "destination.bom",
+        ),
+        (
+            {"destination": {"type": "files", "directory": "d", "bom": "yes"}},
+            "wrong_type",
+            "destination.bom",
+        ),
+        (
             {"destination": {"type": "webhook", "url": "ftp://x", "secret": SECRET}},
             "invalid_value",
             "destination.url",
@@ -131,3 +141,19 @@ def test_a_bad_secret_is_not_echoed() -> None:
         parse_export(_export(type="webhook", url="http://h/x", secret="short"))
     assert info.value.path == "destination.secret"
     assert "short" not in info.value.message
+
+
+def test_credentials_in_the_url_are_masked_unless_revealed() -> None:
+    url = "https://bob:pw-1234@h.example/x?token=tok-5678"
+    defn = parse_export(_export(type="webhook", url=url, secret=SECRET))
+    shown = export_to_json(defn)
+    assert shown["destination"]["url"] == "https://***@h.example/x?token=***"
+    assert "pw-1234" not in repr(defn) and "tok-5678" not in repr(defn)
+    assert export_to_json(defn, reveal_secrets=True)["destination"]["url"] == url
+
+
+def test_bom_is_kept_for_csv_files() -> None:
+    defn = parse_export(_export(type="files", directory="crm", bom=True))
+    assert defn.destination == FilesDestination("crm", "csv", None, bom=True)
+    assert export_to_json(defn)["destination"]["bom"] is True
+    assert parse_export(export_to_json(defn)) == defn

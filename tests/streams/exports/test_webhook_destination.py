@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -10,9 +11,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from state.export_cursors import DeliveredStore
 from streams.exports import ExportContext, ExportDefinition, parse_export, run_export_segment
+from streams.exports.webhook import backoff_delay
 
 from ..fixtures import free_port
 from .fixtures import put_customers
@@ -32,6 +36,24 @@ class Receiver:
         self.bad_signatures = 0
         self.accept: int | None = None
         """When set, how many more batches to acknowledge; after that every request fails."""
+        self.redirects = 0
+        self.landings: list[str] = []
+        self.release = asyncio.Event()
+
+    async def moved(self, request: web.Request) -> web.Response:
+        """Answers 302 to a page that takes any method, as a moved endpoint would."""
+        self.redirects += 1
+        raise web.HTTPFound("/landing?token=landing-token-789")
+
+    async def landing(self, request: web.Request) -> web.Response:
+        self.landings.append(request.method)
+        return web.Response(status=200, text="ok")
+
+    async def slow(self, request: web.Request) -> web.Response:
+        """Never answers (until the test ends)."""
+        self.requests += 1
+        await self.release.wait()
+        return web.Response(status=204)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
@@ -83,11 +105,15 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str, Server]]:
     hook = Receiver()
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
+    app.router.add_post("/moved", hook.moved)
+    app.router.add_route("*", "/landing", hook.landing)
+    app.router.add_post("/slow", hook.slow)
     runner = web.AppRunner(app)
     await runner.setup()
     server = Server(runner, free_port())
     await server.start()
     yield hook, f"http://127.0.0.1:{server.port}/hook", server
+    hook.release.set()
     await runner.cleanup()
 
 
@@ -218,3 +244,83 @@ async def test_over_the_limit_is_skipped_with_nothing_delivered(
     assert hook.requests == 0
     ok = await run_export_segment(ctx, _export(url, max_profiles=5), "seg", "r2")
     assert (ok.status, ok.count) == ("Successful", 5)
+
+
+async def test_a_redirect_fails_the_run_and_nothing_counts_as_delivered(
+    ctx: ExportContext, receiver: tuple[Receiver, str, Server]
+) -> None:
+    # followed, the 302 turned the POST into a GET that /landing answered 200, and the batch
+    # was recorded as delivered although no receiver ever got it
+    hook, url, _ = receiver
+    await put_customers(ctx.redis, ctx.keyspace, {f"c{i}": {"n": i} for i in range(3)})
+    moved = url.replace("/hook", "/moved")
+    result = await run_export_segment(ctx, _export(moved, retries=3), "seg", "run-1")
+    assert (result.status, result.count) == ("Failure", 0)
+    reason = result.reason or ""
+    assert "HTTP 302" in reason and "redirects are not followed" in reason
+    assert "/landing?token=***" in reason and "landing-token-789" not in reason
+    assert hook.redirects == 1  # not retried: the same POST gets the same answer
+    assert hook.landings == []
+    store = DeliveredStore(ctx.redis, ctx.keyspace, "hook", "seg", "-")
+    assert await store.delivered_ids() == set()
+    delivered = await run_export_segment(ctx, _export(url), "seg", "run-2")
+    assert (delivered.status, delivered.count) == ("Successful", 3)
+
+
+@given(
+    attempt=st.integers(1, 1000),
+    base=st.floats(0, 60, allow_nan=False),
+    cap=st.floats(0.001, 3600, allow_nan=False),
+)
+def test_backoff_doubles_and_never_passes_the_cap(attempt: int, base: float, cap: float) -> None:
+    delay = backoff_delay(attempt, base, cap)
+    assert 0 <= delay <= cap
+    assert delay <= backoff_delay(attempt + 1, base, cap)
+    if attempt <= 65 and base * 2 ** (attempt - 1) <= cap:
+        assert delay == base * 2 ** (attempt - 1)  # doubling until the cap
+    if base >= 0.001:
+        assert backoff_delay(100, base, cap) == cap
+
+
+async def test_backoff_is_capped_in_a_run(
+    ctx: ExportContext, receiver: tuple[Receiver, str, Server]
+) -> None:
+    hook, url, _ = receiver
+    await put_customers(ctx.redis, ctx.keyspace, {"c0": {"n": 0}})
+    ctx.webhook_max_backoff_s = 0.05
+    hook.fail_next = 2
+    export = _export(url, retries=2, backoff_s=60)  # uncapped: 60 s, then 120 s
+    result = await asyncio.wait_for(run_export_segment(ctx, export, "seg", "r"), 30)
+    assert (result.status, result.details["attempts"]) == ("Successful", 3)
+
+
+async def test_a_receiver_that_never_answers_fails_the_run_by_the_timeout(
+    ctx: ExportContext, receiver: tuple[Receiver, str, Server]
+) -> None:
+    hook, url, _ = receiver
+    await put_customers(ctx.redis, ctx.keyspace, {"c0": {"n": 0}})
+    ctx.webhook_timeout_s = 0.5
+    export = _export(url.replace("/hook", "/slow"), retries=1)
+    result = await asyncio.wait_for(run_export_segment(ctx, export, "seg", "r"), 30)
+    assert result.status == "Failure" and "TimeoutError" in (result.reason or "")
+    assert hook.requests == 2
+
+
+async def test_credentials_in_the_url_never_appear_in_errors(
+    ctx: ExportContext, receiver: tuple[Receiver, str, Server]
+) -> None:
+    hook, url, server = receiver
+    await put_customers(ctx.redis, ctx.keyspace, {"c0": {"n": 0}})
+    secret_url = url.replace("http://", "http://bob:pw-secret-123@") + "?token=tok-secret-456"
+    export = _export(secret_url, retries=1)
+    hook.fail_next = 2
+    refused = await run_export_segment(ctx, export, "seg", "r1")
+    await server.stop()
+    unreachable = await run_export_segment(ctx, export, "seg", "r2")
+    await server.start()
+    for result in (refused, unreachable):
+        shown = repr(result)
+        assert result.status == "Failure"
+        assert "pw-secret-123" not in shown and "tok-secret-456" not in shown
+        assert f"http://***@127.0.0.1:{server.port}/hook?token=***" in (result.reason or "")
+    assert "pw-secret-123" not in repr(export) and "tok-secret-456" not in repr(export)

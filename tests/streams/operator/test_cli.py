@@ -4,13 +4,14 @@ subprocess), every subcommand and its failures."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ..web.fixtures import ApiHarness
+from ..web.fixtures import TOKEN, ApiHarness
 from .fixtures import Run
 
 pytestmark = pytest.mark.integration
@@ -102,6 +103,9 @@ def test_members_download_trend_and_quick(run: Run, tmp_path: Path) -> None:
     assert text.splitlines()[0] == "customer_id,age,plan"
     assert "u000,18,'=cmd|' /C calc'!A0" in text
     assert not (tmp_path / "all.csv.part").exists()
+    marked = tmp_path / "bom.csv"
+    assert run("download", "all", "-o", str(marked), "--bom")[0] == 0
+    assert marked.read_bytes() == "\ufeff".encode() + target.read_bytes()
     code, out, _ = run("trend", "all", "--since", "1h")
     assert code == 0
     assert out.startswith("all: ")  # snapshots every second in this worker
@@ -149,11 +153,12 @@ def test_failures_exit_with_clear_messages(run: Run, tmp_path: Path, world: ApiH
 
 
 def test_console_entry_point_runs(world: ApiHarness) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.operator.cli", "--url", world.url, "list", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    argv = [sys.executable, "-m", "streams.operator.cli", "--url", world.url, "list", "--json"]
+    env = {k: v for k, v in os.environ.items() if k != "LS_API_TOKEN"}
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    assert refused.returncode == 1  # reads need the token by default
+    assert "missing_token" in refused.stderr and "hint: pass --token" in refused.stderr
+    env["LS_API_TOKEN"] = TOKEN  # the CLI sends it on reads too
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
     assert done.returncode == 0, done.stderr
     assert "all" in {s["id"] for s in json.loads(done.stdout)["segments"]}

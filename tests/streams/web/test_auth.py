@@ -31,7 +31,9 @@ def test_mutations_refused_when_no_token_is_configured() -> None:
     assert code == "token_not_configured"
     with pytest.raises(ApiError, match="set LS_API_TOKEN"):
         require_token(settings, _Request(), mutation=True)
-    assert _code(settings, _Request(), mutation=False) is None
+    assert _code(settings, _Request(), mutation=False) == "token_not_configured"
+    opened = Settings(api_token="", api_reads_require_token=False)
+    assert _code(opened, _Request(), mutation=False) is None
 
 
 def test_bearer_token_checked() -> None:
@@ -43,11 +45,13 @@ def test_bearer_token_checked() -> None:
     assert _code(settings, _Request({"Authorization": "bearer s3cret"}), True) is None
 
 
-def test_reads_can_require_the_token() -> None:
-    settings = Settings.from_env({"LS_API_TOKEN": "s3cret", "LS_API_READS_REQUIRE_TOKEN": "1"})
+def test_reads_require_the_token_unless_opened() -> None:
+    settings = Settings.from_env({"LS_API_TOKEN": "s3cret"})
     assert _code(settings, _Request(), False) == "missing_token"
     assert _code(settings, _Request({"Authorization": "Bearer s3cret"}), False) is None
-    assert _code(Settings(api_token="s3cret"), _Request(), False) is None
+    opened = Settings.from_env({"LS_API_TOKEN": "s3cret", "LS_API_READS_REQUIRE_TOKEN": "0"})
+    assert _code(opened, _Request(), False) is None
+    assert _code(opened, _Request(), True) == "missing_token"
 
 
 def test_reply_codes_map_to_statuses() -> None:

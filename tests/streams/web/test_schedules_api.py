@@ -37,7 +37,9 @@ def test_mutations_need_the_token(made: ApiHarness) -> None:
     for method, path, body in calls:
         status, answer = api.call(method, path, body, token=None)
         assert (status, answer["error"]["code"]) == (401, "missing_token"), (path, answer)
-    assert api.call("GET", "/refresh-schedules", token=None)[0] == 200  # reads are open
+    status, answer = api.call("GET", "/refresh-schedules", token=None)  # reads too, by default
+    assert (status, answer["error"]["code"]) == (401, "missing_token")
+    assert api.call("GET", "/refresh-schedules")[0] == 200
 
 
 def test_rename_and_duplicate(made: ApiHarness) -> None:

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from streams.csv_safe import UTF8_BOM
+
 from .fixtures import ApiHarness, definition
 
 pytestmark = pytest.mark.integration
@@ -89,7 +91,8 @@ def test_errors_carry_status_code_and_path(people: ApiHarness) -> None:
     assert (status, body["error"]["code"]) == (401, "missing_token")
     status, body = api.call("POST", "/segments", {"segment": clash}, token="wrong")
     assert (status, body["error"]["code"]) == (401, "wrong_token")
-    assert api.call("GET", "/segments", token=None)[0] == 200  # reads are open
+    status, body = api.call("GET", "/segments", token=None)  # reads need it too, by default
+    assert (status, body["error"]["code"]) == (401, "missing_token")
     status, body = api.call("GET", "/segments/known/members?limit=5000")
     assert (status, body["error"]["path"]) == (400, "limit")
     status, _raw, _ = api.raw("POST", "/segments", None)
@@ -222,15 +225,17 @@ def test_csv_streams_thousands_and_escapes_formulas(people: ApiHarness) -> None:
     profiles = {f"b{i:05d}": {"batch": 1, "note": f"n{i}"} for i in range(3000)}
     profiles["b00000"] = {"batch": 1, "note": '=HYPERLINK("http://x")', "score": -5}
     profiles["b00001"] = {"batch": 1, "note": "+1", "city": "@home"}
-    profiles["b00002"] = {"batch": 1, "note": "-2", "city": "\tx"}
+    profiles["b00002"] = {"batch": 1, "note": "-2", "city": "\tx", "=cmd|' /C calc'!A0": 1}
     h.populate("bulk", profiles)
-    status, raw, headers = h.api.raw("GET", "/segments/bulk/members.csv", token=None)
+    status, raw, headers = h.api.raw("GET", "/segments/bulk/members.csv")
     assert status == 200
     assert headers["Content-Type"].startswith("text/csv")
     assert headers.get("Transfer-Encoding") == "chunked"  # streamed, no Content-Length
     rows = list(csv.DictReader(io.StringIO(raw.decode())))
     assert len(rows) == 3000
-    assert list(rows[0]) == ["customer_id", "batch", "city", "note", "score"]
+    # the header is escaped too: attribute names come from whoever sends events
+    assert list(rows[0]) == ["customer_id", "'=cmd|' /C calc'!A0", "batch", "city", "note", "score"]
+    assert not raw.startswith(UTF8_BOM)
     by_id = {r["customer_id"]: r for r in rows}
     assert by_id["b00000"]["note"] == '\'=HYPERLINK("http://x")'
     assert by_id["b00000"]["score"] == "-5"  # numbers are data, not formulas
@@ -240,6 +245,19 @@ def test_csv_streams_thousands_and_escapes_formulas(people: ApiHarness) -> None:
     assert by_id["b00002"]["city"] == "'\tx"
     assert by_id["b02999"]["note"] == "n2999"
     assert by_id["b02999"]["city"] == ""
+
+
+def test_csv_download_with_a_byte_order_mark_on_request(people: ApiHarness) -> None:
+    h = people
+    bom = definition("bom", {"attr": "bom", "op": "exists"})
+    h.api.ok("POST", "/segments", {"segment": bom, "activate": True}, status=201)
+    h.populate("bom", {"bom-1": {"bom": "Köln"}})
+    status, raw, _ = h.api.raw("GET", "/segments/bom/members.csv?bom=1")
+    assert status == 200
+    assert raw.startswith(UTF8_BOM)
+    assert raw[len(UTF8_BOM) :].decode() == "customer_id,bom\r\nbom-1,Köln\r\n"
+    status, body = h.api.call("GET", "/segments/bom/members.csv?bom=maybe")
+    assert (status, body["error"]["code"], body["error"]["path"]) == (400, "invalid_value", "bom")
 
 
 def test_openapi_served(people: ApiHarness) -> None:
