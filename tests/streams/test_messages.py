@@ -109,7 +109,9 @@ def _json_event(properties: str = "{}", **fields: str) -> bytes:
         (b"[" * 200_000, "not_json", "nests too deeply"),
     ],
 )
-def test_json_that_broke_the_stream_is_refused_at_the_edge(raw: bytes, code: str, says: str) -> None:
+def test_json_that_broke_the_stream_is_refused_at_the_edge(
+    raw: bytes, code: str, says: str
+) -> None:
     with pytest.raises(BadMessage) as caught:
         decode_event(raw, b"c1", now_ms=NOW, max_bytes=10_000_000, max_future_ms=300_000)
     assert caught.value.code == code
@@ -156,8 +158,9 @@ _TEXT = (
 )
 _VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | _TEXT,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(_TEXT | st.integers(), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(_TEXT | st.integers(), inner, max_size=3)
+    ),
     max_leaves=12,
 )
 
