@@ -34,9 +34,11 @@ def private_harness(private_services: PrivateServices) -> Iterator[Harness]:
     h = Harness(env, "test_stalls")
     # the client assigns the replies topic once: it must exist before the worker is up
     ensure_topics(h.settings)
-    h.start()
-    yield h
-    h.worker.stop()
+    try:
+        h.start()
+        yield h
+    finally:
+        h.worker.stop()
 
 
 def _stalled(status: int, body: dict[str, object]) -> bool:
