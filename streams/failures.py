@@ -27,6 +27,7 @@ __all__ = [
     "InfrastructureError",
     "StateBehindError",
     "cause_name",
+    "describe",
     "is_infrastructure",
     "is_undeliverable",
 ]
@@ -86,6 +87,11 @@ this: it calls a timeout while the broker is down not retriable."""
 def is_undeliverable(exc: BaseException) -> bool:
     """A producer error that no retry can fix (the record is too large, the topic invalid)."""
     return any(isinstance(e, _UNDELIVERABLE) for e in _chain(exc))
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` for a dead letter's reason or a log line (never an empty message)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__} (no message)"
 
 
 def cause_name(exc: BaseException) -> str:

@@ -37,7 +37,7 @@ from . import metrics
 from .dead_letters import DeadLetter, safe_text
 from .engine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
 from .errors import BadMessage
-from .failures import StateBehindError, is_infrastructure
+from .failures import StateBehindError, describe, is_infrastructure
 from .messages import TASK_HEADER, Event, decode_event, encode
 from .publisher import Publisher
 from .settings import Settings
@@ -281,7 +281,7 @@ class PartitionRuntime:
     async def _commit_unprocessable(self, owner: _Owner, message: Incoming, exc: Exception) -> None:
         now = now_ms()
         batch = PartitionBatch(owner.store.keys, owner.meta)
-        letter = self._letter(message, "unprocessable", f"{type(exc).__name__}: {exc}", now)
+        letter = self._letter(message, "unprocessable", describe(exc), now)
         batch.outbox.append(letter.to_record(self.settings.dlq_topic))
         batch.offset = message.offset
         await self._commit(owner, batch)
@@ -302,7 +302,7 @@ class PartitionRuntime:
         except Exception as exc:  # a decoder fault not classified at the edge yet
             if is_infrastructure(exc):
                 raise
-            return self._letter(message, "unprocessable", f"{type(exc).__name__}: {exc}", now)
+            return self._letter(message, "unprocessable", describe(exc), now)
 
     async def _apply_run(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
         now = now_ms()

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from . import metrics
-from .failures import StateBehindError, cause_name
+from .failures import StateBehindError, cause_name, describe
 
 __all__ = ["STALLS", "Stall", "Stalls", "retry_forever"]
 
@@ -57,7 +57,7 @@ class Stalls:
         previous = self._stalls.get(where)
         stall = Stall(
             where,
-            f"{type(exc).__name__}: {exc}"[:500],
+            describe(exc)[:500],
             previous.since if previous else time.monotonic(),
             previous.retries + 1 if previous else 1,
             isinstance(exc, StateBehindError),
