@@ -45,7 +45,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
     current: BaseException | None = exc
     while current is not None and current not in seen:
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        if current.__cause__ is not None:
+            current = current.__cause__
+        else:  # `raise ... from None` means the context is not a cause
+            current = None if current.__suppress_context__ else current.__context__
     return seen
 
 
