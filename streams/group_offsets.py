@@ -31,9 +31,7 @@ class GroupOffsets:
                 await admin.start()
                 self._admin = admin
             try:
-                found = await self._admin.list_consumer_group_offsets(
-                    self._group, partitions=[tp]
-                )
+                found = await self._admin.list_consumer_group_offsets(self._group, partitions=[tp])
             except BaseException:
                 await self.close()
                 raise

@@ -536,28 +536,59 @@ class PartitionRuntime:
         async with owner.lock:
             if owner is not self._owners.get(partition):
                 return 0
-            now = now_ms()
-            batch = PartitionBatch(owner.store.keys, owner.meta)
-            for customer_id, profile in zip(due, await owner.profiles(due), strict=True):
-                if profile is None:
-                    batch.timers[customer_id] = None
-                    continue
-                owner.engine.expire(batch, profile, now)
-                if profile.wake is not None and profile.wake <= now:  # never spin on a timer
-                    profile.wake = None
-                    batch.timers[profile.customer_id] = None
-                    batch.profiles[profile.customer_id] = profile
             try:
-                await self._commit(owner, batch)
+                await self._expire(owner, due)
             except FencedError as exc:
                 log.warning("%s; reloading partition %d", exc, partition)
                 self._discard(owner)
                 return 0
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    self._discard(owner)
+                    raise
+                owner.cache.clear()  # cached profiles may hold the failed attempt's changes
+                await self._expire_one_by_one(owner, due)
             except BaseException:
                 self._discard(owner)
                 raise
         metrics.EXPIRIES.inc(len(due))
         return len(due)
+
+    async def _expire(self, owner: _Owner, due: Sequence[str]) -> None:
+        now = now_ms()
+        batch = PartitionBatch(owner.store.keys, owner.meta)
+        for customer_id, profile in zip(due, await owner.profiles(due), strict=True):
+            if profile is None:
+                batch.timers[customer_id] = None
+                continue
+            owner.engine.expire(batch, profile, now)
+            if profile.wake is not None and profile.wake <= now:  # never spin on a timer
+                profile.wake = None
+                batch.timers[profile.customer_id] = None
+                batch.profiles[profile.customer_id] = profile
+        await self._commit(owner, batch)
+
+    async def _expire_one_by_one(self, owner: _Owner, due: Sequence[str]) -> None:
+        """After a failed expiry batch: each customer alone; one that still fails loses its
+        timer (logged), so it cannot block the partition's other timers forever. Its next
+        event evaluates it again."""
+        for customer_id in due:
+            try:
+                await self._expire(owner, [customer_id])
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    self._discard(owner)
+                    raise
+                owner.cache.clear()
+                log.error(
+                    "partition %d: expiry of customer %r failed (%s); its timer is dropped",
+                    owner.store.partition,
+                    safe_text(customer_id, 200),
+                    safe_text(describe(exc), 500),
+                )
+                batch = PartitionBatch(owner.store.keys, owner.meta)
+                batch.timers[customer_id] = None
+                await self._commit(owner, batch)
 
     def applied_offset(self, partition: int) -> int | None:
         """The last offset applied on a partition this worker has loaded, else None."""

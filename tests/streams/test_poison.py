@@ -148,3 +148,37 @@ def test_a_huge_key_and_value_make_a_capped_dead_letter_that_kafka_accepts(
     assert letter["value_sha256"] == hashlib.sha256(value).hexdigest()
     assert letter["truncated"] == ["key", "value"]
     wait_attrs(h, expected)
+
+
+def test_an_expiry_that_fails_drops_that_timer_and_the_others_still_fire(
+    harness: Harness,
+) -> None:
+    """A customer whose expiry raises (corrupt stored profile) must not keep the partition's
+    other timers from firing, tick after tick."""
+    h = harness
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment(
+                "signed-up-now", {"attr": "signed_up", "op": "within_last", "value": "2s"}
+            ),
+        }
+    )
+    partitions = range(h.settings.events_partitions)
+    for p in partitions:
+        keys = h.keys.partition(p)
+        h.redis.set(keys.profile("rotten-timer"), b"\xc1 not a profile")
+        h.redis.zadd(keys.timers, {"rotten-timer": 0})
+    h.client.send_event("fresh-timer", "profile", {"signed_up": _now()})
+    h.client.flush()
+    h.wait_members("signed-up-now", {"fresh-timer"})
+    h.wait_members("signed-up-now", set(), timeout=20)  # its timer fired 2 s later
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(
+        h.redis.zscore(h.keys.partition(p).timers, "rotten-timer") is not None for p in partitions
+    ):
+        time.sleep(0.2)
+    assert all(
+        h.redis.zscore(h.keys.partition(p).timers, "rotten-timer") is None for p in partitions
+    )

@@ -11,8 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.topics import ensure_topics
-
 from ..private_services import PrivateServices
 from ..private_services import private_services as private_services
 from .dlq import wait_attrs
@@ -32,8 +30,6 @@ def private_harness(private_services: PrivateServices) -> Iterator[Harness]:
         LS_EVENTS_PARTITIONS="2",
     )
     h = Harness(env, "test_stalls")
-    # the client assigns the replies topic once: it must exist before the worker is up
-    ensure_topics(h.settings)
     try:
         h.start()
         yield h
