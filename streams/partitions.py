@@ -37,7 +37,7 @@ from . import metrics
 from .dead_letters import DeadLetter, safe_text
 from .engine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
 from .errors import BadMessage
-from .failures import StateBehindError, describe, is_infrastructure
+from .failures import InfrastructureError, StateBehindError, describe, is_infrastructure
 from .messages import TASK_HEADER, Event, decode_event, encode
 from .publisher import Publisher
 from .settings import Settings
@@ -377,7 +377,17 @@ class PartitionRuntime:
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
         owner.remember(batch.profiles.values())
         if batch.outbox:
-            futures = await self.publisher.send(batch.outbox)
+            try:
+                futures = await self.publisher.send(batch.outbox)
+            except Exception as exc:
+                # Committed but not handed to the producer: only a reload publishes the outbox
+                # in order (later confirmations trim from its head), whatever the error was.
+                owner.broken = True
+                self._discard(owner)
+                raise InfrastructureError(
+                    f"partition {owner.store.partition}: publishing committed records failed: "
+                    f"{describe(exc)}"
+                ) from exc
             owner.confirming = asyncio.ensure_future(
                 self._confirm(owner, batch.outbox, futures, owner.confirming)
             )
