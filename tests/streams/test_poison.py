@@ -25,6 +25,11 @@ def _json(customer: str, properties: str, event_id: str = "e1", **fields: str) -
     return f'{{{body},"ts":{_now()},"properties":{properties}}}'.encode()
 
 
+def _activate_within_last(h: Harness, segment_id: str, attr: str, within: str) -> None:
+    where = {"attr": attr, "op": "within_last", "value": within}
+    h.ok({"command": "create", "activate": True, "segment": segment(segment_id, where)})
+
+
 def _after(h: Harness, tag: str) -> dict[str, dict[str, object]]:
     """Send one valid profile event to each of 16 customers (every partition); returns them."""
     expected: dict[str, dict[str, object]] = {}
@@ -90,15 +95,7 @@ def test_each_known_trigger_is_dead_lettered_with_a_code(harness: Harness) -> No
 def test_within_last_on_an_attribute_near_2_to_64_is_applied_not_retried(harness: Harness) -> None:
     """Regression: the wake time (attribute + window) overflowed msgpack at every commit."""
     h = harness
-    h.ok(
-        {
-            "command": "create",
-            "activate": True,
-            "segment": segment(
-                "seen-recently", {"attr": "seen", "op": "within_last", "value": "7d"}
-            ),
-        }
-    )
+    _activate_within_last(h, "seen-recently", "seen", "7d")
     h.client.send_event("huge-seen", "profile", {"seen": 2**64 - 1})
     h.client.send_event("now-seen", "profile", {"seen": _now()})
     h.client.flush()
@@ -156,15 +153,7 @@ def test_an_expiry_that_fails_drops_that_timer_and_the_others_still_fire(
     """A customer whose expiry raises (corrupt stored profile) must not keep the partition's
     other timers from firing, tick after tick."""
     h = harness
-    h.ok(
-        {
-            "command": "create",
-            "activate": True,
-            "segment": segment(
-                "signed-up-now", {"attr": "signed_up", "op": "within_last", "value": "2s"}
-            ),
-        }
-    )
+    _activate_within_last(h, "signed-up-now", "signed_up", "2s")
     partitions = range(h.settings.events_partitions)
     for p in partitions:
         keys = h.keys.partition(p)
