@@ -7,7 +7,14 @@ Constants (dates, durations, ``in`` sets) are folded here, once.
 
 from __future__ import annotations
 
-__all__ = ["TIME_OPS", "ValueNextChange", "ValuePredicate", "value_next_change", "value_predicate"]
+__all__ = [
+    "LATEST_CHANGE_MS",
+    "TIME_OPS",
+    "ValueNextChange",
+    "ValuePredicate",
+    "value_next_change",
+    "value_predicate",
+]
 
 from collections.abc import Callable
 from typing import Final
@@ -20,6 +27,11 @@ ValueNextChange = Callable[[object, int], "int | None"]
 
 #: Operators whose result changes with time alone.
 TIME_OPS: Final = frozenset({"within_last", "not_within_last"})
+
+#: The latest instant a time-only change is scheduled at (year 9999, end): a date attribute
+#: beyond it (an integer near 2**64 ms) changes "never", so no wake time can overflow the
+#: signed 64-bit integers that timers and stored profiles hold.
+LATEST_CHANGE_MS: Final = 253_402_300_799_999
 
 
 def _kind_test(kind: str | None) -> Callable[[object], bool]:
@@ -158,6 +170,6 @@ def value_next_change(op: str, value: Value) -> ValueNextChange | None:
         if ms is None:
             return None
         edge = ms + span
-        return edge if edge > now else None
+        return edge if now < edge <= LATEST_CHANGE_MS else None
 
     return next_change

@@ -23,8 +23,10 @@ from .agents import snapshots as snapshots_agent
 from .control import ControlRuntime
 from .engine import PartitionRuntime
 from .engine.consumer import app_class
+from .engine.group_offsets import GroupOffsets
 from .publisher import Publisher
 from .settings import Settings
+from .stalls import STALLS
 from .topics import export_runs_topic
 from .web import register as register_api
 
@@ -64,7 +66,8 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
     )
     redis = Redis.from_url(settings.redis_url)
     publisher = Publisher(app)
-    partitions = PartitionRuntime(settings, redis, publisher)
+    offsets = GroupOffsets(settings.kafka_bootstrap, settings.app_id, settings.events_topic)
+    partitions = PartitionRuntime(settings, redis, publisher, offsets.committed)
     control = ControlRuntime(settings, redis, publisher, events_partitions)
 
     def topic(name: str, count: int) -> Any:
@@ -125,13 +128,17 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
             end = highwaters.get(tp)
             done = applied + 1 if applied is not None else 0
             lag[str(tp.partition)] = None if end is None else end - done
+        # retrying longer than the threshold, or refused (state behind Kafka)
+        stalls = STALLS.report(settings.stall_threshold_s)
+        healthy = redis_ok and kafka_ok and not stalls
         body = {
-            "status": "ok" if redis_ok and kafka_ok else "degraded",
+            "status": "ok" if healthy else "degraded",
             "redis": redis_ok,
             "kafka": kafka_ok,
             "events_partitions": [tp.partition for tp in tps],
             "lag": lag,
+            "stalls": stalls,
         }
-        return web.json(body, status=200 if redis_ok and kafka_ok else 503)
+        return web.json(body, status=200 if healthy else 503)
 
     return Worker(app, partitions, control)

@@ -32,8 +32,36 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             # which makes every library debug call build a record: keep it off
             self.spinner = None
 
+        def _on_sigterm(self) -> None:
+            _exit_after(settings.shutdown_timeout_s)
+            super()._on_sigterm()
+
+        def _on_sigint(self) -> None:
+            _exit_after(settings.shutdown_timeout_s)
+            super()._on_sigint()
+
     _Worker(worker.app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0
+
+
+def _exit_after(seconds: float) -> None:
+    """Bound the shutdown: a stop that hangs (a batch retrying, Kafka unreachable while the
+    producer flushes) ends the process after `seconds`. Nothing is lost: a batch that was not
+    applied was not committed to Kafka either and is read again by the next owner."""
+    import os
+    import threading
+
+    def exit_now() -> None:
+        logging.getLogger(__name__).error(
+            "worker did not stop within %.0fs of the signal (LS_SHUTDOWN_TIMEOUT_S); exiting now",
+            seconds,
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:

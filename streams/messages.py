@@ -7,6 +7,7 @@ sees raw bytes.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,8 +65,12 @@ def decode_map(raw: bytes | None, what: str = "message") -> dict[str, Any]:
     value: Any
     if first in (b"{", b"["):
         try:
-            value = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise BadMessage(
+                "not_json", f"{what} looks like JSON but nests too deeply to parse"
+            ) from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, > 4300-digit ints
             raise BadMessage(
                 "not_json", f"{what} looks like JSON but does not parse: {exc}"
             ) from None
@@ -82,6 +87,32 @@ def decode_map(raw: bytes | None, what: str = "message") -> dict[str, Any]:
             "not_a_map", f"{what} decodes to {type(value).__name__}, expected a map/object"
         )
     return value
+
+
+def _refuse_constant(name: str) -> float:
+    raise BadMessage(
+        "invalid_value", f"JSON {name} is not a number livesegments accepts (only finite numbers)"
+    )
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise BadMessage("invalid_value", f"JSON number {text:.40} is out of the float range")
+    return number
+
+
+def _check_text(text: str, path: str) -> None:
+    """A string must be valid Unicode text (JSON's `\\ud800` escapes are not)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadMessage(
+                "invalid_value",
+                f"{path} holds a lone surrogate {text[exc.start : exc.end]!r} at index "
+                f"{exc.start}; strings must be valid Unicode",
+            ) from None
 
 
 def _field(value: dict[str, Any], name: str, kind: type, what: str = "event") -> Any:
@@ -101,8 +132,16 @@ _MAX_DEPTH = 32
 
 
 def _check_value(value: Any, path: str, depth: int = 0) -> None:
-    """Only values a profile can store: msgpack's 64-bit integers, bounded nesting."""
-    if isinstance(value, bool) or value is None or isinstance(value, float | str | bytes):
+    """Only values a profile can store and every output can carry: msgpack's 64-bit integers,
+    finite floats, valid Unicode, string keys, bounded nesting."""
+    if isinstance(value, bool) or value is None or isinstance(value, bytes):
+        return
+    if isinstance(value, str):
+        _check_text(value, path)
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BadMessage("invalid_value", f"{path} = {value} is not a finite number")
         return
     if isinstance(value, int):
         if not -(2**63) <= value < 2**64:
@@ -112,6 +151,13 @@ def _check_value(value: Any, path: str, depth: int = 0) -> None:
         raise BadMessage("unsupported_value", f"{path} nests deeper than {_MAX_DEPTH} levels")
     if isinstance(value, dict):
         for key, item in value.items():
+            if not isinstance(key, str):
+                raise BadMessage(
+                    "wrong_type",
+                    f"{path} has a key {key!r:.80} of type {type(key).__name__}; "
+                    "keys must be strings",
+                )
+            _check_text(key, f"{path} key {key!r:.80}")
             _check_value(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
@@ -136,8 +182,7 @@ def decode_event(
     for name, text in (("event_id", event_id), ("customer_id", customer_id), ("type", event_type)):
         if not text:
             raise BadMessage("invalid_value", f"event field {name!r} is empty")
-    if any(not isinstance(k, str) for k in properties):
-        raise BadMessage("wrong_type", "event 'properties' has a key that is not a string")
+        _check_text(text, f"event field {name!r}")
     _check_value(properties, "properties")
     if ts > now_ms + max_future_ms:
         raise BadMessage(

@@ -15,8 +15,10 @@ __all__ = [
     "EVENTS_PROCESSED",
     "EXPIRIES",
     "MEMBERSHIP_CHANGES",
+    "OUTBOX_DROPPED",
     "PROCESSING_LATENCY",
     "REGISTRY",
+    "RETRIES",
     "TASK_CUSTOMERS",
 ]
 
@@ -66,6 +68,18 @@ PROCESSING_LATENCY = Histogram(
     "livesegments_batch_seconds",
     "Time to apply, commit and publish one batch of one partition",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+RETRIES = Counter(
+    "livesegments_retries_total",
+    "Retries of a batch or run after an infrastructure failure, by plane and exception type",
+    ["plane", "cause"],
+    registry=REGISTRY,
+)
+OUTBOX_DROPPED = Counter(
+    "livesegments_outbox_dropped_total",
+    "Outbox records Kafka can never accept (too large, invalid topic), dropped and logged",
+    ["topic", "cause"],
     registry=REGISTRY,
 )
 ACTIVE_SEGMENTS = Gauge(

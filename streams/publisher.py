@@ -1,14 +1,39 @@
-"""Publishes outbox records to Kafka through the Faust app's producer (acks=all)."""
+"""Publishes outbox records to Kafka through the Faust app's producer (acks=all).
+
+A record Kafka can never accept (larger than the producer's request limit, an invalid
+topic) is dropped: logged with its topic and size and counted in
+`livesegments_outbox_dropped_total`, so it cannot hold the outbox back forever. Every other
+producer failure (the broker is down or moving a leader) is raised, and the caller retries.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from state import OutboxRecord
 
+from . import metrics
+from .failures import cause_name, is_undeliverable
+
 __all__ = ["Publisher"]
+
+log = logging.getLogger(__name__)
+
+
+def _drop(record: OutboxRecord, exc: BaseException) -> None:
+    log.error(
+        "dropping an outbox record Kafka cannot accept: topic %s, key %d bytes, value %d bytes: "
+        "%s: %s",
+        record.topic,
+        len(record.key or b""),
+        len(record.value),
+        type(exc).__name__,
+        exc,
+    )
+    metrics.OUTBOX_DROPPED.labels(record.topic, cause_name(exc)).inc()
 
 
 class Publisher:
@@ -20,8 +45,8 @@ class Publisher:
         producer = self._app.producer
         futures = []
         for record in records:
-            futures.append(
-                await producer.send(
+            try:
+                future = await producer.send(
                     record.topic,
                     record.key,
                     record.value,
@@ -29,11 +54,32 @@ class Publisher:
                     None,
                     list(record.headers) or None,
                 )
-            )
+            except Exception as exc:
+                if not is_undeliverable(exc):
+                    raise
+                _drop(record, exc)
+                future = asyncio.get_running_loop().create_future()
+                future.set_result(None)
+            futures.append(future)
         return futures
 
+    async def settle(
+        self, records: Sequence[OutboxRecord], futures: Sequence[asyncio.Future[Any]]
+    ) -> None:
+        """Wait for every delivery; drop what can never be delivered, raise anything else."""
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        retry: BaseException | None = None
+        for record, result in zip(records, results, strict=True):
+            if isinstance(result, BaseException):
+                if is_undeliverable(result):
+                    _drop(record, result)
+                elif retry is None:
+                    retry = result
+        if retry is not None:
+            raise retry
+
     async def publish(self, records: Sequence[OutboxRecord]) -> None:
-        """Send and wait until Kafka acknowledged every record."""
+        """Send and wait until Kafka acknowledged (or refused for good) every record."""
         futures = await self.send(records)
         if futures:
-            await asyncio.gather(*futures)
+            await self.settle(records, futures)

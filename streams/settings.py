@@ -113,6 +113,16 @@ class Settings:
     max_future_ms: int = _env_field(
         "LS_MAX_FUTURE_MS", 300_000, "events stamped further in the future are dead letters"
     )
+    stall_threshold_s: float = _env_field(
+        "LS_STALL_THRESHOLD_S",
+        5.0,
+        "seconds of retrying after which /health reports the partition or plane as degraded",
+    )
+    shutdown_timeout_s: float = _env_field(
+        "LS_SHUTDOWN_TIMEOUT_S",
+        10.0,
+        "seconds a stopping worker (SIGTERM) gets to finish before it exits anyway",
+    )
     api_token: str = _env_field(
         "LS_API_TOKEN",
         "",

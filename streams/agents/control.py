@@ -19,6 +19,8 @@ def register(app: Any, topic: Any, runtime: ControlRuntime) -> Any:
             await retry_forever(
                 f"control batch at {messages[0].offset}",
                 functools.partial(runtime.process, messages),
+                where="control plane",
+                plane="control",
             )
 
     return control

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..engine import PartitionRuntime
 from ..messages import Incoming
+from ..stalls import retry_forever
 
 __all__ = ["applied_batches", "incoming", "register", "retry_forever"]
 
@@ -47,24 +48,6 @@ async def applied_batches(stream: Any, size: int, within: float) -> AsyncIterato
             await stream.ack(event)
 
 
-async def retry_forever(what: str, work: Callable[[], Awaitable[None]]) -> None:
-    """Retry infrastructure failures (Redis or Kafka down) with backoff; never skip a batch.
-
-    Acknowledging a batch that was not applied would lose it, so the agent waits instead.
-    """
-    delay = 0.1
-    while True:
-        try:
-            await work()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s failed; retrying in %.1fs", what, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
 def register(
     app: Any, topic: Any, runtime: PartitionRuntime, batch_size: int, within: float
 ) -> Any:
@@ -83,6 +66,8 @@ def register(
                     retry_forever(
                         f"{topic.get_topic_name()}[{partition}] batch at {messages[0].offset}",
                         functools.partial(runtime.process, partition, messages),
+                        where=f"partition {partition}",
+                        plane="events",
                     )
                     for partition, messages in by_partition.items()
                 )

@@ -17,8 +17,8 @@ def register(app: Any, events_topic: str, runtime: PartitionRuntime, interval: f
     @app.timer(interval=interval)  # type: ignore[untyped-decorator]
     async def expire() -> None:
         for tp in sorted(app.assignor.assigned_actives()):
-            if tp.topic != events_topic:
-                continue
+            if tp.topic != events_topic or runtime.refused(tp.partition):
+                continue  # a refused partition (state behind Kafka) is reported in /health
             try:
                 while await runtime.expire_due(tp.partition) >= 1000:
                     pass

@@ -34,10 +34,10 @@ from state.jobs import FAILURE, FINAL, PROCESSING, QUEUED, SKIPPED, STATUSES, SU
 from .._suggest import did_you_mean
 from ..errors import CommandError, required_text
 from ..exports.model import ExportDefinition, ExportError, export_to_json, parse_export
-from ..messages import encode
-from ..topics import export_runs_topic
 from ..exports.policy import ExportPolicy
 from ..exports.urls import MASK, mask_url
+from ..messages import encode
+from ..topics import export_runs_topic
 from .context import CommandEnv, CommandHandler, Context
 from .schedules import parse_cron, parse_timezone
 

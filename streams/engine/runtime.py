@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -35,8 +35,10 @@ from state import (
 
 from .. import metrics
 from ..clock import now_ms
+from ..dead_letters import DeadLetter, safe_text
 from ..errors import BadMessage
-from ..messages import Incoming, decode_event, encode
+from ..failures import InfrastructureError, StateBehindError, describe, is_infrastructure
+from ..messages import Event, Incoming, decode_event, encode
 from ..publisher import Publisher
 from ..settings import Settings
 from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
@@ -92,8 +94,20 @@ class _Owner:
             cache.popitem(last=False)
 
 
+CommittedOffset = Callable[[int], Awaitable["int | None"]]
+"""The next offset the consumer group will read on an events partition (None: none)."""
+
+_RECHECK_REFUSED_S = 1.0
+
+
 class PartitionRuntime:
-    def __init__(self, settings: Settings, redis: Redis, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        publisher: Publisher,
+        committed_offset: CommittedOffset | None = None,
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.publisher = publisher
@@ -104,6 +118,9 @@ class PartitionRuntime:
         )
         self._owners: dict[int, _Owner] = {}
         self._loading: dict[int, asyncio.Lock] = {}
+        self._committed_offset = committed_offset
+        self._refused: dict[int, tuple[float, StateBehindError]] = {}
+        """Partitions whose state is behind Kafka: when last checked, and why refused."""
 
     # -- ownership ------------------------------------------------------------------------
     def forget(self, partitions: Sequence[int]) -> None:
@@ -111,10 +128,17 @@ class PartitionRuntime:
         for partition in partitions:
             self._owners.pop(partition, None)
 
+    def refused(self, partition: int) -> bool:
+        """True while a partition is refused because its state went backwards."""
+        return partition in self._refused
+
     async def owner(self, partition: int) -> _Owner:
         owner = self._owners.get(partition)
         if owner is not None:
             return owner
+        refused = self._refused.get(partition)
+        if refused is not None and time.monotonic() - refused[0] < _RECHECK_REFUSED_S:
+            raise refused[1]
         lock = self._loading.setdefault(partition, asyncio.Lock())
         async with lock:
             owner = self._owners.get(partition)
@@ -126,6 +150,7 @@ class PartitionRuntime:
     async def _load(self, partition: int) -> _Owner:
         store = PartitionStore(self.redis, self.keyspace, partition)
         meta = await store.load_meta()
+        await self._check_not_behind(partition, meta.offset)
         # Claim the partition first: from now on a previous owner (a zombie, or this worker
         # before a rebalance) can neither commit nor trim the outbox.
         ver, epoch = await store.claim(meta.ver)
@@ -144,6 +169,24 @@ class PartitionRuntime:
         )
         engine = PartitionEngine(partition, self.config, catalog)
         return _Owner(store, engine, meta, epoch, self.settings.profile_cache_size)
+
+    async def _check_not_behind(self, partition: int, state_offset: int) -> None:
+        """Refuse a partition whose state ends before what the group committed in Kafka.
+
+        Kafka's committed offset never passes what the state applied (`applied_batches`), so
+        a state behind it lost applied events (Redis flushed, or a stale replica promoted).
+        """
+        if self._committed_offset is None:
+            return
+        committed = await self._committed_offset(partition)
+        if committed is not None and committed > state_offset + 1:
+            error = StateBehindError(partition, state_offset, committed)
+            if partition not in self._refused:
+                log.error("%s", error)
+            self._refused[partition] = (time.monotonic(), error)
+            raise error
+        if self._refused.pop(partition, None) is not None:
+            log.info("partition %d: state no longer behind Kafka; processing again", partition)
 
     def _discard(self, owner: _Owner) -> None:
         if self._owners.get(owner.store.partition) is owner:
@@ -184,23 +227,75 @@ class PartitionRuntime:
         metrics.PROCESSING_LATENCY.observe(time.perf_counter() - started)
 
     async def _apply_events(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
+        """Apply a run of events; a message that makes the run fail is isolated and dead-lettered.
+
+        Any failure that is not infrastructure (`failures.is_infrastructure`) while applying,
+        encoding or committing a run is the fault of one or more of its messages: the run is
+        split in halves, each applied on freshly loaded state (cached profiles may hold the
+        failed attempt's changes), down to single messages, which are dead-lettered
+        (`unprocessable`). Infrastructure failures propagate: the caller retries the batch.
+        """
+        messages = [m for m in messages if m.offset > owner.meta.offset]
         if not messages:
             return
+        try:
+            await self._apply_run(owner, messages)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            owner.cache.clear()
+            if len(messages) == 1:
+                await self._commit_unprocessable(owner, messages[0], exc)
+                return
+            log.warning(
+                "%s[%d] events %d..%d failed (%s: %s); isolating the message at fault",
+                self.settings.events_topic,
+                owner.store.partition,
+                messages[0].offset,
+                messages[-1].offset,
+                type(exc).__name__,
+                safe_text(str(exc), 300),
+            )
+            middle = len(messages) // 2
+            await self._apply_events(owner, messages[:middle])
+            await self._apply_events(owner, messages[middle:])
+
+    async def _commit_unprocessable(self, owner: _Owner, message: Incoming, exc: Exception) -> None:
+        now = now_ms()
+        batch = PartitionBatch(owner.store.keys, owner.meta)
+        letter = self._letter(message, "unprocessable", describe(exc), now)
+        batch.outbox.append(letter.to_record(self.settings.dlq_topic))
+        batch.offset = message.offset
+        await self._commit(owner, batch)
+        self._dead_lettered([letter])
+
+    def _decode(self, message: Incoming, now: int) -> Event | DeadLetter:
         settings = self.settings
+        try:
+            return decode_event(
+                message.value,
+                message.key,
+                now_ms=now,
+                max_bytes=settings.max_message_bytes,
+                max_future_ms=settings.max_future_ms,
+            )
+        except BadMessage as exc:
+            return self._letter(message, exc.code, exc.message, now)
+        except Exception as exc:  # a decoder fault not classified at the edge yet
+            if is_infrastructure(exc):
+                raise
+            return self._letter(message, "unprocessable", describe(exc), now)
+
+    async def _apply_run(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
         now = now_ms()
         batch = PartitionBatch(owner.store.keys, owner.meta)
         decoded = []
+        letters = []
         for message in messages:
-            try:
-                event = decode_event(
-                    message.value,
-                    message.key,
-                    now_ms=now,
-                    max_bytes=settings.max_message_bytes,
-                    max_future_ms=settings.max_future_ms,
-                )
-            except BadMessage as exc:
-                batch.outbox.append(self._dead_letter(message, exc, now))
+            event = self._decode(message, now)
+            if isinstance(event, DeadLetter):
+                batch.outbox.append(event.to_record(self.settings.dlq_topic))
+                letters.append(event)
                 continue
             decoded.append(event)
         ids = list(dict.fromkeys(e.customer_id for e in decoded))
@@ -222,31 +317,34 @@ class PartitionRuntime:
             batch.profiles[event.customer_id] = profile
         batch.offset = messages[-1].offset
         await self._commit(owner, batch)
+        self._dead_lettered(letters)
         metrics.EVENTS_PROCESSED.labels(str(owner.store.partition)).inc(applied)
 
-    def _dead_letter(self, message: Incoming, exc: BadMessage, now: int) -> OutboxRecord:
-        log.warning(
-            "%s[%d]@%d: dead letter (%s): %s",
+    def _letter(self, message: Incoming, code: str, reason: str, now: int) -> DeadLetter:
+        return DeadLetter(
             self.settings.events_topic,
             message.partition,
             message.offset,
-            exc.code,
-            exc.message,
+            message.key,
+            message.value,
+            code,
+            reason,
+            now,
         )
-        metrics.DLQ_MESSAGES.labels(exc.code).inc()
-        value = encode(
-            {
-                "topic": self.settings.events_topic,
-                "partition": message.partition,
-                "offset": message.offset,
-                "key": message.key,
-                "value": message.value,
-                "code": exc.code,
-                "reason": exc.message,
-                "at": now,
-            }
-        )
-        return OutboxRecord(self.settings.dlq_topic, message.key, value)
+
+    @staticmethod
+    def _dead_lettered(letters: Sequence[DeadLetter]) -> None:
+        """Log and count dead letters once their commit went through."""
+        for letter in letters:
+            log.warning(
+                "%s[%d]@%d: dead letter (%s): %s",
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                letter.code,
+                safe_text(letter.reason, 500),
+            )
+            metrics.DLQ_MESSAGES.labels(letter.code).inc()
 
     async def _commit(self, owner: _Owner, batch: PartitionBatch) -> None:
         """Commit, hand the outbox to the producer, and confirm it in the background.
@@ -261,23 +359,36 @@ class PartitionRuntime:
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
         owner.remember(batch.profiles.values())
         if batch.outbox:
-            futures = await self.publisher.send(batch.outbox)
+            try:
+                futures = await self.publisher.send(batch.outbox)
+            except Exception as exc:
+                # Committed but not handed to the producer: only a reload publishes the outbox
+                # in order (later confirmations trim from its head), whatever the error was.
+                owner.broken = True
+                self._discard(owner)
+                raise InfrastructureError(
+                    f"partition {owner.store.partition}: publishing committed records failed: "
+                    f"{describe(exc)}"
+                ) from exc
             owner.confirming = asyncio.ensure_future(
-                self._confirm(owner, futures, owner.confirming)
+                self._confirm(owner, batch.outbox, futures, owner.confirming)
             )
 
     async def _confirm(
         self,
         owner: _Owner,
+        records: Sequence[OutboxRecord],
         futures: list[asyncio.Future[Any]],
         previous: asyncio.Future[None] | None,
     ) -> None:
+        """Count the records Kafka acknowledged; one it can never accept is dropped (logged and
+        counted by the publisher) and counts as done, so it cannot hold the outbox forever."""
         if previous is not None:
             await previous
         if owner.broken:
             return
         try:
-            await asyncio.gather(*futures)
+            await self.publisher.settle(records, futures)
             owner.acked += len(futures)
         except Exception:
             # Left in the outbox: the reload publishes it again (consumers drop repeats by seq).
@@ -417,28 +528,59 @@ class PartitionRuntime:
         async with owner.lock:
             if owner is not self._owners.get(partition):
                 return 0
-            now = now_ms()
-            batch = PartitionBatch(owner.store.keys, owner.meta)
-            for customer_id, profile in zip(due, await owner.profiles(due), strict=True):
-                if profile is None:
-                    batch.timers[customer_id] = None
-                    continue
-                owner.engine.expire(batch, profile, now)
-                if profile.wake is not None and profile.wake <= now:  # never spin on a timer
-                    profile.wake = None
-                    batch.timers[profile.customer_id] = None
-                    batch.profiles[profile.customer_id] = profile
             try:
-                await self._commit(owner, batch)
+                await self._expire(owner, due)
             except FencedError as exc:
                 log.warning("%s; reloading partition %d", exc, partition)
                 self._discard(owner)
                 return 0
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    self._discard(owner)
+                    raise
+                owner.cache.clear()  # cached profiles may hold the failed attempt's changes
+                await self._expire_one_by_one(owner, due)
             except BaseException:
                 self._discard(owner)
                 raise
         metrics.EXPIRIES.inc(len(due))
         return len(due)
+
+    async def _expire(self, owner: _Owner, due: Sequence[str]) -> None:
+        now = now_ms()
+        batch = PartitionBatch(owner.store.keys, owner.meta)
+        for customer_id, profile in zip(due, await owner.profiles(due), strict=True):
+            if profile is None:
+                batch.timers[customer_id] = None
+                continue
+            owner.engine.expire(batch, profile, now)
+            if profile.wake is not None and profile.wake <= now:  # never spin on a timer
+                profile.wake = None
+                batch.timers[profile.customer_id] = None
+                batch.profiles[profile.customer_id] = profile
+        await self._commit(owner, batch)
+
+    async def _expire_one_by_one(self, owner: _Owner, due: Sequence[str]) -> None:
+        """After a failed expiry batch: each customer alone; one that still fails loses its
+        timer (logged), so it cannot block the partition's other timers forever. Its next
+        event evaluates it again."""
+        for customer_id in due:
+            try:
+                await self._expire(owner, [customer_id])
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    self._discard(owner)
+                    raise
+                owner.cache.clear()
+                log.error(
+                    "partition %d: expiry of customer %r failed (%s); its timer is dropped",
+                    owner.store.partition,
+                    safe_text(customer_id, 200),
+                    safe_text(describe(exc), 500),
+                )
+                batch = PartitionBatch(owner.store.keys, owner.meta)
+                batch.timers[customer_id] = None
+                await self._commit(owner, batch)
 
     def applied_offset(self, partition: int) -> int | None:
         """The last offset applied on a partition this worker has loaded, else None."""

@@ -67,24 +67,23 @@ def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api
     api = Api(settings, redis, partitions, app)
     page: Page = functools.partial(_page, app, settings)
     # fixed paths before the /segments/{id} patterns
-    _page(app, "/openapi.json", "openapi", get=api.openapi_doc)
-    _page(app, "/segments", "segments", get=api.list_segments, post=api.create)
-    _page(app, "/segments/estimate", "segments_estimate", post=api.estimate)
-    _page(app, "/segments/refresh", "segments_refresh", post=api.refresh)
-    _page(
-        app,
+    page("/openapi.json", "openapi", get=api.openapi_doc)
+    page("/segments", "segments", get=api.list_segments, post=api.create)
+    page("/segments/estimate", "segments_estimate", post=api.estimate)
+    page("/segments/refresh", "segments_refresh", post=api.refresh)
+    page(
         "/segments/{id}",
         "segment",
         get=api.show_segment,
         put=api.update,
         delete=api.delete,
     )
-    _page(app, "/segments/{id}/members", "segment_members", get=api.members)
-    _page(app, "/segments/{id}/members.csv", "segment_members_csv", get=api.members_csv)
-    _page(app, "/segments/{id}/trend", "segment_trend", get=api.trend)
-    _page(app, "/segments/{id}/activate", "segment_activate", post=api.activate)
-    _page(app, "/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
-    _page(app, "/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
+    page("/segments/{id}/members", "segment_members", get=api.members)
+    page("/segments/{id}/members.csv", "segment_members_csv", get=api.members_csv)
+    page("/segments/{id}/trend", "segment_trend", get=api.trend)
+    page("/segments/{id}/activate", "segment_activate", post=api.activate)
+    page("/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
+    page("/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
     register_jobs(page, api)
     register_schedules(page, api, api.schedules)
     register_exports(page, api, ExportStore(redis, KeySpace(settings.key_prefix)))

@@ -286,3 +286,15 @@ def test_compile_accepts_a_parsed_definition_and_repr() -> None:
     compiled = segment({"attr": "a", "op": "exists"})
     assert compile_segment(compiled.definition).definition == compiled.definition
     assert repr(compiled) == "CompiledSegment('t')"
+
+
+def test_within_last_on_an_integer_near_2_to_64_never_schedules_past_the_latest_change() -> None:
+    """Regression: a date attribute of 2**64 - 1 ms plus the window overflowed the wake time
+    that the partition stores (msgpack), and the commit failed on every retry."""
+    from segment_rules._predicates import LATEST_CHANGE_MS, value_next_change
+
+    next_change = value_next_change("within_last", "7d")
+    assert next_change is not None
+    for huge in (2**64 - 1, 2**63, LATEST_CHANGE_MS):
+        assert next_change(huge, NOW) is None
+    assert next_change(NOW, NOW) == NOW + 7 * DAY

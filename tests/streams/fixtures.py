@@ -127,10 +127,17 @@ class Harness:
         self.client: Client = Client(self.settings)
 
     def start(self) -> None:
-        # the topics first: a command sent (or a replies consumer made) before the worker
-        # created them could be lost under load ("topic not found in cluster metadata")
+        # The client assigns itself the replies topic's partitions once: create the topics
+        # first, or a worker slower to start than that lookup leaves it deaf to every reply.
         ensure_topics(self.settings)
         self.worker.start()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.worker.stop()  # never leak a worker when start-up fails
+            raise
+
+    def _wait_ready(self) -> None:
         # The first reply proves the worker joined the group and runs the control agent.
         request_id = uuid.uuid4().hex
         self.client.send_command({"command": "refresh", "all": True, "request_id": request_id})

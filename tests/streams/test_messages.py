@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.errors import BadMessage
-from streams.messages import decode_event, decode_map
+from streams.messages import Event, decode_event, decode_map
 
 NOW = 1_800_000_000_000
 
@@ -80,3 +80,99 @@ def test_arbitrary_bytes_either_decode_to_a_map_or_raise_bad_message(raw: bytes)
         assert isinstance(decode_map(raw), dict)
     except BadMessage as exc:
         assert exc.code in {"empty", "not_json", "undecodable", "not_a_map"}
+
+
+def _json_event(properties: str = "{}", **fields: str) -> bytes:
+    """A JSON event written by hand, so that it can hold what json.dumps would not write."""
+    values = {"event_id": '"e1"', "customer_id": '"c1"', "type": '"profile"', "ts": str(NOW)}
+    values.update(fields)
+    body = ",".join(f'"{name}":{value}' for name, value in values.items())
+    return f'{{{body},"properties":{properties}}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "says"),
+    [
+        (_json_event('{"n":"\\ud800"}'), "invalid_value", "properties.n holds a lone surrogate"),
+        (_json_event('{"\\udc00":1}'), "invalid_value", "properties key"),
+        (_json_event('{"a":{"b":["x\\ud800"]}}'), "invalid_value", "properties.a.b[0]"),
+        (_json_event(event_id='"\\ud800"'), "invalid_value", "'event_id' holds a lone surrogate"),
+        (_json_event(customer_id='"c\\ud800"'), "invalid_value", "'customer_id'"),
+        (_json_event(type='"\\udfff"'), "invalid_value", "'type'"),
+        (_json_event('{"n":NaN}'), "invalid_value", "NaN"),
+        (_json_event('{"n":Infinity}'), "invalid_value", "Infinity"),
+        (_json_event('{"n":-Infinity}'), "invalid_value", "-Infinity"),
+        (_json_event('{"n":1e400}'), "invalid_value", "out of the float range"),
+        (_json_event('{"n":' + "9" * 4301 + "}"), "not_json", "4300 digits"),
+        (_json_event(ts="1" + "0" * 5000), "not_json", "4300 digits"),
+        (_json_event('{"n":' + "[" * 200_000 + "}"), "not_json", "nests too deeply"),
+        (b"[" * 200_000, "not_json", "nests too deeply"),
+    ],
+)
+def test_json_that_broke_the_stream_is_refused_at_the_edge(
+    raw: bytes, code: str, says: str
+) -> None:
+    with pytest.raises(BadMessage) as caught:
+        decode_event(raw, b"c1", now_ms=NOW, max_bytes=10_000_000, max_future_ms=300_000)
+    assert caught.value.code == code
+    assert says in caught.value.message
+    caught.value.message.encode("utf-8")  # the reason itself is valid text
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {"a": {1: "x"}},
+        {"a": [{"b": {b"k": 1}}]},
+        {"a": {None: 1}},
+        {"a": {"b": {"c": {2.5: 1}}}},
+    ],
+)
+def test_msgpack_maps_with_non_string_keys_at_any_depth_are_refused(
+    properties: dict[object, object],
+) -> None:
+    raw = msgpack.packb(_event(properties=properties))
+    with pytest.raises(BadMessage) as caught:
+        _decode(None, raw=raw)
+    assert caught.value.code == "wrong_type"
+    assert "keys must be strings" in caught.value.message
+
+
+def test_msgpack_non_finite_floats_and_invalid_utf8_are_refused() -> None:
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(BadMessage) as caught:
+            _decode(_event(properties={"n": [bad]}))
+        assert caught.value.code == "invalid_value"
+    # msgpack carries UTF-8: an encoded surrogate cannot even be decoded
+    surrogate = "\ud800".encode("utf-8", "surrogatepass")
+    raw = msgpack.packb(_event()).replace(b"\xa2e1", b"\xa3" + surrogate)
+    with pytest.raises(BadMessage) as caught:
+        _decode(None, raw=raw)
+    assert caught.value.code == "undecodable"
+
+
+_TEXT = (
+    st.text(st.characters(codec="utf-8"), max_size=5)
+    | st.text(max_size=5)
+    | st.sampled_from(["\ud800", "a\udfff", "\udc00b"])
+)
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(_TEXT | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_VALUES)
+def test_every_accepted_event_can_be_stored_and_written_as_json(value: object) -> None:
+    """Whatever the edge accepts, msgpack (the state, the outputs) and JSON (the HTTP API,
+    CSV, webhooks) can encode: no input can break the commit or an output later."""
+    try:
+        event = _decode(None, raw=json.dumps(_event(properties={"v": value})).encode())
+    except (BadMessage, TypeError, ValueError):
+        return  # refused, or json.dumps itself refused the value
+    assert isinstance(event, Event)
+    msgpack.packb(event.properties, use_bin_type=True)
+    json.dumps(event.properties, allow_nan=False, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,82 @@
+"""An outbox record Kafka can never accept is dropped (logged, counted), not retried forever;
+the records around it are delivered (real broker, a producer with a small request limit)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka import KafkaAdminClient
+
+from state import OutboxRecord
+from streams import metrics
+from streams.publisher import Publisher
+
+
+class _ProducerApp:
+    """What the publisher uses of the Faust app: `.producer.send(...)` with faust's arguments."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = self
+        self._producer = producer
+
+    async def send(
+        self, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any
+    ) -> Any:
+        return await self._producer.send(
+            topic, value, key=key, partition=partition, headers=headers
+        )
+
+
+def _dropped(topic: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        "livesegments_outbox_dropped_total",
+        {"topic": topic, "cause": "MessageSizeTooLargeError"},
+    )
+    return value or 0.0
+
+
+def test_a_record_larger_than_the_request_limit_is_dropped_and_counted(
+    kafka_bootstrap: str,
+) -> None:
+    topic = f"test-{uuid.uuid4().hex[:10]}.publisher"
+
+    async def run() -> list[bytes]:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka_bootstrap, max_request_size=4096, acks="all"
+        )
+        await producer.start()
+        try:
+            publisher = Publisher(_ProducerApp(producer))
+            records = [
+                OutboxRecord(topic, b"k1", b"small-1"),
+                OutboxRecord(topic, b"k2", b"x" * 10_000),
+                OutboxRecord(topic, b"k3", b"small-2"),
+            ]
+            await asyncio.wait_for(publisher.publish(records), 60)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            batches = await consumer.getmany(timeout_ms=10_000, max_records=10)
+        finally:
+            await consumer.stop()
+        return [m.value for ms in batches.values() for m in ms if m.value is not None]
+
+    before = _dropped(topic)
+    try:
+        values = asyncio.run(run())
+    finally:
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","))
+        try:
+            if topic in admin.list_topics():
+                admin.delete_topics([topic])
+        finally:
+            admin.close()
+    assert _dropped(topic) == before + 1
+    assert values == [b"small-1", b"small-2"]
