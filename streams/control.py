@@ -39,14 +39,16 @@ from state import (
     Task,
 )
 
-from . import export_commands, jobs, lifecycle, metrics
+from . import erasure, export_commands, jobs, lifecycle, metrics
 from ._suggest import did_you_mean
 from .engine import NO_LIMITS
 from .errors import BadMessage, CommandError
+from .infrastructure import is_infrastructure
 from .messages import TASK_HEADER, decode_map, encode
 from .partitions import Incoming, now_ms
 from .publisher import Publisher
 from .settings import Settings
+from .task_auth import task_digest
 
 __all__ = ["CORE_COMMANDS", "CommandHandler", "Context", "ControlRuntime"]
 
@@ -104,6 +106,7 @@ class ControlRuntime:
         self.handlers.update(jobs.HANDLERS)
         self.handlers.update(lifecycle.HANDLERS)
         self.handlers.update(export_commands.HANDLERS)
+        self.handlers.update(erasure.HANDLERS)
 
     async def _load(self) -> RegistryMeta:
         meta = await self.store.load_meta()
@@ -122,6 +125,8 @@ class ControlRuntime:
         metrics.ACTIVE_SEGMENTS.set(sum(s.active for s in self._segments.values()))
 
     async def process(self, messages: Sequence[Incoming]) -> None:
+        """Apply commands in order. Raises only infrastructure errors (the agent retries):
+        a command that fails otherwise is answered with an `internal` error and skipped."""
         async with self.lock:
             for message in messages:
                 for _attempt in range(2):
@@ -137,19 +142,72 @@ class ControlRuntime:
 
     async def _process_one(self, meta: RegistryMeta, message: Incoming) -> None:
         now = now_ms()
-        batch = RegistryBatch(self.store, meta)
-        batch.offset = message.offset
-        batch.now = now
+        batch = self._batch(meta, message, now)
         await self._forget_old(batch, now)
         ctx = Context(self._segments, batch, now)
-        await self._handle(ctx, message)
-        ver = await self.store.commit(meta.ver, batch)
+        try:
+            await self._handle(ctx, message)
+            ver = await self.store.commit(meta.ver, batch)
+        except FencedError:
+            raise
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            # The command's own fault (or a bug it triggers): none of its registry changes
+            # are kept; its offset and request id are, with an `internal` error reply.
+            batch = self._batch(meta, message, now)
+            ctx = Context(self._segments, batch, now)
+            self._internal_error(ctx, message, exc)
+            ver = await self.store.commit(meta.ver, batch)
         self._meta = RegistryMeta(ver, batch.offset)
         self._segments = ctx.segments
         self._count_active()
         if batch.outbox:
-            await self.publisher.publish(batch.outbox)
+            try:
+                await self.publisher.publish(batch.outbox)
+            except BaseException:
+                # Committed but maybe not delivered: the reload publishes the whole outbox
+                # again before the next command (never trim what Kafka did not acknowledge).
+                self._meta = None
+                raise
             await self.store.trim_outbox(len(batch.outbox), self._epoch)
+
+    def _batch(self, meta: RegistryMeta, message: Incoming, now: int) -> RegistryBatch:
+        batch = RegistryBatch(self.store, meta)
+        batch.offset = message.offset
+        batch.now = now
+        return batch
+
+    def _internal_error(self, ctx: Context, message: Incoming, exc: Exception) -> None:
+        """Answer a command whose handling raised unexpectedly; record its request id so that a
+        redelivery is not answered twice."""
+        where = f"{self.settings.control_topic}[{message.partition}]@{message.offset}"
+        try:
+            command = decode_map(message.value, "command")
+        except BadMessage:  # pragma: no cover - decoding errors are answered by _handle
+            command = {}
+        name = command.get("command")
+        raw_id = command.get("request_id")
+        request_id = raw_id if isinstance(raw_id, str) and raw_id else None
+        log.error(
+            "%s: command %r (request_id %r) failed; answered 'internal', nothing changed",
+            where,
+            name,
+            request_id,
+            exc_info=exc,
+        )
+        metrics.COMMAND_FAILURES.labels("internal").inc()
+        if request_id is None:
+            return  # a partition's or the exporter's report: nobody waits for a reply
+        ctx.batch.requests[request_id] = _digest(message.value)
+        shown = name if isinstance(name, str) else type(name).__name__
+        error = {
+            "code": "internal",
+            "message": f"command {shown[:100]!r} failed with an internal error "
+            f"({type(exc).__name__}) and changed nothing; the worker log has the details "
+            f"(request_id {request_id!r})",
+        }
+        self.reply(ctx, request_id, {"ok": False, "error": error})
 
     async def _forget_old(self, batch: RegistryBatch, now: int) -> None:
         """Bound the registry: forget request ids and jobs past their retention."""
@@ -182,7 +240,7 @@ class ControlRuntime:
                     "request_id",
                 )
             request_id = raw_id
-            digest = hashlib.blake2b(message.value or b"", digest_size=16).digest()
+            digest = _digest(message.value)
             seen = ctx.batch.requests.get(request_id) or await self.store.request_digest(request_id)
             if seen == digest:
                 log.info("%s: request %r already applied, ignored", where, request_id)
@@ -294,11 +352,14 @@ class ControlRuntime:
         remove: list[str],
         reply: dict[str, Any],
         skipped: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """Record a job with one task per segment and send its task to every partition.
 
         `skipped`: segments of the command that get a Skipped task and no work (the reason
-        as its warning). Returns the job id; the reply goes out when all partitions report.
+        as its warning); `extra`: more fields of the task message (forget: `customer_id`).
+        Returns the job id; the reply goes out when all partitions report. The job records
+        the task message's digest: partitions carry out only that message (`task_auth`).
         """
         job_id = uuid.uuid4().hex
         segment_ids = tuple(s.segment_id for s in apply) + tuple(remove)
@@ -306,16 +367,6 @@ class ControlRuntime:
         tasks = {sid: Task(sid, warnings=tuple(warnings)) for sid in segment_ids}
         for sid, reason in (skipped or {}).items():
             tasks[sid] = jobs.skipped_task(sid, reason, ctx.now)
-        ctx.batch.jobs[job_id] = Job(
-            job_id,
-            request_id,
-            command,
-            segment_ids,
-            self.partitions,
-            ctx.now,
-            reply,
-            tasks=tasks,
-        )
         task = encode(
             {
                 "job_id": job_id,
@@ -327,7 +378,19 @@ class ControlRuntime:
                 ],
                 "remove": remove,
                 "cancelable": command in jobs.CANCELABLE,
+                **(extra or {}),
             }
+        )
+        ctx.batch.jobs[job_id] = Job(
+            job_id,
+            request_id,
+            command,
+            segment_ids,
+            self.partitions,
+            ctx.now,
+            reply,
+            tasks=tasks,
+            task_digest=task_digest(task),
         )
         for partition in range(self.partitions):
             ctx.batch.outbox.append(
@@ -503,9 +566,16 @@ class ControlRuntime:
         if job is None and isinstance(job_id, str):
             job = await self.store.job(job_id)
         if job is None:
-            log.warning("task report for unknown job %r ignored", job_id)
+            log.warning(
+                "task report for unknown job %r ignored",
+                job_id if isinstance(job_id, str) else type(job_id).__name__,
+            )
             return
-        if int(report["partition"]) in job.done or job.finished_at is not None:
+        problem = jobs.report_problem(job, report)
+        if problem is not None:
+            log.warning("malformed task report for job %r ignored: %s", job.job_id, problem)
+            return
+        if report["partition"] in job.done or job.finished_at is not None:
             log.info("repeated task report of job %s ignored", job.job_id)
             return
         job = jobs.fold_report(job, report, ctx.now)
@@ -525,6 +595,11 @@ class ControlRuntime:
             "members": members,
             "tasks": jobs.outcome(job),
         }
+        if job.command == "forget":
+            result["erased"] = any(d.get("erased") is True for d in done.values())
+            result["exited_segments"] = sorted(
+                {s for d in done.values() for s in d.get("exited_segments") or ()}
+            )
         # exports: a scheduled refresh ended; the exports containing its segments run now
         exports = await export_commands.after_refresh(self, ctx, job)
         if exports:
@@ -536,3 +611,8 @@ class ControlRuntime:
         for partition in range(self.partitions):
             pipe.scard(self.keyspace.partition(partition).members(segment_id))
         return sum(await pipe.execute())
+
+
+def _digest(value: bytes | None) -> bytes:
+    """What identifies a command's body: a redelivery with the same request id matches it."""
+    return hashlib.blake2b(value or b"", digest_size=16).digest()

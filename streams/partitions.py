@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import msgpack
 from redis.asyncio import Redis
 
 from state import (
@@ -39,6 +38,7 @@ from .errors import BadMessage
 from .messages import TASK_HEADER, decode_event, encode
 from .publisher import Publisher
 from .settings import Settings
+from .task_auth import verified_task
 
 __all__ = ["Incoming", "PartitionRuntime"]
 
@@ -319,7 +319,14 @@ class PartitionRuntime:
         others; the job's segments that use it (`in_segment`) are skipped. A canceled job
         stops between chunks: the customers not reached keep their memberships.
         """
-        task: dict[str, Any] = msgpack.unpackb(message.value or b"\x80", raw=False)
+        try:
+            task, _job = await verified_task(self.registry, owner.store.partition, message.value)
+        except BadMessage as exc:  # not issued by the control plane: no effect but a dead letter
+            batch = PartitionBatch(owner.store.keys, owner.meta)
+            batch.offset = message.offset
+            batch.outbox.append(self._dead_letter(message, exc, now_ms()))
+            await self._commit(owner, batch)
+            return
         action, job_id = task["action"], task["job_id"]
         engine = owner.engine
         resume = owner.meta.task
@@ -364,6 +371,7 @@ class PartitionRuntime:
             engine.set_segment(applied)
         removed: list[str] = task.get("remove", [])
         cause = task["cause"]
+        erase = task.get("customer_id") if action == "forget" else None
         refresh_ids = [a.segment_id for a in usable]
         chunk = self.settings.task_chunk
         cancelable = bool(task.get("cancelable"))
@@ -374,9 +382,18 @@ class PartitionRuntime:
             batch = PartitionBatch(owner.store.keys, owner.meta)
             for applied in usable:
                 batch.catalog_set[applied.segment_id] = applied
-            ids = [] if canceled else await owner.store.customers_after(progress["cursor"], chunk)
+            if isinstance(erase, str):  # forget: one customer, at most on this partition
+                ids = [] if progress["done"] else [erase]
+            else:
+                ids = (
+                    [] if canceled else await owner.store.customers_after(progress["cursor"], chunk)
+                )
             for profile in await owner.profiles(ids):
                 if profile is None:
+                    continue
+                if isinstance(erase, str):
+                    progress["exited_segments"] = engine.erase(batch, profile, now, stats)
+                    progress["erased"] = True
                     continue
                 for segment_id in removed:
                     engine.remove_member(batch, profile, segment_id, now, cause, stats)
@@ -404,6 +421,8 @@ class PartitionRuntime:
                 OutboxRecord(self.settings.control_topic, job_id.encode(), encode(done))
             )
             await self._commit(owner, batch)
+            for customer_id in batch.erased:
+                owner.cache.pop(customer_id, None)
             log.info(
                 "%s %s: %s%s%s",
                 where,
@@ -553,4 +572,6 @@ def _report(
         "done": progress["done"],
         "total": progress["total"],
         "canceled": canceled,
+        "erased": bool(progress.get("erased")),
+        "exited_segments": list(progress.get("exited_segments") or []),
     }

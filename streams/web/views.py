@@ -263,6 +263,11 @@ class Api:
         result = await self._command(request, {"command": "deactivate", "segment_id": id})
         return json_response(web, result)
 
+    async def forget(self, web: Any, request: Any, id: str) -> Any:
+        """Erase one customer from every partition (the `forget` command); 200 once done."""
+        result = await self._command(request, {"command": "forget", "customer_id": id})
+        return json_response(web, result)
+
     async def refresh(self, web: Any, request: Any) -> Any:
         require_token(self.settings, request, mutation=True)
         body = await read_json(request)
@@ -317,6 +322,7 @@ def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api
     _page(app, "/segments/{id}/activate", "segment_activate", post=api.activate)
     _page(app, "/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
     _page(app, "/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
+    _page(app, "/customers/{id}/forget", "customer_forget", post=api.forget)
     register_jobs(lambda path, name, **handlers: _page(app, path, name, **handlers), api)
     register_schedules(
         lambda path, name, **handlers: _page(app, path, name, **handlers), api, api.schedules
