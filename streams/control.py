@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import msgpack
 from redis.asyncio import Redis
 
 from segment_rules import (
@@ -183,12 +185,10 @@ class ControlRuntime:
         redelivery is not answered twice."""
         where = f"{self.settings.control_topic}[{message.partition}]@{message.offset}"
         try:
-            command = decode_map(message.value, "command")
-        except BadMessage:  # pragma: no cover - decoding errors are answered by _handle
-            command = {}
-        name = command.get("command")
-        raw_id = command.get("request_id")
-        request_id = raw_id if isinstance(raw_id, str) and raw_id else None
+            name = decode_map(message.value, "command").get("command")
+        except BadMessage:
+            name = None
+        request_id = _salvage_request_id(message.value)
         log.error(
             "%s: command %r (request_id %r) failed; answered 'internal', nothing changed",
             where,
@@ -267,6 +267,7 @@ class ControlRuntime:
                 self.reply(ctx, request_id, {"ok": True, "result": result})
         except BadMessage as exc:
             log.warning("%s: bad command: %s", where, exc.reason)
+            request_id = request_id or _salvage_request_id(message.value)
             self.reply(
                 ctx, request_id, {"ok": False, "error": {"code": exc.code, "message": exc.reason}}
             )
@@ -611,6 +612,26 @@ class ControlRuntime:
         for partition in range(self.partitions):
             pipe.scard(self.keyspace.partition(partition).members(segment_id))
         return sum(await pipe.execute())
+
+
+def _salvage_request_id(value: bytes | None) -> str | None:
+    """The request id of a command that does not decode as such (invalid UTF-8 somewhere in
+    it, say), when a lenient reading finds a usable one: its sender still gets a reply."""
+    if not value:
+        return None
+    try:
+        if value.lstrip()[:1] == b"{":
+            found = json.loads(value.decode("utf-8", "surrogateescape")).get("request_id")
+        else:
+            lenient = msgpack.unpackb(
+                value, raw=False, strict_map_key=False, unicode_errors="surrogateescape"
+            )
+            found = lenient.get("request_id") if isinstance(lenient, dict) else None
+        if isinstance(found, str) and found and found.encode():
+            return found
+    except Exception:  # anything unreadable: no request id to answer
+        return None
+    return None
 
 
 def _digest(value: bytes | None) -> bytes:

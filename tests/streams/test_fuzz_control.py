@@ -19,7 +19,7 @@ from .fixtures import Harness, segment
 pytestmark = pytest.mark.integration
 
 SEED = 20261129
-INPUTS = 1200
+INPUTS = 800
 """How many control messages the test sends (valid ones included)."""
 
 _ODD: list[Any] = [
