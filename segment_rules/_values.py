@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Final
 
-DURATION_RE: Final = re.compile(r"^[1-9][0-9]*[smhdw]$")
+DURATION_RE: Final = re.compile(r"[1-9][0-9]*[smhdw]")
 _UNIT_MS: Final[dict[str, int]] = {
     "s": 1000,
     "m": 60 * 1000,
@@ -56,7 +56,7 @@ def same_scalar(a: object, b: object) -> bool:
 
 def duration_to_ms(text: str) -> int | None:
     """``"7d"`` -> milliseconds; ``None`` when ``text`` is not a duration."""
-    if not DURATION_RE.match(text):
+    if not DURATION_RE.fullmatch(text):
         return None
     return int(text[:-1]) * _UNIT_MS[text[-1]]
 

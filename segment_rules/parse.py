@@ -37,7 +37,7 @@ from .model import (
     Value,
 )
 
-SLUG_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+SLUG_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _MAX_NAME: Final = 200
 _TOP_FIELDS: Final = ("id", "name", "description", "tags", "type", "rules")
 _RULE_FIELDS: Final = ("where", "op")
@@ -125,7 +125,7 @@ def _string(value: object, path: str, what: str) -> str:
 
 def _slug(value: object, path: str) -> str:
     text = _string(value, path, "a segment id (string)")
-    if not SLUG_RE.match(text):
+    if not SLUG_RE.fullmatch(text):
         _fail(
             "invalid_value",
             f"invalid segment id {text!r} {_at(path)}; expected 1-64 characters of lowercase "
@@ -236,7 +236,7 @@ class _Parser:
         ms = duration_to_ms(value)
         if ms is None:
             fixed = value.strip().lower().replace(" ", "")
-            hint = f"; did you mean {fixed!r}?" if DURATION_RE.match(fixed) else ""
+            hint = f"; did you mean {fixed!r}?" if DURATION_RE.fullmatch(fixed) else ""
             _fail(
                 "bad_duration",
                 f"invalid duration {value!r} {_at(path)}; expected a positive whole number "

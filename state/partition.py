@@ -65,6 +65,8 @@ class PartitionBatch:
         self.catalog_set: dict[str, AppliedSegment] = {}
         self.catalog_del: list[str] = []
         self.drop_members: list[str] = []
+        self.erased: list[str] = []
+        """Customers whose profile, history, timer and index entry this batch deletes."""
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -106,6 +108,11 @@ class PartitionBatch:
             )
         if self.catalog_del:
             writes.add_many("HDEL", keys.catalog, self.catalog_del)
+        if self.erased:
+            for customer_id in self.erased:
+                writes.add("DEL", keys.profile(customer_id))
+            writes.add_many("ZREM", keys.customers, self.erased)
+            writes.add_many("ZREM", keys.timers, self.erased)
         if self.delivered:
             writes.add("LTRIM", keys.outbox, self.delivered, -1)
         if self.outbox:

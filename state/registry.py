@@ -75,6 +75,10 @@ class Job:
     tasks: dict[str, Task] = field(default_factory=dict)
     """Segment id -> its task (jobs written before tasks existed have none)."""
     canceled_at: int | None = None
+    task_digest: str | None = None
+    """sha256 (hex) of the task message written to every events partition; a partition carries
+    out a task message only when its digest matches (`streams.task_auth`). None: no partition
+    task (an export run, or a job of an older version)."""
 
     @property
     def status(self) -> str:
@@ -99,6 +103,7 @@ class Job:
             "finished_at": self.finished_at,
             "tasks": {sid: t.to_dict() for sid, t in self.tasks.items()},
             "canceled_at": self.canceled_at,
+            "task_digest": self.task_digest,
         }
 
     @classmethod
@@ -115,6 +120,7 @@ class Job:
             raw["finished_at"],
             {sid: Task.from_dict(t) for sid, t in raw.get("tasks", {}).items()},
             raw.get("canceled_at"),
+            raw.get("task_digest"),
         )
 
 

@@ -117,10 +117,13 @@ class Client:
         self.producer.flush()
 
     def wait_reply(self, request_id: str | None, timeout: float = 60.0) -> dict[str, Any]:
-        if self._replies is None:
-            self._replies = _consumer(self.settings, self.settings.replies_topic)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self._replies is None or not self._replies.assignment():
+                # the topic did not exist yet (a worker still starting creates it): look again
+                if self._replies is not None:
+                    self._replies.close()
+                self._replies = _consumer(self.settings, self.settings.replies_topic)
             key = request_id if request_id is not None else ""
             if key in self._pending_replies:
                 return self._pending_replies.pop(key)
@@ -132,7 +135,9 @@ class Client:
     # -- membership -----------------------------------------------------------------------
     def poll_membership(self) -> MembershipFold:
         """Read whatever membership changes arrived since the last call and fold them."""
-        if self._membership is None:
+        if self._membership is None or not self._membership.assignment():
+            if self._membership is not None:  # the topic did not exist yet: look again
+                self._membership.close()
             self._membership = _consumer(self.settings, self.settings.membership_topic)
         for message in self._membership:
             self.fold.apply(msgpack.unpackb(message.value, raw=False))

@@ -3,7 +3,9 @@
 This is the one place that decides. Infrastructure is what an unreachable or unhealthy
 service causes: Redis connection/timeout errors and its transient refusals (loading,
 out of memory, read-only replica, failover), Kafka errors raised by the producer or the
-admin client, a fenced commit, a state that went backwards, socket errors. Such a failure
+admin client, a fenced commit, a state that went backwards, connection and name-resolution
+errors (not every OSError: a file name too long, from a 300-character time zone, is an input's
+fault). Such a failure
 is retried with capped backoff and never costs a message. Everything else raised while a
 message is decoded, applied, encoded or committed is that message's fault: it is
 dead-lettered (`unprocessable`) and processing goes on.
@@ -12,6 +14,7 @@ dead-lettered (`unprocessable`) and processing goes on.
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from aiokafka import errors as aiokafka_errors
 from aiokafka.errors import KafkaError as AioKafkaError
@@ -67,7 +70,7 @@ def _infrastructure(exc: BaseException) -> bool:
         | ConnectionError
         | TimeoutError
         | asyncio.TimeoutError
-        | OSError,
+        | socket.gaierror,
     )
 
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
     "ACTIVE_SEGMENTS",
+    "COMMAND_FAILURES",
     "DLQ_MESSAGES",
     "DUPLICATES",
     "EVALUATIONS",
@@ -85,6 +86,12 @@ OUTBOX_DROPPED = Counter(
 ACTIVE_SEGMENTS = Gauge(
     "livesegments_active_segments",
     "Active segments in the registry",
+    registry=REGISTRY,
+)
+COMMAND_FAILURES = Counter(
+    "livesegments_command_failures_total",
+    "Control commands whose handling raised unexpectedly (answered 'internal', skipped)",
+    ["code"],
     registry=REGISTRY,
 )
 

@@ -22,6 +22,7 @@ from .._suggest import did_you_mean
 from ..errors import CommandError
 from ..messages import TASK_HEADER, encode
 from ..settings import Settings
+from ..task_auth import task_digest
 
 __all__ = ["CANCELABLE", "CommandEnv", "CommandHandler", "Context", "Result"]
 
@@ -157,11 +158,14 @@ class CommandEnv:
         remove: list[str],
         reply: dict[str, Any],
         skipped: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """Record a job with one task per segment and send its task to every partition.
 
         `skipped`: segments of the command that get a Skipped task and no work (the reason
-        as its warning). Returns the job id; the reply goes out when all partitions report.
+        as its warning); `extra`: more fields of the task message (forget: `customer_id`).
+        Returns the job id; the reply goes out when all partitions report. The job records
+        the task message's digest: partitions carry out only that message (`task_auth`).
         """
         job_id = uuid.uuid4().hex
         segment_ids = tuple(s.segment_id for s in apply) + tuple(remove)
@@ -169,16 +173,6 @@ class CommandEnv:
         tasks = {sid: Task(sid, warnings=tuple(warnings)) for sid in segment_ids}
         for sid, reason in (skipped or {}).items():
             tasks[sid] = Task.skipped(sid, reason, ctx.now)
-        ctx.batch.jobs[job_id] = Job(
-            job_id,
-            request_id,
-            command,
-            segment_ids,
-            self.partitions,
-            ctx.now,
-            reply,
-            tasks=tasks,
-        )
         task = encode(
             {
                 "job_id": job_id,
@@ -190,7 +184,19 @@ class CommandEnv:
                 ],
                 "remove": remove,
                 "cancelable": command in CANCELABLE,
+                **(extra or {}),
             }
+        )
+        ctx.batch.jobs[job_id] = Job(
+            job_id,
+            request_id,
+            command,
+            segment_ids,
+            self.partitions,
+            ctx.now,
+            reply,
+            tasks=tasks,
+            task_digest=task_digest(task),
         )
         for partition in range(self.partitions):
             ctx.batch.outbox.append(

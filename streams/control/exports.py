@@ -24,6 +24,7 @@ segments runs; a segment whose refresh did not succeed gets a Skipped task.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -40,6 +41,8 @@ from ..messages import encode
 from ..topics import export_runs_topic
 from .context import CommandEnv, CommandHandler, Context
 from .schedules import parse_cron, parse_timezone
+
+log = logging.getLogger(__name__)
 
 __all__ = ["HANDLERS", "after_refresh", "drop_segment", "export_done", "export_view"]
 
@@ -385,6 +388,30 @@ async def after_refresh(runtime: CommandEnv, ctx: Context, job: Job) -> list[dic
     return started
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < high
+
+
+def _report_problem(job: Job, report: dict[str, Any]) -> str | None:
+    """Why an `_export_done` report cannot be folded into `job` (anyone may write the control
+    topic: a report for another kind of job, or with fields of the wrong type, is refused)."""
+    if job.command != "export":
+        return f"job {job.job_id!r} is a {job.command!r} job, not an export run"
+    at, count = report.get("at"), report.get("count")
+    if at is not None and not _whole(at, 1, 1 << 53):
+        return f"'at' must be epoch milliseconds, got {at!r:.100}"
+    if count is not None and not _whole(count, 0, 1 << 62):
+        return f"'count' must be a count, got {count!r:.100}"
+    errors = report.get("errors")
+    if errors is not None and not (
+        isinstance(errors, list) and all(isinstance(e, str) for e in errors)
+    ):
+        return f"'errors' must be a list of texts, got {errors!r:.200}"
+    if not isinstance(report.get("reason"), str | None):
+        return "'reason' must be text"
+    return None
+
+
 async def export_done(runtime: CommandEnv, ctx: Context, report: dict[str, Any]) -> None:
     """Fold the exporter's report on one task into its job; reply when the job ends."""
     job_id, segment_id = report.get("job_id"), report.get("segment_id")
@@ -394,7 +421,11 @@ async def export_done(runtime: CommandEnv, ctx: Context, report: dict[str, Any])
     task = job.tasks.get(segment_id) if job is not None else None
     if job is None or task is None or task.finished or job.finished_at is not None:
         return  # unknown, or a redelivered report of a task already folded
-    at = int(report.get("at") or ctx.now)
+    problem = _report_problem(job, report)
+    if problem is not None:
+        log.warning("malformed export report for job %r ignored: %s", job_id, problem)
+        return
+    at = report.get("at") or ctx.now
     if report.get("phase") == "started":
         task = task.with_changes(status=PROCESSING, started_at=at, last_processed_at=ctx.now)
     else:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
+import msgpack
 from redis.asyncio import Redis
 
 from segment_rules import DefinitionError
@@ -24,10 +26,11 @@ from .. import metrics
 from .._suggest import did_you_mean
 from ..clock import now_ms
 from ..errors import BadMessage, CommandError
+from ..failures import is_infrastructure
 from ..messages import Incoming, decode_map
 from ..publisher import Publisher
 from ..settings import Settings
-from . import exports, jobs, lifecycle, segments
+from . import erasure, exports, jobs, lifecycle, segments
 from .context import CommandEnv, Context
 
 __all__ = ["ControlRuntime"]
@@ -47,7 +50,7 @@ class ControlRuntime(CommandEnv):
         self._meta: RegistryMeta | None = None
         self._epoch = 0
         self._segments: dict[str, StoredSegment] = {}
-        for family in (segments, lifecycle, jobs, exports):
+        for family in (segments, lifecycle, jobs, exports, erasure):
             clash = self.handlers.keys() & family.HANDLERS.keys()
             assert not clash, f"commands defined twice: {sorted(clash)}"
             self.handlers.update(family.HANDLERS)
@@ -69,6 +72,8 @@ class ControlRuntime(CommandEnv):
         metrics.ACTIVE_SEGMENTS.set(sum(s.active for s in self._segments.values()))
 
     async def process(self, messages: Sequence[Incoming]) -> None:
+        """Apply commands in order. Raises only infrastructure errors (the agent retries):
+        a command that fails otherwise is answered with an `internal` error and skipped."""
         async with self.lock:
             for message in messages:
                 for _attempt in range(2):
@@ -84,19 +89,70 @@ class ControlRuntime(CommandEnv):
 
     async def _process_one(self, meta: RegistryMeta, message: Incoming) -> None:
         now = now_ms()
-        batch = RegistryBatch(self.store, meta)
-        batch.offset = message.offset
-        batch.now = now
+        batch = self._batch(meta, message, now)
         await self._forget_old(batch, now)
         ctx = Context(self._segments, batch, now)
-        await self._handle(ctx, message)
-        ver = await self.store.commit(meta.ver, batch)
+        try:
+            await self._handle(ctx, message)
+            ver = await self.store.commit(meta.ver, batch)
+        except FencedError:
+            raise
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            # The command's own fault (or a bug it triggers): none of its registry changes
+            # are kept; its offset and request id are, with an `internal` error reply.
+            batch = self._batch(meta, message, now)
+            ctx = Context(self._segments, batch, now)
+            self._internal_error(ctx, message, exc)
+            ver = await self.store.commit(meta.ver, batch)
         self._meta = RegistryMeta(ver, batch.offset)
         self._segments = ctx.segments
         self._count_active()
         if batch.outbox:
-            await self.publisher.publish(batch.outbox)
+            try:
+                await self.publisher.publish(batch.outbox)
+            except BaseException:
+                # Committed but maybe not delivered: the reload publishes the whole outbox
+                # again before the next command (never trim what Kafka did not acknowledge).
+                self._meta = None
+                raise
             await self.store.trim_outbox(len(batch.outbox), self._epoch)
+
+    def _batch(self, meta: RegistryMeta, message: Incoming, now: int) -> RegistryBatch:
+        batch = RegistryBatch(self.store, meta)
+        batch.offset = message.offset
+        batch.now = now
+        return batch
+
+    def _internal_error(self, ctx: Context, message: Incoming, exc: Exception) -> None:
+        """Answer a command whose handling raised unexpectedly; record its request id so that a
+        redelivery is not answered twice."""
+        where = f"{self.settings.control_topic}[{message.partition}]@{message.offset}"
+        try:
+            name = decode_map(message.value, "command").get("command")
+        except BadMessage:
+            name = None
+        request_id = _salvage_request_id(message.value)
+        log.error(
+            "%s: command %r (request_id %r) failed; answered 'internal', nothing changed",
+            where,
+            name,
+            request_id,
+            exc_info=exc,
+        )
+        metrics.COMMAND_FAILURES.labels("internal").inc()
+        if request_id is None:
+            return  # a partition's or the exporter's report: nobody waits for a reply
+        ctx.batch.requests[request_id] = _digest(message.value)
+        shown = name if isinstance(name, str) else type(name).__name__
+        error = {
+            "code": "internal",
+            "message": f"command {shown[:100]!r} failed with an internal error "
+            f"({type(exc).__name__}) and changed nothing; the worker log has the details "
+            f"(request_id {request_id!r})",
+        }
+        self.reply(ctx, request_id, {"ok": False, "error": error})
 
     async def _forget_old(self, batch: RegistryBatch, now: int) -> None:
         """Bound the registry: forget request ids and jobs past their retention."""
@@ -129,7 +185,7 @@ class ControlRuntime(CommandEnv):
                     "request_id",
                 )
             request_id = raw_id
-            digest = hashlib.blake2b(message.value or b"", digest_size=16).digest()
+            digest = _digest(message.value)
             seen = ctx.batch.requests.get(request_id) or await self.store.request_digest(request_id)
             if seen == digest:
                 log.info("%s: request %r already applied, ignored", where, request_id)
@@ -156,6 +212,7 @@ class ControlRuntime(CommandEnv):
                 self.reply(ctx, request_id, {"ok": True, "result": result})
         except BadMessage as exc:
             log.warning("%s: bad command: %s", where, exc.message)
+            request_id = request_id or _salvage_request_id(message.value)
             self.reply(
                 ctx, request_id, {"ok": False, "error": {"code": exc.code, "message": exc.message}}
             )
@@ -175,9 +232,16 @@ class ControlRuntime(CommandEnv):
         if job is None and isinstance(job_id, str):
             job = await self.store.job(job_id)
         if job is None:
-            log.warning("task report for unknown job %r ignored", job_id)
+            log.warning(
+                "task report for unknown job %r ignored",
+                job_id if isinstance(job_id, str) else type(job_id).__name__,
+            )
             return
-        if int(report["partition"]) in job.done or job.finished_at is not None:
+        problem = jobs.report_problem(job, report)
+        if problem is not None:
+            log.warning("malformed task report for job %r ignored: %s", job.job_id, problem)
+            return
+        if report["partition"] in job.done or job.finished_at is not None:
             log.info("repeated task report of job %s ignored", job.job_id)
             return
         job = jobs.fold_report(job, report, ctx.now)
@@ -196,8 +260,38 @@ class ControlRuntime(CommandEnv):
             "members": members,
             "tasks": jobs.outcome(job),
         }
+        if job.command == "forget":
+            result["erased"] = any(d.get("erased") is True for d in done.values())
+            result["exited_segments"] = sorted(
+                {s for d in done.values() for s in d.get("exited_segments") or ()}
+            )
         # exports: a scheduled refresh ended; the exports containing its segments run now
         ran = await exports.after_refresh(self, ctx, job)
         if ran:
             result["exports"] = ran
         self.reply(ctx, job.request_id, {"ok": True, "result": result})
+
+
+def _salvage_request_id(value: bytes | None) -> str | None:
+    """The request id of a command that does not decode as such (invalid UTF-8 somewhere in
+    it, say), when a lenient reading finds a usable one: its sender still gets a reply."""
+    if not value:
+        return None
+    try:
+        if value.lstrip()[:1] == b"{":
+            found = json.loads(value.decode("utf-8", "surrogateescape")).get("request_id")
+        else:
+            lenient = msgpack.unpackb(
+                value, raw=False, strict_map_key=False, unicode_errors="surrogateescape"
+            )
+            found = lenient.get("request_id") if isinstance(lenient, dict) else None
+        if isinstance(found, str) and found and found.encode():
+            return found
+    except Exception:  # anything unreadable: no request id to answer
+        return None
+    return None
+
+
+def _digest(value: bytes | None) -> bytes:
+    """What identifies a command's body: a redelivery with the same request id matches it."""
+    return hashlib.blake2b(value or b"", digest_size=16).digest()

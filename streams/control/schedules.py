@@ -10,6 +10,7 @@ occurrence.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,7 +19,14 @@ from croniter import croniter
 
 from ..errors import CommandError
 
-__all__ = ["CronSpec", "parse_at", "parse_cron", "parse_timezone"]
+__all__ = ["MAX_AT_MS", "CronSpec", "parse_at", "parse_cron", "parse_timezone"]
+
+
+_ZONE_RE = re.compile(r"[A-Za-z0-9_+-]{1,30}(/[A-Za-z0-9_+-]{1,30}){0,2}")
+"""The shape of an IANA time zone name ('America/Argentina/Buenos_Aires' is the longest kind)."""
+
+MAX_AT_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: the last instant a schedule can name."""
 
 
 def parse_timezone(name: Any, path: str = "timezone") -> ZoneInfo:
@@ -29,12 +37,15 @@ def parse_timezone(name: Any, path: str = "timezone") -> ZoneInfo:
             f"got {name!r}",
             path,
         )
+    shown = name if len(name) <= 80 else f"{name[:80]}... ({len(name)} characters)"
     try:
+        if not _ZONE_RE.fullmatch(name):
+            raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: e.g. a name too long
         raise CommandError(
             "bad_timezone",
-            f"unknown time zone {name!r} at {path}; expected an IANA name such as "
+            f"unknown time zone {shown!r} at {path}; expected an IANA name such as "
             "'Europe/Berlin', 'America/New_York' or 'UTC'",
             path,
         ) from None
@@ -112,23 +123,34 @@ def parse_at(raw: Any, path: str = "at") -> int:
             f"'2030-01-01T06:00:00+01:00', got {raw!r}",
             path,
         )
+    at: int | None = None
     if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str):
+        at = raw
+    elif isinstance(raw, str) and len(raw) <= 64:
         text = raw.strip()
-        if text.isdigit():
-            return int(text)
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            pass
+        if re.fullmatch(r"[0-9]{1,16}", text):  # ASCII digits only: '²'.isdigit() is true
+            at = int(text)
         else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return int(moment.timestamp() * 1000)
-    raise CommandError(
-        "invalid_value",
-        f"{path}={raw!r} is neither epoch milliseconds nor an ISO-8601 time "
-        "(e.g. '2030-01-01T06:00:00Z')",
-        path,
-    )
+            try:
+                moment = datetime.fromisoformat(text)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                at = int(moment.timestamp() * 1000)
+            except (ValueError, OverflowError):
+                pass
+    if at is None:
+        shown = raw if not isinstance(raw, str) or len(raw) <= 80 else f"{raw[:80]}..."
+        raise CommandError(
+            "invalid_value",
+            f"{path}={shown!r} is neither epoch milliseconds nor an ISO-8601 time "
+            "(e.g. '2030-01-01T06:00:00Z')",
+            path,
+        )
+    if not 0 <= at <= MAX_AT_MS:
+        raise CommandError(
+            "invalid_value",
+            f"{path}={at} is out of range; expected epoch milliseconds between 0 and "
+            f"{MAX_AT_MS} (9999-12-31)",
+            path,
+        )
+    return at

@@ -250,6 +250,20 @@ class PartitionEngine:
         self._record(batch, profile, segment_id, False, now, cause, stats)
         self.evaluate(batch, profile, self._index.dependents.get(segment_id, ()), now, cause, stats)
 
+    def erase(
+        self, batch: PartitionBatch, profile: Profile, now: int, stats: TaskStats
+    ) -> list[str]:
+        """Forget a customer: exit every segment (cause `erased`), then delete the profile, its
+        history, timer and index entry. Returns the segments exited."""
+        left = sorted(profile.segments)
+        for segment_id in left:
+            self._record(batch, profile, segment_id, False, now, "erased", stats)
+        customer_id = profile.customer_id
+        batch.profiles.pop(customer_id, None)
+        batch.timers.pop(customer_id, None)
+        batch.erased.append(customer_id)
+        return left
+
     def _record(
         self,
         batch: PartitionBatch,

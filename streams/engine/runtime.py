@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-import msgpack
 from redis.asyncio import Redis
 
 from state import (
@@ -41,6 +40,7 @@ from ..failures import InfrastructureError, StateBehindError, describe, is_infra
 from ..messages import Event, Incoming, decode_event, encode
 from ..publisher import Publisher
 from ..settings import Settings
+from ..task_auth import verified_task
 from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
 
 __all__ = ["PartitionRuntime"]
@@ -245,7 +245,7 @@ class PartitionRuntime:
                 raise
             owner.cache.clear()
             if len(messages) == 1:
-                await self._commit_unprocessable(owner, messages[0], exc)
+                await self._commit_dead_letter(owner, messages[0], "unprocessable", describe(exc))
                 return
             log.warning(
                 "%s[%d] events %d..%d failed (%s: %s); isolating the message at fault",
@@ -260,10 +260,13 @@ class PartitionRuntime:
             await self._apply_events(owner, messages[:middle])
             await self._apply_events(owner, messages[middle:])
 
-    async def _commit_unprocessable(self, owner: _Owner, message: Incoming, exc: Exception) -> None:
+    async def _commit_dead_letter(
+        self, owner: _Owner, message: Incoming, code: str, reason: str
+    ) -> None:
+        """Commit `message` as a dead letter on its own (its offset, nothing else)."""
         now = now_ms()
         batch = PartitionBatch(owner.store.keys, owner.meta)
-        letter = self._letter(message, "unprocessable", describe(exc), now)
+        letter = self._letter(message, code, reason, now)
         batch.outbox.append(letter.to_record(self.settings.dlq_topic))
         batch.offset = message.offset
         await self._commit(owner, batch)
@@ -412,7 +415,11 @@ class PartitionRuntime:
         others; the job's segments that use it (`in_segment`) are skipped. A canceled job
         stops between chunks: the customers not reached keep their memberships.
         """
-        task: dict[str, Any] = msgpack.unpackb(message.value or b"\x80", raw=False)
+        try:
+            task, _job = await verified_task(self.registry, owner.store.partition, message.value)
+        except BadMessage as exc:  # not issued by the control plane: no effect but a dead letter
+            await self._commit_dead_letter(owner, message, exc.code, exc.message)
+            return
         action, job_id = task["action"], task["job_id"]
         engine = owner.engine
         resume = owner.meta.task
@@ -457,6 +464,7 @@ class PartitionRuntime:
             engine.set_segment(applied)
         removed: list[str] = task.get("remove", [])
         cause = task["cause"]
+        erase = task.get("customer_id") if action == "forget" else None
         refresh_ids = [a.segment_id for a in usable]
         chunk = self.settings.task_chunk
         cancelable = bool(task.get("cancelable"))
@@ -467,9 +475,18 @@ class PartitionRuntime:
             batch = PartitionBatch(owner.store.keys, owner.meta)
             for applied in usable:
                 batch.catalog_set[applied.segment_id] = applied
-            ids = [] if canceled else await owner.store.customers_after(progress["cursor"], chunk)
+            if isinstance(erase, str):  # forget: one customer, at most on this partition
+                ids = [] if progress["done"] else [erase]
+            else:
+                ids = (
+                    [] if canceled else await owner.store.customers_after(progress["cursor"], chunk)
+                )
             for profile in await owner.profiles(ids):
                 if profile is None:
+                    continue
+                if isinstance(erase, str):
+                    progress["exited_segments"] = engine.erase(batch, profile, now, stats)
+                    progress["erased"] = True
                     continue
                 for segment_id in removed:
                     engine.remove_member(batch, profile, segment_id, now, cause, stats)
@@ -497,6 +514,8 @@ class PartitionRuntime:
                 OutboxRecord(self.settings.control_topic, job_id.encode(), encode(done))
             )
             await self._commit(owner, batch)
+            for customer_id in batch.erased:
+                owner.cache.pop(customer_id, None)
             log.info(
                 "%s %s: %s%s%s",
                 where,
@@ -677,4 +696,6 @@ def _report(
         "done": progress["done"],
         "total": progress["total"],
         "canceled": canceled,
+        "erased": bool(progress.get("erased")),
+        "exited_segments": list(progress.get("exited_segments") or []),
     }

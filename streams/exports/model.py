@@ -44,7 +44,7 @@ MAX_ATTRIBUTES: Final = 500
 MAX_BATCH: Final = 10_000
 MAX_RETRIES: Final = 20
 MAX_BACKOFF_S: Final = 60.0
-_TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_TOPIC_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _MAX_NAME: Final = 200
 
 
@@ -147,7 +147,7 @@ def _string(value: object, path: str, what: str) -> str:
 
 def _slug(value: object, path: str, what: str) -> str:
     text = _string(value, path, what)
-    if not SLUG_RE.match(text):
+    if not SLUG_RE.fullmatch(text):
         _fail(
             "invalid_value",
             f"invalid {what} {text!r} at {path}; expected 1-64 characters of lowercase letters, "
@@ -174,7 +174,7 @@ def _limit(obj: Mapping[str, Any], path: str) -> int | None:
 
 def _kafka(obj: Mapping[str, Any], path: str) -> KafkaDestination:
     topic = _string(_required(obj, "topic", f"{path}.topic"), f"{path}.topic", "a topic name")
-    if not _TOPIC_RE.match(topic) or topic in (".", ".."):
+    if not _TOPIC_RE.fullmatch(topic) or topic in (".", ".."):
         _fail(
             "invalid_value",
             f"invalid topic name {topic!r} at {path}.topic; expected 1-249 characters of "

@@ -158,6 +158,19 @@ def _simple(command: str) -> Command:
     return run
 
 
+def _forget(api: ApiClient, args: argparse.Namespace) -> Any:
+    result = api.request("POST", f"/customers/{quoted(args.customer_id)}/forget")
+    if args.json:
+        return result
+    exited = sorted(result.get("exited_segments") or [])
+    if result.get("erased"):
+        left = f"; exited {', '.join(exited)}" if exited else ""
+        print(f"forgot customer {args.customer_id!r}{left} (job {result['job']['job_id']})")
+    else:
+        print(f"no data held for customer {args.customer_id!r}; nothing to forget")
+    return None
+
+
 def _refresh(api: ApiClient, args: argparse.Namespace) -> Any:
     if args.all == bool(args.ids):
         raise UsageError("refresh needs segment ids or --all (not both)")
@@ -282,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every segment")
     p.add_argument("--wait", action="store_true", help="show the job's progress bar meanwhile")
     jobs.add_commands(add)
+    p = add("forget", _forget, "erase one customer's profile, history and memberships")
+    p.add_argument("customer_id")
     p = add("estimate", _estimate, "how many customers a definition would select (dry run)")
     p.add_argument("-f", "--file", required=True, help="definition file (.json, .yaml, - = stdin)")
     p = add("quick", _quick, "an attribute's distribution; with --op/--value, a size estimate")

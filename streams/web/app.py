@@ -84,6 +84,7 @@ def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api
     page("/segments/{id}/activate", "segment_activate", post=api.activate)
     page("/segments/{id}/deactivate", "segment_deactivate", post=api.deactivate)
     page("/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
+    page("/customers/{id}/forget", "customer_forget", post=api.forget)
     register_jobs(page, api)
     register_schedules(page, api, api.schedules)
     register_exports(page, api, ExportStore(redis, KeySpace(settings.key_prefix)))

@@ -226,6 +226,11 @@ class Api(ApiBase):
         result = await self._command(request, {"command": "deactivate", "segment_id": id})
         return json_response(web, result)
 
+    async def forget(self, web: Any, request: Any, id: str) -> Any:
+        """Erase one customer from every partition (the `forget` command); 200 once done."""
+        result = await self._command(request, {"command": "forget", "customer_id": id})
+        return json_response(web, result)
+
     async def refresh(self, web: Any, request: Any) -> Any:
         require_token(self.settings, request, mutation=True)
         body = await read_json(request)

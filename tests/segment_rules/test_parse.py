@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from segment_rules import DefinitionError, Limits, parse_definition
 from segment_rules.model import AllOf, AttrCondition, EventCondition, InSegment, Not, PropCondition
@@ -230,3 +232,30 @@ def test_parsing_does_not_mutate_its_input() -> None:
     before = copy.deepcopy(obj)
     parse_definition(obj)
     assert obj == before
+
+
+@given(
+    number=st.integers(min_value=1, max_value=10**6),
+    unit=st.sampled_from("smhdw"),
+    tail=st.sampled_from(["\n", "\r\n", " ", "\t", "\n\n"]),
+)
+def test_duration_or_id_with_a_trailing_newline_is_refused(
+    number: int, unit: str, tail: str
+) -> None:
+    """`$` matched before a final newline: "7d\\n" parsed as a duration, then crashed."""
+    where = {
+        "event": "buy",
+        "agg": "count",
+        "within": f"{number}{unit}{tail}",
+        "op": "gte",
+        "value": 1,
+    }
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition({"id": "s", "name": "S", "rules": [{"where": where}]}, Limits())
+    assert caught.value.code == "bad_duration"
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(
+            {"id": f"s{tail}", "name": "S", "rules": [{"where": {**where, "within": "7d"}}]},
+            Limits(),
+        )
+    assert caught.value.code == "invalid_value" and caught.value.path == "id"
