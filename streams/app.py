@@ -65,10 +65,13 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     redis = Redis.from_url(settings.redis_url)
-    publisher = Publisher(app)
     offsets = GroupOffsets(settings.kafka_bootstrap, settings.app_id, settings.events_topic)
-    partitions = PartitionRuntime(settings, redis, publisher, offsets.committed)
-    control = ControlRuntime(settings, redis, publisher, events_partitions)
+    partitions = PartitionRuntime(
+        settings, redis, Publisher(app, drop_undeliverable=True), offsets.committed
+    )
+    control = ControlRuntime(
+        settings, redis, Publisher(app, drop_undeliverable=False), events_partitions
+    )
 
     def topic(name: str, count: int) -> Any:
         return app.topic(name, partitions=count, internal=False)

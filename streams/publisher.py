@@ -1,9 +1,15 @@
 """Publishes outbox records to Kafka through the Faust app's producer (acks=all).
 
-A record Kafka can never accept (larger than the producer's request limit, an invalid
-topic) is dropped: logged with its topic and size and counted in
-`livesegments_outbox_dropped_total`, so it cannot hold the outbox back forever. Every other
-producer failure (the broker is down or moving a leader) is raised, and the caller retries.
+For the data plane (`drop_undeliverable=True`), a record Kafka can never accept (larger than
+the producer's request limit, an invalid topic) is dropped: logged with its topic and size and
+counted in `livesegments_outbox_dropped_total`, so one odd membership change or dead letter
+cannot hold a partition back forever. Every other producer failure (the broker is down or
+moving a leader) is raised, and the caller retries.
+
+The control plane's records (task messages, replies) are small and written by livesegments
+itself, and a job cannot finish without them: one that Kafka refuses says the topic is
+misconfigured, which an operator must fix like an unreachable service. So that publisher
+(`drop_undeliverable=False`) raises it too; the caller retries and `/health` shows the stall.
 """
 
 from __future__ import annotations
@@ -37,8 +43,12 @@ def _drop(record: OutboxRecord, exc: BaseException) -> None:
 
 
 class Publisher:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, drop_undeliverable: bool) -> None:
         self._app = app
+        self._drop_undeliverable = drop_undeliverable
+
+    def _droppable(self, exc: BaseException) -> bool:
+        return self._drop_undeliverable and is_undeliverable(exc)
 
     async def send(self, records: Sequence[OutboxRecord]) -> list[asyncio.Future[Any]]:
         """Hand records to the producer in order; returns their delivery futures."""
@@ -55,7 +65,7 @@ class Publisher:
                     list(record.headers) or None,
                 )
             except Exception as exc:
-                if not is_undeliverable(exc):
+                if not self._droppable(exc):
                     raise
                 _drop(record, exc)
                 future = asyncio.get_running_loop().create_future()
@@ -71,7 +81,7 @@ class Publisher:
         retry: BaseException | None = None
         for record, result in zip(records, results, strict=True):
             if isinstance(result, BaseException):
-                if is_undeliverable(result):
+                if self._droppable(result):
                     _drop(record, result)
                 elif retry is None:
                     retry = result

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streams.control.jobs import fold_report, report_problem
 
 from state import Job
+from streams.control.jobs import fold_report, report_problem
 
 JOB = Job("j1", "r1", "refresh", ("s",), 4, 1, {}, task_digest="0" * 64)
 STATS = {"evaluated": 3, "entered": 1, "exited": 0}

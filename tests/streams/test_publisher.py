@@ -7,7 +7,9 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from kafka import KafkaAdminClient
 
 from state import OutboxRecord
@@ -49,7 +51,7 @@ def test_a_record_larger_than_the_request_limit_is_dropped_and_counted(
         )
         await producer.start()
         try:
-            publisher = Publisher(_ProducerApp(producer))
+            publisher = Publisher(_ProducerApp(producer), drop_undeliverable=True)
             records = [
                 OutboxRecord(topic, b"k1", b"small-1"),
                 OutboxRecord(topic, b"k2", b"x" * 10_000),
@@ -80,3 +82,26 @@ def test_a_record_larger_than_the_request_limit_is_dropped_and_counted(
             admin.close()
     assert _dropped(topic) == before + 1
     assert values == [b"small-1", b"small-2"]
+
+
+def test_the_control_planes_publisher_raises_what_it_cannot_deliver(kafka_bootstrap: str) -> None:
+    """Task messages and replies are never dropped: a job cannot finish without them."""
+    topic = f"test-{uuid.uuid4().hex[:10]}.publisher"
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka_bootstrap, max_request_size=4096, acks="all"
+        )
+        await producer.start()
+        try:
+            publisher = Publisher(_ProducerApp(producer), drop_undeliverable=False)
+            await asyncio.wait_for(
+                publisher.publish([OutboxRecord(topic, b"k", b"x" * 10_000)]), 60
+            )
+        finally:
+            await producer.stop()
+
+    before = _dropped(topic)
+    with pytest.raises(MessageSizeTooLargeError):
+        asyncio.run(run())
+    assert _dropped(topic) == before
