@@ -123,6 +123,13 @@ class Harness:
         self.client: Client = Client(self.settings)
 
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.close()  # a start that fails must not leave a worker (or its keys) behind
+            raise
+
+    def _start(self) -> None:
         self.worker.start()
         # The first reply proves the worker joined the group and runs the control agent.
         request_id = uuid.uuid4().hex
