@@ -78,10 +78,9 @@ class Data:
         if tail.startswith("ui/") or tail == "ui":
             return error_response(404, "not_found", f"no API path /{tail}")
         body = await request.read() if request.method not in ("GET", "HEAD") else None
-        answer = await self.loopback.call(
+        return await self.loopback.forward(
             request, request.method, "/" + tail, body or None, request.query_string
         )
-        return _reply(answer)
 
     async def uses(self, request: Any, id: str) -> aioweb.StreamResponse:
         need_session(self.sessions, request)

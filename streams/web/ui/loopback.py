@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp import web as aioweb
 
 __all__ = ["Answer", "Loopback"]
 
@@ -86,6 +87,39 @@ class Loopback:
                 "message": f"the worker's API did not answer {method} {path}: {exc!r}",
             }
             return Answer(502, json.dumps({"error": error}).encode(), {})
+
+    async def forward(
+        self, request: Any, method: str, path: str, body: bytes | None, query: str
+    ) -> aioweb.StreamResponse:
+        """Stream the API's answer to `request`'s browser (a CSV of any size in chunks)."""
+        url = _base(request) + path + (f"?{query}" if query else "")
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        response: aioweb.StreamResponse | None = None
+        try:
+            async with self._client().request(method, url, data=body, headers=headers) as got:
+                kept = {k: got.headers[k] for k in _FORWARDED if k in got.headers}
+                response = aioweb.StreamResponse(
+                    status=got.status, headers={**kept, "Cache-Control": "no-store"}
+                )
+                await response.prepare(request)
+                async for chunk in got.content.iter_chunked(1 << 16):
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if response is not None and response.prepared:
+                raise  # the headers went out: drop the connection, the download fails
+            error = {
+                "code": "unreachable",
+                "message": f"the worker's API did not answer {method} {path}: {exc!r}",
+            }
+            return aioweb.Response(
+                body=json.dumps({"error": error}).encode(),
+                status=502,
+                content_type="application/json",
+            )
 
     async def get(self, request: Any, path: str, query: str = "") -> Answer:
         return await self.call(request, "GET", path, None, query)

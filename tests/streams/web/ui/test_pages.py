@@ -206,6 +206,48 @@ def test_add_the_segment_to_an_export_from_manage_exports(signed_in: Page, ui: A
     expect(page.locator('#exports tr[data-export="ui-crm"]')).to_contain_text("ui-gold")
 
 
+def test_quick_segment_shows_values_and_an_estimate(signed_in: Page, ui: ApiHarness) -> None:
+    page = signed_in
+    page.goto(ui.url + "/ui/quick")
+    page.get_by_label("Attribute").fill("tier")
+    page.get_by_label("Attribute").press("Tab")
+    expect(page.locator("#q-stats svg.bars text").first).to_be_visible()
+    expect(page.locator("#q-stats")).to_contain_text("on 40 of 40 customers (categorical)")
+    page.get_by_label("Value", exact=False).fill("silver")
+    page.get_by_label("Segment ID").fill("ui-silver")
+    page.get_by_label("Name", exact=True).fill("Silver customers")
+    expect(page.locator("#q-estimate")).to_contain_text("Estimated size: 10 of 40 customers")
+    page.get_by_role("button", name="Save and activate").click()
+    page.wait_for_url(ui.url + "/ui/segments/ui-silver")
+    expect(page.locator("#member-count")).to_have_text("10")
+
+
+def test_recurring_refresh_schedules_and_refresh_all(signed_in: Page, ui: ApiHarness) -> None:
+    page = signed_in
+    page.goto(ui.url + "/ui/schedules")
+    page.get_by_label("Cron").fill("0 6 * * *")
+    page.get_by_label("Time zone").fill("Europe/Berlin")
+    page.get_by_label("Gold customers").check()
+    page.get_by_role("button", name="Add schedule").click()
+    row = page.locator("#refresh-schedules tbody tr[data-schedule]")
+    expect(row).to_contain_text("Europe/Berlin")
+    listed = ui.api.ok("GET", "/refresh-schedules")["refresh_schedules"]
+    assert [(r["cron"], r["segment_ids"]) for r in listed] == [("0 6 * * *", ["ui-gold"])]
+    row.get_by_role("button", name="Remove").click()
+    expect(row).to_have_count(0)
+    assert ui.api.ok("GET", "/refresh-schedules")["refresh_schedules"] == []
+    page.get_by_label("Cron").fill("every day")
+    page.get_by_label("All segments").check()
+    page.get_by_role("button", name="Add schedule").click()
+    expect(page.locator("#refresh-error")).to_contain_text("every day")
+
+    page.goto(ui.url + "/ui/")
+    before = len(ui.api.ok("GET", "/jobs?limit=500")["jobs"])
+    page.get_by_role("button", name="Refresh all").click()
+    expect(page.locator("#flash")).to_contain_text("Refresh of all segments started")
+    until(lambda: len(ui.api.ok("GET", "/jobs?limit=500")["jobs"]) > before, what="a new job")
+
+
 def test_delete_names_dependents_and_exports(signed_in: Page, ui: ApiHarness) -> None:
     page = signed_in
     parent = definition("ui-parent", {"in_segment": "ui-gold"})
