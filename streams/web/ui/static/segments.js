@@ -117,6 +117,20 @@ document.addEventListener("DOMContentLoaded", () => {
     if (act === "delete") return report("Delete of " + id, await LS.actions.remove([id]), true);
   });
 
+  // one row menu open at a time; a click elsewhere or Escape closes it
+  document.addEventListener("click", (ev) => {
+    document.querySelectorAll("details.menu[open]").forEach((menu) => {
+      if (!menu.contains(ev.target)) menu.open = false;
+    });
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape") return;
+    document.querySelectorAll("details.menu[open]").forEach((menu) => {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    });
+  });
+
   // live member counts, states and job states (polling)
   async function poll() {
     const segs = await LS.api("GET", "/segments");
