@@ -12,3 +12,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# Debian's chromium for the browser tests of the Segments page (tests/streams/web/ui/)
+scripts/browser.sh

@@ -29,6 +29,7 @@ from .settings import Settings
 from .stalls import STALLS
 from .topics import export_runs_topic
 from .web import register as register_api
+from .web.ui import register as register_ui
 
 __all__ = ["Worker", "create_app"]
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
     expiry_agent.register(app, settings.events_topic, partitions, settings.expiry_poll_s)
 
     api = register_api(app, settings, redis, events_partitions)
+    register_ui(app, api)
     snapshots_agent.register(
         app, api.reads, api.trends, settings.trend_interval_s, settings.trend_retention_s
     )

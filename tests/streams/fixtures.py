@@ -134,7 +134,7 @@ class Harness:
         try:
             self._wait_ready()
         except BaseException:
-            self.worker.stop()  # never leak a worker when start-up fails
+            self.close()  # a start that fails must not leave a worker (or its keys) behind
             raise
 
     def _wait_ready(self) -> None:
@@ -155,7 +155,6 @@ class Harness:
                     self.settings = Settings.from_env(self.env)
                     self.worker.start()
                 if time.monotonic() > deadline:
-                    self.close()  # the fixture never yields: nothing else would stop it
                     raise
         assert reply["ok"], reply
 
