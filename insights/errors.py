@@ -1,0 +1,23 @@
+"""The one error of the analyses: bad input, with a stable code and the path to it."""
+
+from __future__ import annotations
+
+from segment_rules import LiveSegmentsError
+
+__all__ = ["InsightError"]
+
+
+class InsightError(LiveSegmentsError):
+    """Input an analysis refuses (unknown attribute, wrong kind, too many categories, ...).
+
+    `path` names the request field at fault (``using[1]``, ``source``, ``primary``).
+    """
+
+    def __init__(self, code: str, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"InsightError(code={self.code!r}, path={self.path!r}, message={self.message!r})"
