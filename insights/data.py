@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
 from segment_rules import EventRecord, Limits, compile_segment, parse_definition
 
@@ -49,7 +49,7 @@ class Customer:
     events: Mapping[str, Sequence[EventRecord]] = field(default_factory=dict)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -75,7 +75,7 @@ class AttributeInfo:
 def describe_attributes(customers: Iterable[CustomerData]) -> dict[str, AttributeInfo]:
     """Every attribute seen, with its kind: numeric (numbers only), boolean (booleans only),
     categorical (strings only), mixed (scalars of several kinds) or other (lists, maps)."""
-    kinds: dict[str, set[str]] = {}
+    kinds: dict[str, set[Kind]] = {}
     present: Counter[str] = Counter()
     values: dict[str, Counter[Any]] = {}
     for customer in customers:
@@ -83,6 +83,7 @@ def describe_attributes(customers: Iterable[CustomerData]) -> dict[str, Attribut
             if value is None:
                 continue
             present[name] += 1
+            kind: Kind
             if isinstance(value, bool):
                 kind = "boolean"
             elif is_number(value):
@@ -98,20 +99,15 @@ def describe_attributes(customers: Iterable[CustomerData]) -> dict[str, Attribut
                 values.setdefault(name, Counter())  # numbers are not tallied
     result: dict[str, AttributeInfo] = {}
     for name, seen in sorted(kinds.items()):
-        final: Kind
-        if len(seen) == 1:
-            final = next(iter(seen))  # type: ignore[assignment]
-        else:
-            final = "other" if "other" in seen else "mixed"
+        mixed: Kind = "other" if "other" in seen else "mixed"
+        final: Kind = next(iter(seen)) if len(seen) == 1 else mixed
         counted = values.get(name, Counter())
         distinct = len(counted) if final in ("boolean", "categorical") else 0
         result[name] = AttributeInfo(name, final, present[name], distinct, counted)
     return result
 
 
-def require_attribute(
-    infos: Mapping[str, AttributeInfo], name: str, path: str
-) -> AttributeInfo:
+def require_attribute(infos: Mapping[str, AttributeInfo], name: str, path: str) -> AttributeInfo:
     """The attribute `name`, or an `unknown_attribute` error naming `path` and close names."""
     info = infos.get(name)
     if info is None:

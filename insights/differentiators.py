@@ -103,9 +103,7 @@ def _categorical(
 
 
 def _share(customers: Sequence[CustomerData], name: str, value: Any) -> float:
-    hits = sum(
-        1 for c in customers if type(v := c.attrs.get(name)) is type(value) and v == value
-    )
+    hits = sum(1 for c in customers if type(v := c.attrs.get(name)) is type(value) and v == value)
     return hits / len(customers)
 
 

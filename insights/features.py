@@ -20,6 +20,7 @@ from .data import DAY_MS, AttributeInfo, CustomerData, is_number, label
 
 __all__ = [
     "ACTIVITY_WINDOWS_D",
+    "Agg",
     "Feature",
     "NumericFeature",
     "OneHot",
@@ -181,12 +182,13 @@ def activity_features(customers: Sequence[CustomerData]) -> list[NumericFeature]
             NumericFeature(f"days since last {event_type}", event=event_type, agg="days_since")
         )
         for prop, _m in props[event_type].most_common(MAX_PROPS_PER_TYPE):
-            for agg in ("sum", "avg"):
+            aggs: tuple[Agg, ...] = ("sum", "avg")
+            for agg in aggs:
                 features.append(
                     NumericFeature(
                         f"{event_type} {agg} {prop} {VALUE_WINDOW_D}d",
                         event=event_type,
-                        agg=agg,  # type: ignore[arg-type]
+                        agg=agg,
                         prop=prop,
                         window_d=VALUE_WINDOW_D,
                     )

@@ -10,7 +10,7 @@ have); activity features named ``event:TYPE:count:30d``, ``event:TYPE:sum:PROP:9
 Each leaf's path becomes a segment definition; its size and value are then computed by the
 engine's own evaluator over the population (exact for the definition, not the tree's
 estimate). Significance: Welch's t-test (numeric) or a two-proportion z-test (categorical),
-group against the rest, at α = 0.05 with a Bonferroni correction over the leaves.
+group against the rest, at alpha = 0.05 with a Bonferroni correction over the leaves.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .data import (
 )
 from .definitions import Step, conjunction, slug, suggestion_id
 from .errors import InsightError
-from .features import NumericFeature, OneHot
+from .features import Agg, NumericFeature, OneHot
 from .stats import two_proportion_z_test, welch_t_test
 
 __all__ = [
@@ -97,7 +97,7 @@ def _activity_feature(spec: str, path: str) -> NumericFeature:
         days = int(match["w1"])
         return NumericFeature(f"{event} count {days}d", event=event, agg="count", window_d=days)
     days = int(match["w2"])
-    agg = match["vagg"]
+    agg: Agg = "sum" if match["vagg"] == "sum" else "avg"
     return NumericFeature(
         f"{event} {agg} {match['prop']} {days}d",
         event=event,
@@ -228,8 +228,18 @@ def suggest_for_measure(
     for steps in paths:
         where = conjunction(steps)
         suggestions.append(
-            _describe(where, customers, population, values, overall, primary,
-                      numeric_primary, target, now_ms, len(paths))  # fmt: skip
+            _describe(
+                where,
+                customers,
+                population,
+                values,
+                overall,
+                primary,
+                numeric_primary,
+                target,
+                now_ms,
+                len(paths),
+            )
         )
     suggestions.sort(key=lambda s: -s["value_in_group"])
     what = f"average {primary}" if numeric_primary else f"{primary} = {label(target)}"
@@ -313,7 +323,7 @@ def _describe(
         text = f"{primary} = {label(target)}: {100 * mean:.0f} % vs {100 * overall:.0f} %"
     lift = mean / overall if overall else None
     if lift is not None:
-        text += f", {lift:.1f}×"
+        text += f", {lift:.1f}x"
     everyone = evaluate_definition(definition, customers, now_ms)
     members = sorted(c.customer_id for c, hit in zip(customers, everyone, strict=True) if hit)
     return {

@@ -34,7 +34,9 @@ def check_segment_ids(segment_ids: Sequence[str]) -> None:
 def count_regions(sets: Mapping[str, Set[str]]) -> dict[frozenset[str], int]:
     """Region (the segments a customer is in, non-empty) -> customers in exactly those."""
     regions: dict[frozenset[str], int] = {}
-    everyone: set[str] = set().union(*sets.values()) if sets else set()
+    everyone: set[str] = set()
+    for members in sets.values():
+        everyone |= members
     for customer in everyone:
         key = frozenset(sid for sid, members in sets.items() if customer in members)
         regions[key] = regions.get(key, 0) + 1
@@ -60,7 +62,7 @@ class Overlap:
     def to_dict(self) -> dict[str, Any]:
         union = sum(self.regions.values())
         ids = self.segment_ids
-        rows = []
+        rows: list[dict[str, Any]] = []
         for mask in range(1, 2 ** len(ids)):
             inside = [sid for i, sid in enumerate(ids) if mask >> i & 1]
             key = frozenset(inside)

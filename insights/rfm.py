@@ -12,7 +12,7 @@ digits. The groups are rectangles over the scores and partition the active custo
 |---|---|
 | Champions | R ≥ 4, F ≥ 4, M ≥ 4 |
 | Loyal | R ≥ 3, F ≥ 4, not a Champion |
-| Potential loyalists | R ≥ 4, F 2–3 |
+| Potential loyalists | R ≥ 4, F 2-3 |
 | New | R ≥ 4, F = 1 |
 | Need attention | R = 3, F ≤ 3 |
 | At risk | R ≤ 2, F ≥ 3 |
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import CustomerData, evaluate_definition, is_number
+from .data import CustomerData, is_number
 from .definitions import slug, suggestion_id
 from .errors import InsightError
 from .features import _number, duration
@@ -240,13 +240,11 @@ class _Atoms:
         e = self.edges
         w = [duration(x) for x in e.recency_ms]
         fq = e.frequency
-        money = (
-            f", {self.prop} sum ≥ {_number(e.monetary[2])}" if e.monetary is not None else ""
-        )
+        money = f", {self.prop} sum ≥ {_number(e.monetary[2])}" if e.monetary is not None else ""
         return {
             "Champions": f"last within {w[2]}, ≥ {fq[2]} in {self.lookback}{money}",
             "Loyal": f"last within {w[1]}, ≥ {fq[2]} in {self.lookback}, not a Champion",
-            "Potential loyalists": f"last within {w[2]}, {fq[0]}–{fq[2] - 1} in {self.lookback}",
+            "Potential loyalists": f"last within {w[2]}, {fq[0]}-{fq[2] - 1} in {self.lookback}",
             "New": f"last within {w[2]}, < {fq[0]} in {self.lookback}",
             "Need attention": f"last within {w[1]} but not {w[2]}, < {fq[2]} in {self.lookback}",
             "At risk": f"nothing within {w[1]}, ≥ {fq[1]} in {self.lookback}",

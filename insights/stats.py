@@ -17,7 +17,7 @@ __all__ = [
 
 
 def cohens_h(p1: float, p2: float) -> float:
-    """Effect size of two proportions: 2·asin(√p1) − 2·asin(√p2)."""
+    """Effect size of two proportions: 2*asin(√p1) - 2*asin(√p2)."""
     return 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2))
 
 

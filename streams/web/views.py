@@ -31,6 +31,7 @@ from .errors import ApiError
 from .export import csv_chunks
 from .exports import register as register_exports
 from .gateway import ControlGateway
+from .insights import register as register_insights
 from .jobs import register as register_jobs
 from .requests import json_response, parse_time, query_int, read_json
 from .schedules import register as register_schedules
@@ -321,6 +322,7 @@ def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api
     register_schedules(
         lambda path, name, **handlers: _page(app, path, name, **handlers), api, api.schedules
     )
+    register_insights(lambda path, name, **handlers: _page(app, path, name, **handlers), api)
     register_exports(
         lambda path, name, **handlers: _page(app, path, name, **handlers),
         api,

@@ -28,8 +28,7 @@ def planted_population(n: int = 2000, seed: int = 7) -> list[Customer]:
         planted = country == "DE" and age < 30
         ltv = rng.gauss(800 if planted else 200, 60)
         events = sorted(
-            (NOW - rng.randint(1, 120 * DAY), rng.randint(5, 200))
-            for _ in range(rng.randint(0, 8))
+            (NOW - rng.randint(1, 120 * DAY), rng.randint(5, 200)) for _ in range(rng.randint(0, 8))
         )
         customers.append(
             Customer(
