@@ -19,5 +19,9 @@ class InsightError(LiveSegmentsError):
         self.message = message
         self.path = path
 
+    def __reduce__(self) -> tuple[type[InsightError], tuple[str, str, str | None]]:
+        # raised in the analysis process and re-raised in the worker: pickled with its fields
+        return (InsightError, (self.code, self.message, self.path))
+
     def __repr__(self) -> str:
         return f"InsightError(code={self.code!r}, path={self.path!r}, message={self.message!r})"

@@ -15,15 +15,12 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from insights import InsightError
+from insights import InsightError, tasks
 from insights.data import Customer
-from insights.differentiators import differentiators
-from insights.lookalike import find_lookalikes
-from insights.measure import suggest_for_measure
 from insights.overlap import Overlap, check_segment_ids, count_regions
-from insights.rfm import suggest_by_activity
 from segment_rules import compile_segment, parse_definition
 from state.insights import SuggestionStore, all_customers, partition_member_sets
 
@@ -81,11 +78,18 @@ class InsightViews:
             raise ApiError(404, "not_found", f"no segment {segment_id!r}", path)
         return {m async for ids in self.api.reads.member_ids(segment_id) for m in ids}
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _run(self, task: str, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.get_running_loop().run_in_executor(_executor(), fn, *args)
+            return await loop.run_in_executor(_executor(), tasks.run, task, *args)
         except InsightError as exc:
             raise _bad(exc) from None
+        except BrokenProcessPool:
+            global _pool
+            _pool = None  # the next analysis starts a fresh process
+            raise ApiError(
+                500, "analysis_failed", f"the {task} analysis process died (see worker log)"
+            ) from None
 
     # -- insights -------------------------------------------------------------------------
     async def overlap(self, web: Any, request: Any) -> Any:
@@ -120,7 +124,7 @@ class InsightViews:
             customers if baseline_ids is None
             else [c for c in customers if c.customer_id in baseline_ids]
         )  # fmt: skip
-        result = await self._run(differentiators, segment, baseline, _now(), limit)
+        result = await self._run("differentiators", segment, baseline, _now(), limit)
         return json_response(web, {"segment_id": id, "vs": vs or "all customers", **result})
 
     # -- suggestions ----------------------------------------------------------------------
@@ -144,7 +148,7 @@ class InsightViews:
             raise ApiError(400, "invalid_value", "'max_depth' must be 1..6", "max_depth")
         customers = await self._customers()
         result = await self._run(
-            suggest_for_measure, customers, primary, using, _now(), body.get("target"), depth
+            "measure", customers, primary, using, _now(), body.get("target"), depth
         )
         return json_response(web, await self._suggested(result))
 
@@ -165,7 +169,7 @@ class InsightViews:
                 "(LS_HISTORY_MAX_AGE_MS)", "lookback",
             )  # fmt: skip
         customers = await self._customers()
-        result = await self._run(suggest_by_activity, customers, event, value, lookback, _now())
+        result = await self._run("activity", customers, event, value, lookback, _now())
         return json_response(web, await self._suggested(result))
 
     async def _suggestion(self, suggestion_id: str) -> dict[str, Any]:
@@ -228,9 +232,8 @@ class InsightViews:
                            "attributes")  # fmt: skip
         customers = await self._customers()
         result = await self._run(
-            find_lookalikes, customers, members, _now(), size, float(min_score), attributes
+            "lookalikes", customers, members, _now(), size, float(min_score), attributes
         )
-        result.pop("scores", None)
         return json_response(web, {"source": id, **result})
 
 
