@@ -3,9 +3,10 @@
 The primary attribute is numeric (the tree fits its mean) or has at most
 `MAX_PRIMARY_CATEGORIES` values (the tree fits the share of the `target` value). Influencing
 attributes: categorical ones with at most `MAX_CATEGORIES` values, one-hot; numeric ones
-binned at their 5 % quantiles (a split falls on a bin edge, so thresholds are values customers
-have); activity features named ``event:TYPE:count:30d``, ``event:TYPE:sum:PROP:90d``,
-``event:TYPE:avg:PROP:90d`` or ``event:TYPE:days_since``.
+with at most `EXACT_VALUES` distinct values split at any of them, others binned at their
+5 % quantiles (thresholds are always values customers have); activity features named
+``event:TYPE:count:30d``, ``event:TYPE:sum:PROP:90d``, ``event:TYPE:avg:PROP:90d`` or
+``event:TYPE:days_since``.
 
 Each leaf's path becomes a segment definition; its size and value are then computed by the
 engine's own evaluator over the population (exact for the definition, not the tree's
@@ -51,6 +52,7 @@ MAX_CATEGORIES = 100
 MAX_PRIMARY_CATEGORIES = 10
 MAX_TRAINING_ROWS = 50_000
 BINS = 20
+EXACT_VALUES = 64
 _ACTIVITY = re.compile(
     r"^event:(?P<type>[^:]+):(?:(?P<agg>count):(?P<w1>\d+)d|(?P<vagg>sum|avg):(?P<prop>[^:]+):"
     r"(?P<w2>\d+)d|(?P<ds>days_since))$"
@@ -58,7 +60,7 @@ _ACTIVITY = re.compile(
 
 
 class _Binned:
-    """A numeric feature cut at its deciles; bin -1 holds customers without a value."""
+    """A numeric feature cut at its values or quantiles; bin -1 holds customers without one."""
 
     def __init__(self, feature: NumericFeature, values: list[float | None]) -> None:
         self.feature = feature
@@ -67,9 +69,14 @@ class _Binned:
             self.low = 0.0
             self.inner = np.asarray([], dtype=np.float64)
         else:
-            edges = np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)))
+            distinct = np.unique(present)
+            if distinct.size <= EXACT_VALUES:
+                edges = distinct  # few values: every one is a possible threshold
+            else:
+                qs = np.linspace(0, 1, BINS + 1)
+                edges = np.unique(np.quantile(present, qs, method="lower"))
             self.low = float(edges[0])
-            self.inner = edges[1:-1]
+            self.inner = edges[1:] if distinct.size <= EXACT_VALUES else edges[1:-1]
         self.column = np.asarray(
             [-1.0 if v is None else float(np.searchsorted(self.inner, v, side="right"))
              for v in values]

@@ -5,8 +5,9 @@ R = time since the last one, F = how many in the period, M = the sum of the valu
 in the period (without a value property, M is not used). Each is scored 1..5 at its
 quintiles (numpy's linear interpolation): a score is 1 + the number of quintile edges the
 customer reaches. Recency edges are rounded up to whole hours and frequency edges up to whole
-counts (a count reaches 2.4 exactly when it reaches 3); monetary edges keep 6 significant
-digits. The groups are rectangles over the scores and partition the active customers:
+counts (a count reaches 2.4 exactly when it reaches 3) and at least 2, so F = 1 always means
+a single event in the period; monetary edges keep 6 significant digits. The groups are
+rectangles over the scores and partition the active customers:
 
 | group | scores |
 |---|---|
@@ -97,7 +98,7 @@ def _edges(raw: Sequence[tuple[int, int, float]], with_value: bool) -> Edges:
         max(HOUR_MS, math.ceil(float(np.quantile(ages, 1 - q)) / HOUR_MS) * HOUR_MS)
         for q in QUINTILES
     )
-    frequency = tuple(max(1, math.ceil(float(np.quantile(counts, q)))) for q in QUINTILES)
+    frequency = tuple(max(2, math.ceil(float(np.quantile(counts, q)))) for q in QUINTILES)
     monetary = (
         tuple(float(_number(float(np.quantile(values, q)))) for q in QUINTILES)
         if with_value
@@ -190,7 +191,7 @@ def suggest_by_activity(
             "monetary": None if edges.monetary is None else list(edges.monetary),
         },
         "scoring": "quintiles (scores 1..5); recency edges rounded up to whole hours, "
-        "frequency edges up to whole counts",
+        "frequency edges up to whole counts, at least 2",
         "suggestions": suggestions,
     }
 

@@ -28,7 +28,7 @@ def _direct(customers, with_value: bool):  # type: ignore[no-untyped-def]
     ages, counts, values = (np.asarray([v[i] for v in raw.values()]) for i in range(3))
     qs = (0.2, 0.4, 0.6, 0.8)
     recency = [math.ceil(np.quantile(ages, 1 - q) / 3_600_000) * 3_600_000 for q in qs]
-    frequency = [max(1, math.ceil(np.quantile(counts, q))) for q in qs]
+    frequency = [max(2, math.ceil(np.quantile(counts, q))) for q in qs]
     monetary = [float(np.quantile(values, q)) for q in qs] if with_value else None
     return raw, recency, frequency, monetary
 
