@@ -241,11 +241,12 @@ class _Atoms:
         e = self.edges
         w = [duration(x) for x in e.recency_ms]
         fq = e.frequency
+        few = f"{fq[0]}" if fq[0] >= fq[2] - 1 else f"{fq[0]}-{fq[2] - 1}"
         money = f", {self.prop} sum ≥ {_number(e.monetary[2])}" if e.monetary is not None else ""
         return {
             "Champions": f"last within {w[2]}, ≥ {fq[2]} in {self.lookback}{money}",
             "Loyal": f"last within {w[1]}, ≥ {fq[2]} in {self.lookback}, not a Champion",
-            "Potential loyalists": f"last within {w[2]}, {fq[0]}-{fq[2] - 1} in {self.lookback}",
+            "Potential loyalists": f"last within {w[2]}, {few} in {self.lookback}",
             "New": f"last within {w[2]}, < {fq[0]} in {self.lookback}",
             "Need attention": f"last within {w[1]} but not {w[2]}, < {fq[2]} in {self.lookback}",
             "At risk": f"nothing within {w[1]}, ≥ {fq[1]} in {self.lookback}",
