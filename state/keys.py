@@ -117,6 +117,11 @@ class RegistryKeys:
         return f"{self.tag}:exports"
 
     @property
+    def suggestions(self) -> str:
+        """hash: suggestion id -> msgpack suggested segment (definition, figures, when)."""
+        return f"{self.tag}:suggestions"
+
+    @property
     def exports_due(self) -> str:
         """sorted set: export id -> its next scheduled run (epoch ms); scheduled exports only."""
         return f"{self.tag}:exports:due"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("segment_rules", "state", "streams")
+PACKAGES = ("segment_rules", "state", "streams", "insights")
 
 
 def _module_name(path: Path) -> str:
@@ -83,6 +83,10 @@ def test_no_import_circles() -> None:
         ("segment_rules", "state"),
         ("segment_rules", "streams"),
         ("state", "streams"),
+        ("segment_rules", "insights"),
+        ("state", "insights"),
+        ("insights", "streams"),
+        ("insights", "state"),
         ("streams.engine", "streams.control"),
         ("streams.control", "streams.engine"),
         ("streams.control", "streams.web"),
@@ -105,8 +109,8 @@ def test_arrows_point_down(lower: str, upper: str) -> None:
 def test_handler_modules_do_not_import_what_registers_them() -> None:
     for registrar, handlers in (
         ("streams.control.runtime", ("segments", "lifecycle", "jobs", "exports")),
-        ("streams.web.app", ("segments", "jobs", "schedules", "exports", "api")),
-        ("streams.operator.cli", ("jobs", "schedules", "exports", "inputs")),
+        ("streams.web.app", ("segments", "jobs", "schedules", "exports", "insights", "api")),
+        ("streams.operator.cli", ("jobs", "schedules", "exports", "insights", "inputs")),
     ):
         package = registrar.rpartition(".")[0]
         for handler in handlers:

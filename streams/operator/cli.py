@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import exports as exports_cli
+from . import insights as insights_cli
 from . import jobs, render
 from . import schedules as schedules_cli
 from .errors import ApiFailure, OperatorError, UsageError
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--value", help='value (JSON when it parses: 40, true, ["a","b"])')
     schedules_cli.register(add, common)
     exports_cli.register(add, common)
+    insights_cli.register(add, common)
     return parser
 
 

@@ -23,6 +23,7 @@ from ..settings import Settings
 from .api import Handler, Page
 from .errors import ApiError, StreamBroken
 from .exports import register as register_exports
+from .insights import register as register_insights
 from .jobs import register as register_jobs
 from .requests import json_response, limit_body
 from .schedules import register as register_schedules
@@ -86,6 +87,7 @@ def register(app: Any, settings: Settings, redis: Redis, partitions: int) -> Api
     page("/attributes/{name}/stats", "attribute_stats", get=api.attribute_stats)
     page("/customers/{id}/forget", "customer_forget", post=api.forget)
     register_jobs(page, api)
+    register_insights(page, api)
     register_schedules(page, api, api.schedules)
     register_exports(page, api, ExportStore(redis, KeySpace(settings.key_prefix)))
 
