@@ -30,6 +30,7 @@ from ..failures import is_infrastructure
 from ..messages import Incoming, decode_map
 from ..publisher import Publisher
 from ..settings import Settings
+from ..shard import deliver, take_over
 from . import erasure, exports, jobs, lifecycle, segments
 from .context import CommandEnv, Context
 
@@ -57,13 +58,9 @@ class ControlRuntime(CommandEnv):
 
     async def _load(self) -> RegistryMeta:
         meta = await self.store.load_meta()
-        ver, self._epoch = await self.store.claim(meta.ver)
+        ver, self._epoch = await take_over(self.store, meta.ver, self.publisher, "registry")
         meta = RegistryMeta(ver, meta.offset)
         self._segments = await self.store.segments()
-        pending = await self.store.outbox()
-        if pending:
-            await self.publisher.publish(pending)
-            await self.store.trim_outbox(len(pending), self._epoch)
         self._meta = meta
         self._count_active()
         return meta
@@ -111,13 +108,12 @@ class ControlRuntime(CommandEnv):
         self._count_active()
         if batch.outbox:
             try:
-                await self.publisher.publish(batch.outbox)
+                await deliver(self.store, self.publisher, batch.outbox, self._epoch)
             except BaseException:
                 # Committed but maybe not delivered: the reload publishes the whole outbox
                 # again before the next command (never trim what Kafka did not acknowledge).
                 self._meta = None
                 raise
-            await self.store.trim_outbox(len(batch.outbox), self._epoch)
 
     def _batch(self, meta: RegistryMeta, message: Incoming, now: int) -> RegistryBatch:
         batch = RegistryBatch(self.store, meta)

@@ -40,6 +40,7 @@ from ..failures import InfrastructureError, StateBehindError, describe, is_infra
 from ..messages import Event, Incoming, decode_event, encode
 from ..publisher import Publisher
 from ..settings import Settings
+from ..shard import take_over
 from ..task_auth import verified_task
 from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
 
@@ -151,16 +152,11 @@ class PartitionRuntime:
         store = PartitionStore(self.redis, self.keyspace, partition)
         meta = await store.load_meta()
         await self._check_not_behind(partition, meta.offset)
-        # Claim the partition first: from now on a previous owner (a zombie, or this worker
-        # before a rebalance) can neither commit nor trim the outbox.
-        ver, epoch = await store.claim(meta.ver)
+        # From now on a previous owner (a zombie, or this worker before a rebalance) can
+        # neither commit nor trim the outbox.
+        ver, epoch = await take_over(store, meta.ver, self.publisher, f"partition {partition}")
         meta = PartitionMeta(ver, meta.offset, meta.seq, meta.task)
         catalog = await store.load_catalog()
-        pending = await store.outbox()
-        if pending:  # committed before a crash, maybe not published: publish again
-            await self.publisher.publish(pending)
-            await store.trim_outbox(len(pending), epoch)
-            log.info("partition %d: republished %d outbox records", partition, len(pending))
         log.info(
             "partition %d: resuming after offset %d (%d segments applied)",
             partition,
