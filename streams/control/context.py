@@ -15,14 +15,22 @@ from redis.asyncio import Redis
 
 from segment_rules import NO_LIMITS, Limits, SegmentDefinition, parse_definition
 from segment_rules.catalog import dependencies
-from state import Job, KeySpace, OutboxRecord, RegistryBatch, RegistryStore, StoredSegment, Task
+from state import (
+    AppliedSegment,
+    Job,
+    KeySpace,
+    OutboxRecord,
+    RegistryBatch,
+    RegistryStore,
+    StoredSegment,
+    Task,
+)
 from state.reads import StateReads
 
 from .._suggest import did_you_mean
 from ..errors import CommandError
-from ..messages import TASK_HEADER, encode
+from ..messages import TASK_HEADER, TaskMessage, encode, task_digest
 from ..settings import Settings
-from ..task_auth import task_digest
 
 __all__ = ["CANCELABLE", "CommandEnv", "CommandHandler", "Context", "Result"]
 
@@ -158,12 +166,12 @@ class CommandEnv:
         remove: list[str],
         reply: dict[str, Any],
         skipped: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
+        customer_id: str | None = None,
     ) -> str:
         """Record a job with one task per segment and send its task to every partition.
 
         `skipped`: segments of the command that get a Skipped task and no work (the reason
-        as its warning); `extra`: more fields of the task message (forget: `customer_id`).
+        as its warning); `customer_id`: whom a `forget` erases.
         Returns the job id; the reply goes out when all partitions report. The job records
         the task message's digest: partitions carry out only that message (`task_auth`).
         """
@@ -173,20 +181,15 @@ class CommandEnv:
         tasks = {sid: Task(sid, warnings=tuple(warnings)) for sid in segment_ids}
         for sid, reason in (skipped or {}).items():
             tasks[sid] = Task.skipped(sid, reason, ctx.now)
-        task = encode(
-            {
-                "job_id": job_id,
-                "action": command,
-                "cause": cause,
-                "segments": [
-                    {"id": s.segment_id, "version": s.version, "definition": s.definition}
-                    for s in apply
-                ],
-                "remove": remove,
-                "cancelable": command in CANCELABLE,
-                **(extra or {}),
-            }
-        )
+        task = TaskMessage(
+            job_id,
+            command,
+            cause,
+            tuple(AppliedSegment(s.segment_id, s.version, s.definition) for s in apply),
+            tuple(remove),
+            command in CANCELABLE,
+            customer_id,
+        ).encode()
         ctx.batch.jobs[job_id] = Job(
             job_id,
             request_id,

@@ -53,9 +53,7 @@ async def _forget(
 ) -> dict[str, Any] | None:
     customer_id = customer_id_of(command)
     reply = {"customer_id": customer_id}
-    runtime.start_job(
-        ctx, request_id, "forget", "erased", [], [], reply, extra={"customer_id": customer_id}
-    )
+    runtime.start_job(ctx, request_id, "forget", "erased", [], [], reply, customer_id=customer_id)
     return None
 
 

@@ -15,78 +15,51 @@ from state import Job, Task
 from state.jobs import CANCELED, FAILURE, FINAL, PROCESSING, SKIPPED, SUCCESSFUL
 
 from ..errors import CommandError
+from ..messages import SegmentOutcome, TaskReport
 from .context import CANCELABLE, CommandEnv, CommandHandler, Context
 
 __all__ = ["HANDLERS", "fold_report", "outcome", "report_problem"]
 
 
-_OUTCOMES = frozenset({"done", "failed", "skipped", "canceled"})
-_COUNT = ("evaluated", "entered", "exited")
+def report_problem(job: Job, report: TaskReport) -> str | None:
+    """Why a well-formed `_task_done` report cannot be folded into `job` (None when it can).
 
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 62
-
-
-def report_problem(job: Job, report: Mapping[str, Any]) -> str | None:
-    """Why a `_task_done` report cannot be folded into `job` (None when it can).
-
-    Reports arrive on the control topic, which anyone with access to Kafka can write: a report
-    with a field of the wrong type or range, for a partition the job does not have, or for a
-    job without partition tasks (an export run) is refused before it touches the job.
+    Reports arrive on the control topic, which anyone with access to Kafka can write:
+    `TaskReport.decode` refuses fields of the wrong type or range; here a report for a
+    partition the job does not have, or for a job without partition tasks (an export run), is
+    refused before it touches the job.
     """
     if job.task_digest is None and not job.tasks:
         return f"job {job.job_id!r} ({job.command}) has no partition tasks"
     if job.command == "export":
         return f"job {job.job_id!r} is an export run; the exporter reports on it"
-    partition = report.get("partition")
-    if not isinstance(partition, int) or not _count(partition) or partition >= job.partitions:
-        return f"partition {partition!r} is not one of the job's {job.partitions} partitions"
-    stats = report.get("stats")
-    if not isinstance(stats, Mapping) or not all(_count(stats.get(k)) for k in _COUNT):
-        return f"'stats' must map {', '.join(_COUNT)} to counts, got {stats!r:.200}"
-    for name in ("done", "total", "started_at", "ended_at"):
-        if name in report and report[name] is not None and not _count(report[name]):
-            return f"{name!r} must be a count or epoch ms, got {report[name]!r:.100}"
-    exited = report.get("exited_segments")
-    if exited is not None and not (
-        isinstance(exited, list) and all(isinstance(s, str) for s in exited)
-    ):
-        return f"'exited_segments' must be a list of segment ids, got {exited!r:.200}"
-    segments = report.get("segments")
-    if segments is None:
-        return None
-    if not isinstance(segments, Mapping):
-        return f"'segments' must be a map, got {type(segments).__name__}"
-    for segment_id, got in segments.items():
-        if not isinstance(got, Mapping) or got.get("status") not in _OUTCOMES:
-            return f"segment {segment_id!r:.100}: outcome {got!r:.200} has no known status"
-        if got.get("error") is not None and not isinstance(got["error"], str):
-            return f"segment {segment_id!r:.100}: 'error' must be text"
-        if not all(_count(got.get(k, 0)) for k in _COUNT):
-            return f"segment {segment_id!r:.100}: figures must be counts"
+    if report.partition >= job.partitions:
+        return f"partition {report.partition} is not one of the job's {job.partitions} partitions"
     return None
 
 
-def fold_report(job: Job, report: Mapping[str, Any], now: int) -> Job:
+def fold_report(job: Job, report: TaskReport, now: int) -> Job:
     """`job` with one partition's `_task_done` report (checked by `report_problem`) folded into
     its tasks."""
-    partition = int(report["partition"])
-    figures = {k: report[k] for k in ("done", "total", "started_at", "ended_at") if k in report}
-    if "erased" in report:  # forget: whether this partition held the customer, and its segments
-        figures["erased"] = report["erased"] is True
-        figures["exited_segments"] = list(report.get("exited_segments") or [])
-    figures["canceled"] = bool(report.get("canceled"))
-    stats = {k: report["stats"][k] for k in _COUNT}
-    done = {**job.done, partition: {**stats, **figures}}
+    partition = report.partition
+    figures: dict[str, Any] = {
+        "done": report.done,
+        "total": report.total,
+        "started_at": report.started_at,
+        "ended_at": report.ended_at,
+    }
+    if report.erased is not None:  # forget: whether this partition held the customer
+        figures["erased"] = report.erased
+        figures["exited_segments"] = list(report.exited_segments)
+    figures["canceled"] = report.canceled
+    done = {**job.done, partition: {**report.stats, **figures}}
     finished = len(done) >= job.partitions
-    outcomes: Mapping[str, Any] = report.get("segments") or {}
     tasks = dict(job.tasks)
     for segment_id, task in job.tasks.items():
         if task.status == SKIPPED and not task.partitions:
             continue  # skipped by the control agent (inactive): no partition worked on it
-        given = outcomes.get(segment_id) or {"status": "done"}
-        got = {k: given[k] for k in ("status", "error", *_COUNT) if k in given}
+        given = report.segments.get(segment_id) or SegmentOutcome("done")
+        got: dict[str, Any] = given.to_dict()
         got.update(figures)
         parts = {**task.partitions, partition: got}
         started = [p["started_at"] for p in parts.values() if p.get("started_at") is not None]

@@ -27,7 +27,7 @@ from .._suggest import did_you_mean
 from ..clock import now_ms
 from ..errors import BadMessage, CommandError
 from ..failures import is_infrastructure
-from ..messages import Incoming, decode_map
+from ..messages import Incoming, TaskReport, decode_map
 from ..publisher import Publisher
 from ..settings import Settings
 from ..shard import deliver, take_over
@@ -222,22 +222,21 @@ class ControlRuntime(CommandEnv):
             self.reply(ctx, request_id, {"ok": False, "error": error})
 
     # -- job completion -------------------------------------------------------------------
-    async def _task_done(self, ctx: Context, report: dict[str, Any]) -> None:
-        job_id = report.get("job_id")
-        job = ctx.batch.jobs.get(job_id) if isinstance(job_id, str) else None
-        if job is None and isinstance(job_id, str):
-            job = await self.store.job(job_id)
+    async def _task_done(self, ctx: Context, raw: dict[str, Any]) -> None:
+        try:
+            report = TaskReport.decode(raw)
+        except BadMessage as exc:
+            log.warning("malformed task report ignored: %s", exc.message)
+            return
+        job = ctx.batch.jobs.get(report.job_id) or await self.store.job(report.job_id)
         if job is None:
-            log.warning(
-                "task report for unknown job %r ignored",
-                job_id if isinstance(job_id, str) else type(job_id).__name__,
-            )
+            log.warning("task report for unknown job %r ignored", report.job_id[:100])
             return
         problem = jobs.report_problem(job, report)
         if problem is not None:
             log.warning("malformed task report for job %r ignored: %s", job.job_id, problem)
             return
-        if report["partition"] in job.done or job.finished_at is not None:
+        if report.partition in job.done or job.finished_at is not None:
             log.info("repeated task report of job %s ignored", job.job_id)
             return
         job = jobs.fold_report(job, report, ctx.now)

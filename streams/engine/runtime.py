@@ -34,15 +34,23 @@ from state import (
 
 from .. import metrics
 from ..clock import now_ms
-from ..dead_letters import DeadLetter, safe_text
 from ..errors import BadMessage
 from ..failures import InfrastructureError, StateBehindError, describe, is_infrastructure
-from ..messages import Event, Incoming, decode_event, encode
+from ..messages import (
+    DeadLetter,
+    Event,
+    Incoming,
+    SegmentOutcome,
+    TaskMessage,
+    TaskReport,
+    decode_event,
+    safe_text,
+)
 from ..publisher import Publisher
 from ..settings import Settings
 from ..shard import take_over
-from ..task_auth import verified_task
 from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
+from .task_auth import verified_task
 
 __all__ = ["PartitionRuntime"]
 
@@ -416,7 +424,7 @@ class PartitionRuntime:
         except BadMessage as exc:  # not issued by the control plane: no effect but a dead letter
             await self._commit_dead_letter(owner, message, exc.code, exc.message)
             return
-        action, job_id = task["action"], task["job_id"]
+        action, job_id = task.action, task.job_id
         engine = owner.engine
         resume = owner.meta.task
         if resume is not None and resume.get("offset") == message.offset:
@@ -442,9 +450,7 @@ class PartitionRuntime:
         progress["skipped"] = dict(progress.get("skipped") or {})
         failed: dict[str, str] = progress["failed"]
         skipped: dict[str, str] = progress["skipped"]
-        segments = [
-            AppliedSegment(s["id"], s["version"], s["definition"]) for s in task["segments"]
-        ]
+        segments = list(task.segments)
         for applied in segments:
             if applied.segment_id in failed:
                 continue
@@ -458,12 +464,12 @@ class PartitionRuntime:
         usable = [a for a in segments if a.segment_id not in failed and a.segment_id not in skipped]
         for applied in usable:
             engine.set_segment(applied)
-        removed: list[str] = task.get("remove", [])
-        cause = task["cause"]
-        erase = task.get("customer_id") if action == "forget" else None
+        removed = task.remove
+        cause = task.cause
+        erase = task.customer_id if action == "forget" else None
         refresh_ids = [a.segment_id for a in usable]
         chunk = self.settings.task_chunk
-        cancelable = bool(task.get("cancelable"))
+        cancelable = task.cancelable
         where = f"partition {owner.store.partition}: {action} job {job_id}"
         while True:
             canceled = cancelable and await self.registry.job_canceled(job_id)
@@ -507,7 +513,7 @@ class PartitionRuntime:
             batch.offset = message.offset
             done = _report(task, owner.store.partition, progress, stats, canceled, now_ms())
             batch.outbox.append(
-                OutboxRecord(self.settings.control_topic, job_id.encode(), encode(done))
+                OutboxRecord(self.settings.control_topic, job_id.encode(), done.encode())
             )
             await self._commit(owner, batch)
             for customer_id in batch.erased:
@@ -659,19 +665,18 @@ def _skip_dependents(
 
 
 def _report(
-    task: dict[str, Any],
+    task: TaskMessage,
     partition: int,
     progress: dict[str, Any],
     stats: TaskStats,
     canceled: bool,
     ended_at: int,
-) -> dict[str, Any]:
-    """The `_task_done` report: totals (as before), and each segment's outcome and figures."""
+) -> TaskReport:
+    """The `_task_done` report: totals, and each segment's outcome and figures."""
     failed: dict[str, str] = progress["failed"]
     skipped: dict[str, str] = progress["skipped"]
-    outcomes: dict[str, dict[str, Any]] = {}
-    ids = [s["id"] for s in task["segments"]] + list(task.get("remove", []))
-    for sid in ids:
+    outcomes: dict[str, SegmentOutcome] = {}
+    for sid in [s.segment_id for s in task.segments] + list(task.remove):
         if sid in failed:
             status, error = "failed", failed[sid]
         elif sid in skipped:
@@ -680,18 +685,17 @@ def _report(
             status, error = "canceled", None
         else:
             status, error = "done", None
-        outcomes[sid] = {"status": status, "error": error, **stats.of(sid)}
-    return {
-        "command": "_task_done",
-        "job_id": task["job_id"],
-        "partition": partition,
-        "stats": {k: getattr(stats, k) for k in ("evaluated", "entered", "exited")},
-        "segments": outcomes,
-        "started_at": progress["started_at"],
-        "ended_at": ended_at,
-        "done": progress["done"],
-        "total": progress["total"],
-        "canceled": canceled,
-        "erased": bool(progress.get("erased")),
-        "exited_segments": list(progress.get("exited_segments") or []),
-    }
+        outcomes[sid] = SegmentOutcome(status, error, **stats.of(sid))
+    return TaskReport(
+        task.job_id,
+        partition,
+        {k: getattr(stats, k) for k in ("evaluated", "entered", "exited")},
+        outcomes,
+        progress["started_at"],
+        ended_at,
+        progress["done"],
+        progress["total"],
+        canceled,
+        bool(progress.get("erased")) if task.action == "forget" else None,
+        tuple(progress.get("exited_segments") or ()),
+    )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from state import Job
 from streams.control.jobs import fold_report, report_problem
+from streams.errors import BadMessage
+from streams.messages import TaskReport
 
 JOB = Job("j1", "r1", "refresh", ("s",), 4, 1, {}, task_digest="0" * 64)
 STATS = {"evaluated": 3, "entered": 1, "exited": 0}
@@ -19,10 +22,19 @@ def _report(**changes: Any) -> dict[str, Any]:
     return {"command": "_task_done", "job_id": "j1", "partition": 1, "stats": STATS, **changes}
 
 
+def _problem(job: Job, raw: dict[str, Any]) -> str | None:
+    """What the control plane says of a report: refused as decoded, or for this job."""
+    try:
+        report = TaskReport.decode(raw)
+    except BadMessage as exc:
+        return exc.message
+    return report_problem(job, report)
+
+
 def test_a_report_as_partitions_write_it_is_folded() -> None:
     report = _report(segments={"s": {"status": "done", "error": None, **STATS}}, done=5, total=5)
-    assert report_problem(JOB, report) is None
-    job = fold_report(JOB, report, 10)
+    assert _problem(JOB, report) is None
+    job = fold_report(JOB, TaskReport.decode(report), 10)
     assert job.done[1]["entered"] == 1 and job.tasks == {}
 
 
@@ -46,12 +58,12 @@ def test_a_report_as_partitions_write_it_is_folded() -> None:
     ],
 )
 def test_malformed_reports_are_refused(report: dict[str, Any]) -> None:
-    assert report_problem(JOB, report)
+    assert _problem(JOB, report)
 
 
 def test_reports_for_jobs_without_partition_tasks_are_refused() -> None:
     export = Job("j2", "r2", "export", ("s",), 1, 1, {})
-    assert report_problem(export, _report(job_id="j2", partition=0))
+    assert _problem(export, _report(job_id="j2", partition=0))
 
 
 _VALUES = st.recursive(
@@ -74,6 +86,14 @@ _VALUES = st.recursive(
 )
 def test_any_report_is_refused_or_folds_without_raising(extra: dict[str, Any]) -> None:
     report = {**_report(), **extra}
-    if report_problem(JOB, report) is None:
-        folded = fold_report(JOB, report, 10)
+    if _problem(JOB, report) is None:
+        folded = fold_report(JOB, TaskReport.decode(report), 10)
         assert set(folded.done[report["partition"]]) >= {"evaluated", "entered", "exited"}
+
+
+def test_a_report_survives_its_encoding() -> None:
+    report = TaskReport.decode(
+        _report(segments={"s": {"status": "failed", "error": "boom", **STATS}}, done=5, total=9)
+    )
+    again = TaskReport.decode(msgpack.unpackb(report.encode(), raw=False))
+    assert again == report

@@ -8,7 +8,7 @@ import time
 
 import msgpack
 
-from streams.dead_letters import KEY_CAP, VALUE_CAP
+from streams.messages.dead_letters import KEY_CAP, VALUE_CAP
 
 from .dlq import wait_attrs, wait_letters
 from .fixtures import Harness, segment

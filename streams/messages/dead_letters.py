@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from state import OutboxRecord
 
-from .messages import encode
+from .events import encode
 
 __all__ = ["KEY_CAP", "REASON_CAP", "VALUE_CAP", "DeadLetter", "safe_text"]
 

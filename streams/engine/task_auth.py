@@ -18,25 +18,14 @@ which already holds all state.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from typing import Any
-
-import msgpack
 
 from state import Job, RegistryStore
 
-from .errors import BadMessage
+from ..errors import BadMessage
+from ..messages import FORGED_TASK, TaskMessage, task_digest
 
-__all__ = ["FORGED_TASK", "task_digest", "verified_task"]
-
-FORGED_TASK = "forged_task"
-"""Dead-letter code of a task message the control plane did not issue (or garbled)."""
-
-
-def task_digest(value: bytes) -> str:
-    """What a job records about its task message (hex sha256 of the exact bytes)."""
-    return hashlib.sha256(value).hexdigest()
+__all__ = ["verified_task"]
 
 
 def _refuse(reason: str) -> BadMessage:
@@ -45,24 +34,18 @@ def _refuse(reason: str) -> BadMessage:
 
 async def verified_task(
     registry: RegistryStore, partition: int, value: bytes | None
-) -> tuple[dict[str, Any], Job]:
+) -> tuple[TaskMessage, Job]:
     """The task a message carries and its job, or BadMessage(`forged_task`) naming the reason."""
-    try:
-        task = msgpack.unpackb(value or b"", raw=False)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise _refuse(f"not msgpack ({type(exc).__name__})") from None
-    job_id = task.get("job_id") if isinstance(task, dict) else None
-    if not isinstance(job_id, str) or not job_id:
-        raise _refuse(f"no job_id string (got {type(job_id).__name__})")
-    job = await registry.job(job_id)
+    task = TaskMessage.decode(value)
+    job = await registry.job(task.job_id)
     if job is None:
-        raise _refuse(f"no job {job_id[:64]!r} in the registry")
+        raise _refuse(f"no job {task.job_id[:64]!r} in the registry")
     if job.task_digest is None or not hmac.compare_digest(
         job.task_digest, task_digest(value or b"")
     ):
-        raise _refuse(f"its body is not the task message job {job_id!r} issued")
+        raise _refuse(f"its body is not the task message job {task.job_id!r} issued")
     if not 0 <= partition < job.partitions:
-        raise _refuse(f"job {job_id!r} has no task for partition {partition}")
+        raise _refuse(f"job {task.job_id!r} has no task for partition {partition}")
     if partition in job.done or job.finished_at is not None:
-        raise _refuse(f"job {job_id!r} already ended on partition {partition} (a replay)")
+        raise _refuse(f"job {task.job_id!r} already ended on partition {partition} (a replay)")
     return task, job

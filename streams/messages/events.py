@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 
-from .errors import BadMessage
+from ..errors import BadMessage
 
 __all__ = [
     "TASK_HEADER",
