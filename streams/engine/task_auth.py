@@ -36,7 +36,10 @@ async def verified_task(
     registry: RegistryStore, partition: int, value: bytes | None
 ) -> tuple[TaskMessage, Job]:
     """The task a message carries and its job, or BadMessage(`forged_task`) naming the reason."""
-    task = TaskMessage.decode(value)
+    try:
+        task = TaskMessage.decode(value)
+    except BadMessage as exc:
+        raise _refuse(exc.message) from None
     job = await registry.job(task.job_id)
     if job is None:
         raise _refuse(f"no job {task.job_id[:64]!r} in the registry")
