@@ -14,8 +14,6 @@ from state import Job
 
 from .fixtures import Harness, segment, unique_env
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def jobs_harness(kafka_bootstrap: str, redis_url: str) -> Iterator[Harness]:

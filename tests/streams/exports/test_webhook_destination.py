@@ -17,8 +17,6 @@ from streams.exports import ExportContext, ExportDefinition, parse_export, run_e
 from ..fixtures import free_port
 from .fixtures import put_customers
 
-pytestmark = pytest.mark.integration
-
 SECRET = "test-signing-secret"
 
 

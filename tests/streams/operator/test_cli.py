@@ -13,8 +13,6 @@ import pytest
 from ..web.fixtures import ApiHarness
 from .fixtures import Run
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def world(api_harness: ApiHarness) -> ApiHarness:

@@ -13,8 +13,6 @@ import pytest
 from ..fixtures import unique_env
 from .fixtures import TOKEN, ApiHarness, definition
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def slow_api(kafka_bootstrap: str, redis_url: str) -> Iterator[ApiHarness]:

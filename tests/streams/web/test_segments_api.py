@@ -10,8 +10,6 @@ import pytest
 
 from .fixtures import ApiHarness, definition
 
-pytestmark = pytest.mark.integration
-
 TIERS = ("gold", "silver", "bronze")
 
 
