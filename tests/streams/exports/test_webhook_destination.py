@@ -42,7 +42,7 @@ class Receiver:
         signature = request.headers.get("X-Livesegments-Signature", "")
         if not hmac.compare_digest(signature, expected):
             self.bad_signatures += 1
-            self.problems.append(f"request {self.requests}: signature {signature!r} != {expected!r}")
+            self.problems.append(f"request {self.requests}: bad signature {signature!r}")
             return web.Response(status=401)
         if self.fail_next:
             self.fail_next -= 1
