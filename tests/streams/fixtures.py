@@ -162,8 +162,22 @@ class Harness:
             self.close()
             raise
 
+    def _wait_for_topics(self, timeout: float = 120) -> None:
+        """Until the worker created its topics: the client's reply consumer is assigned the
+        replies topic's partitions once, at the first command, and none would stay none."""
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap.split(","))
+        try:
+            deadline = time.monotonic() + timeout
+            while self.settings.replies_topic not in admin.list_topics():
+                assert self.worker.alive(), f"worker exited; see {self.worker.log_path}"
+                assert time.monotonic() < deadline, f"no topics within {timeout}s"
+                time.sleep(0.2)
+        finally:
+            admin.close()
+
     def _start(self) -> None:
         self.worker.start()
+        self._wait_for_topics()
         # The first reply proves the worker joined the group and runs the control agent.
         request_id = uuid.uuid4().hex
         self.client.send_command({"command": "refresh", "all": True, "request_id": request_id})

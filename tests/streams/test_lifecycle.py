@@ -293,12 +293,14 @@ def test_a_request_delivered_twice_is_applied_once_and_answered_once(harness: Ha
     assert stored["version"] == 2  # one update applied; the delete was not
 
 
-def _metric(h: Harness, prefix: str) -> float:
-    """The sum of every sample of /metrics whose line starts with `prefix`."""
+def _metric(h: Harness, name: str, *labels: str) -> float:
+    """The sum of the samples of counter `name` on /metrics that carry every one of `labels`."""
     url = f"http://127.0.0.1:{h.settings.web_port}/metrics"
     text = urllib.request.urlopen(url, timeout=10).read().decode()
     return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and all(label in line for label in labels)
     )
 
 
