@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, then unit and integration tests against the real
 # Kafka broker and Redis (started here on loopback unless KAFKA_BOOTSTRAP/REDIS_URL are set).
+# Arguments go to pytest: `./test.sh -m "not integration"` needs (and starts) no service.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh
-if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ -z "${REDIS_URL:-}" ]; then
+if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ -z "${REDIS_URL:-}" ] && [[ " $* " != *"not integration"* ]]; then
   scripts/services.sh start
 fi
 echo "== ruff"

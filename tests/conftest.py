@@ -1,6 +1,10 @@
 """Shared fixtures: the real Kafka broker and Redis, which integration tests require.
 
 They FAIL, never skip, when a service is missing: start them with `scripts/services.sh start`.
+
+Tiers come from fixtures: a test that uses a service fixture, directly or through another
+fixture (`harness`, `api_harness`, `aredis`, `ctx`, ...), is marked `integration` here, so
+`pytest -m "not integration"` needs no service at all.
 """
 
 from __future__ import annotations
@@ -12,8 +16,18 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+SERVICE_FIXTURES = frozenset({"kafka_bootstrap", "redis_url", "private_services"})
+"""Every fixture that talks to Kafka or Redis depends on one of these."""
+
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `integration` every test whose fixture closure reaches a service fixture."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 def _reachable(host_port: str) -> bool:

@@ -52,7 +52,15 @@ def test_cycle_lists_the_loop() -> None:
 
 
 def test_replacing_a_definition_uses_the_new_version() -> None:
-    check_references(CATALOG, seg("vip"))  # vip no longer depends on base: still fine
+    # the stored 'vip' refers to 'base', which this catalog lacks: only the new version counts
+    without_base = {sid: d for sid, d in CATALOG.items() if sid != "base"}
+    check_references(without_base, seg("vip", "solo"))
+    # the stored 'vip' closes no loop; the new one, through vip-de, does
+    looping = seg("vip", "vip-de")
+    with pytest.raises(DefinitionError) as info:
+        check_references(CATALOG, looping)
+    assert info.value.code == "cycle"
+    assert "vip -> vip-de -> vip" in str(info.value)
 
 
 def test_topological_order_puts_dependencies_first() -> None:

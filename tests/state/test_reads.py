@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import msgpack
-import pytest
 from redis.asyncio import Redis
 
 from state import Job, KeySpace, Profile, StoredSegment
 from state.reads import StateReads
-
-pytestmark = pytest.mark.integration
 
 
 async def _customer(

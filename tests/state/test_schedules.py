@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from redis.asyncio import Redis
 
 from state import KeySpace, RegistryBatch, RegistryStore
 from state.schedules import RefreshSchedule, Schedule, ScheduleStore
-
-pytestmark = pytest.mark.integration
 
 
 async def _commit(store: RegistryStore, batch: RegistryBatch) -> None:

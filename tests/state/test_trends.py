@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import msgpack
-import pytest
 from redis.asyncio import Redis
 
 from state import KeySpace, StoredSegment
 from state.reads import StateReads
 from state.trends import TrendPoint, TrendStore
 from streams.agents.snapshots import take_snapshot
-
-pytestmark = pytest.mark.integration
 
 
 async def test_points_in_range_and_retention(aredis: Redis, keyspace: KeySpace) -> None:

@@ -10,13 +10,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import redis
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from state import KeySpace
 from streams.client import Client
@@ -97,6 +98,37 @@ class WorkerProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+def read_until(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[Any]], bool],
+    decode: Callable[[bytes], Any] = lambda value: msgpack.unpackb(value, raw=False),
+    timeout: float = 60,
+) -> list[Any]:
+    """Every message of `topic` from the beginning (decoded), read until `done(messages)`.
+
+    The wait for an expected message: no fixed sleep, no "read once and hope"."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, consumer_timeout_ms=200
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        partitions = consumer.partitions_for_topic(topic) or set()
+        while not partitions and time.monotonic() < deadline:
+            time.sleep(0.05)
+            partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        found: list[Any] = []
+        while not done(found):
+            assert time.monotonic() < deadline, f"{topic}: condition not met within {timeout}s"
+            found += [decode(message.value) for message in consumer]
+        return found
+    finally:
+        consumer.close()
+
+
 def cleanup(env: dict[str, str]) -> None:
     """Remove the keys and topics a test created."""
     client = redis.Redis.from_url(env["REDIS_URL"])
@@ -166,6 +198,24 @@ class Harness:
         assert reply["ok"], reply
         return dict(reply["result"])
 
+    def barrier(self) -> str:
+        """A harmless command (it fails: no such job): its reply comes after the replies of every
+        command sent before it, as the control topic and the replies topic have one partition."""
+        request_id = f"barrier-{uuid.uuid4().hex}"
+        reply = self.command({"command": "cancel", "job_id": request_id, "request_id": request_id})
+        assert reply["error"]["code"] == "not_found", reply
+        return request_id
+
+    def replies_through(self, request_id: str) -> list[dict[str, Any]]:
+        """Every reply on the replies topic, up to and including the one to `request_id`."""
+        replies: list[dict[str, Any]] = read_until(
+            self.settings.kafka_bootstrap,
+            self.settings.replies_topic,
+            lambda got: any(r["request_id"] == request_id for r in got),
+        )
+        last = next(i for i, r in enumerate(replies) if r["request_id"] == request_id)
+        return replies[: last + 1]
+
     def members(self, segment_id: str) -> set[str]:
         partitions = self.settings.events_partitions
         found: set[str] = set()
@@ -188,6 +238,57 @@ class Harness:
         self.client.close()
         self.redis.close()
         cleanup(self.env)
+
+
+class TaskGate:
+    """Holds a job's task, deterministically, halfway through each events partition.
+
+    `close()` adds to each partition a customer id sorting right after the first half of its
+    customers, with a profile that cannot be decoded: a task reaching it raises and the
+    worker retries the partition's batch, resuming from the last committed chunk, until
+    `open()` removes that customer. So the task stops at exactly `stop[p]` customers done,
+    for as long as the test needs (to cancel it, for instance), with no timing involved.
+    """
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self.gates: dict[int, str] = {}
+        self.stop: dict[int, int] = {}
+        """Customers of partition p a task completes before it is held."""
+
+    def customers(self, partition: int) -> list[str]:
+        keys = self.h.keys.partition(partition)
+        return sorted(m.decode() for m in self.h.redis.zrange(keys.customers, 0, -1))
+
+    def close(self) -> None:
+        for p in range(self.h.settings.events_partitions):
+            ids = self.customers(p)
+            assert len(ids) >= 2, f"partition {p} has too few customers to hold a task halfway"
+            self.stop[p] = len(ids) // 2
+            gate = ids[self.stop[p] - 1] + "-gate"  # sorts between ids[stop - 1] and ids[stop]
+            keys = self.h.keys.partition(p)
+            self.h.redis.set(keys.profile(gate), b"\xc1 not a profile")
+            self.h.redis.zadd(keys.customers, {gate: 0})
+            self.gates[p] = gate
+
+    def wait_held(self, segment_id: str, timeout: float = 60) -> int:
+        """The first partition seen holding a task that makes every customer it reaches a
+        member of `segment_id` (its members there are the customers before the gate)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for p, stop in self.stop.items():
+                members = self.h.redis.smembers(self.h.keys.partition(p).members(segment_id))
+                if {m.decode() for m in members} == set(self.customers(p)[:stop]):
+                    return p
+            assert time.monotonic() < deadline, f"no task reached a gate within {timeout}s"
+            time.sleep(0.05)
+
+    def open(self) -> None:
+        for p, gate in self.gates.items():
+            keys = self.h.keys.partition(p)
+            self.h.redis.zrem(keys.customers, gate)
+            self.h.redis.delete(keys.profile(gate))
+        self.gates = {}
 
 
 @pytest.fixture(scope="module")

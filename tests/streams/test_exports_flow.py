@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import pytest
 
 from state import Job
 from state._codec import pack, unpack
@@ -19,8 +18,6 @@ from state.export_registry import StoredExport
 from streams.control.exports import export_view
 
 from .fixtures import Harness, segment
-
-pytestmark = pytest.mark.integration
 
 
 def _job(h: Harness, job_id: str, timeout: float = 30) -> Job:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import time
+import urllib.request
+import uuid
+
+import msgpack
+
+from streams.client import MembershipFold
 
 from .fixtures import Harness, segment
 
@@ -109,9 +115,13 @@ def test_update_re_evaluates_and_delete_exits_everyone(harness: Harness) -> None
     )
     assert result["segment"]["version"] == 2
     assert {m for m in h.members("high") if m.startswith("u")} == {"u5", "u6", "u7", "u8", "u9"}
-    assert any(
-        c["cause"] == "update" and c["customer_id"] == "u5"
-        for c in h.client.poll_membership().changes
+    h.client.wait_for(
+        lambda fold: any(
+            (c["segment_id"], c["customer_id"], c["change"], c["cause"])
+            == ("high", "u5", "entered", "update")
+            for c in fold.changes
+        ),
+        what="u5 entering 'high' by the update on the membership topic",
     )
     result = h.ok({"command": "delete", "segment_id": "high"})
     assert result["deleted"] is True
@@ -153,10 +163,23 @@ def test_static_segment_changes_only_on_refresh(harness: Harness) -> None:
     result = h.ok({"command": "refresh", "segment_ids": ["pro-static"]})
     assert result["job"]["entered"] == 1 and result["job"]["exited"] == 1
     assert h.members("pro-static") == {"s2"}
-    refresh_causes = {
-        c["cause"] for c in h.client.poll_membership().changes if c["segment_id"] == "pro-static"
+
+    def static_changes(fold: MembershipFold) -> set[tuple[str, str, str]]:
+        return {
+            (c["customer_id"], c["change"], c["cause"])
+            for c in fold.changes
+            if c["segment_id"] == "pro-static"
+        }
+
+    expected = {
+        ("s1", "entered", "activate"),
+        ("s1", "exited", "refresh"),
+        ("s2", "entered", "refresh"),
     }
-    assert refresh_causes == {"activate", "refresh"}
+    fold = h.client.wait_for(
+        lambda fold: expected <= static_changes(fold), what="the refresh's changes of 'pro-static'"
+    )
+    assert static_changes(fold) == expected
 
 
 def test_segments_of_segments_follow_their_inputs(harness: Harness) -> None:
@@ -247,37 +270,60 @@ def test_bad_commands_get_one_clear_reply_each(harness: Harness) -> None:
     h.client.send_command({}, raw=b"\xc1 not a command")
     reply = h.client.wait_reply(None)
     assert reply["ok"] is False and reply["error"]["code"] == "undecodable"
-    # the same request delivered twice is applied once and answered once
-    command = {
-        "command": "create",
-        "request_id": "twice",
-        "segment": segment("twice", {"attr": "a", "op": "exists"}),
+
+
+def test_a_request_delivered_twice_is_applied_once_and_answered_once(harness: Harness) -> None:
+    h = harness
+    h.ok({"command": "create", "segment": segment("twice", {"attr": "a", "op": "exists"})})
+    request_id = f"twice-{uuid.uuid4().hex}"
+    update = {
+        "command": "update",
+        "request_id": request_id,
+        "segment": segment("twice", {"attr": "b", "op": "exists"}),
     }
-    assert h.command(dict(command))["ok"]
-    h.client.send_command(dict(command))
-    reused = {"command": "delete", "request_id": "twice", "segment_id": "twice"}
-    assert h.command(reused)["error"]["code"] == "duplicate_request_id"
-    time.sleep(0.5)
-    h.client.wait_reply  # noqa: B018 - replies are keyed; no second 'twice' reply may be pending
-    assert "twice" not in h.client._pending_replies
+    h.client.send_command(dict(update))
+    h.client.send_command(dict(update))  # the same request again: applied once, answered once
+    # the same request id with a different command: refused, and not applied
+    h.client.send_command({"command": "delete", "request_id": request_id, "segment_id": "twice"})
+    replies = [r for r in h.replies_through(h.barrier()) if r["request_id"] == request_id]
+    assert len(replies) == 2, replies
+    assert replies[0]["ok"] and replies[0]["result"]["segment"]["version"] == 2, replies[0]
+    assert replies[1]["error"]["code"] == "duplicate_request_id", replies[1]
+    stored = msgpack.unpackb(h.redis.hget(h.keys.registry.segments, "twice"), raw=False)
+    assert stored["version"] == 2  # one update applied; the delete was not
+
+
+def _metric(h: Harness, name: str, *labels: str) -> float:
+    """The sum of the samples of counter `name` on /metrics that carry every one of `labels`."""
+    url = f"http://127.0.0.1:{h.settings.web_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and all(label in line for label in labels)
+    )
 
 
 def test_metrics_endpoint_counts_work(harness: Harness) -> None:
-    import urllib.request
-
-    harness.client.send_event("metrics-1", "profile", {"x": 1})
-    harness.client.flush()
-    harness.ok({"command": "refresh", "all": True})  # runs after the event in every partition
-    url = f"http://127.0.0.1:{harness.settings.web_port}/metrics"
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    assert "livesegments_events_processed_total" in text
-    assert "livesegments_membership_changes_total" in text
-    processed = sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("livesegments_events_processed_total{")
+    h = harness
+    h.ok(
+        {
+            "command": "create",
+            "activate": True,
+            "segment": segment("metered", {"attr": "metered", "op": "exists"}),
+        }
     )
-    assert processed > 0
+    processed = ("livesegments_events_processed_total",)
+    entered = ("livesegments_membership_changes_total", 'change="entered"', 'cause="event"')
+    h.ok({"command": "refresh", "all": True})  # whatever was sent before is applied
+    before = (_metric(h, *processed), _metric(h, *entered))
+    for n in range(5):
+        h.client.send_event(f"metrics-{n}", "profile", {"metered": n})
+    h.client.flush()
+    h.wait_members("metered", {f"metrics-{n}" for n in range(5)})
+    h.ok({"command": "refresh", "all": True})  # runs after the events in every partition
+    after = (_metric(h, *processed), _metric(h, *entered))
+    assert (after[0] - before[0], after[1] - before[1]) == (5, 5)
 
 
 def test_the_registry_forgets_old_requests_and_jobs(kafka_bootstrap: str, redis_url: str) -> None:
@@ -299,7 +345,10 @@ def test_the_registry_forgets_old_requests_and_jobs(kafka_bootstrap: str, redis_
         )
         keys = h.keys.registry
         assert h.redis.hexists(keys.requests, "old-1") and h.redis.hlen(keys.jobs) == 1
-        time.sleep(1.2)
+        recorded = h.redis.zscore(keys.requests_by_time, "old-1")
+        assert recorded is not None
+        while time.time() * 1000 <= recorded + 1000:  # until "old-1" is past its retention
+            time.sleep(0.05)
         h.ok({"command": "deactivate", "segment_id": "kept"})  # this command trims the rest
         assert not h.redis.hexists(keys.requests, "old-1")
         assert h.redis.zscore(keys.requests_by_time, "old-1") is None

@@ -10,7 +10,7 @@ import pytest
 
 from state import Profile
 
-from .fixtures import Harness, segment, unique_env
+from .fixtures import Harness, read_until, segment, unique_env
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,15 @@ def test_definition_limits_name_the_path(small: Harness) -> None:
     assert reply["error"]["path"] == "segment.rules[0].where.within"
 
 
+def _deactivate_all(h: Harness) -> None:
+    """No active segment left, whatever the module's other tests activated."""
+    for segment_id, blob in h.redis.hgetall(h.keys.registry.segments).items():
+        if msgpack.unpackb(blob, raw=False)["active"]:
+            h.ok({"command": "deactivate", "segment_id": segment_id.decode()})
+
+
 def test_active_segment_limit(small: Harness) -> None:
+    _deactivate_all(small)
     for n in range(2):
         small.ok({"command": "create", "activate": True, "segment": segment(f"on{n}", _leaf(n))})
     small.ok({"command": "create", "segment": segment("third", _leaf(3))})
@@ -74,7 +82,7 @@ def test_active_segment_limit(small: Harness) -> None:
 
 
 def test_history_keeps_the_newest_events_and_large_messages_are_refused(small: Harness) -> None:
-    small.ok({"command": "deactivate", "segment_id": "on1"})
+    _deactivate_all(small)  # room under LS_MAX_ACTIVE_SEGMENTS=2
     small.ok(
         {
             "command": "create",
@@ -97,11 +105,18 @@ def test_history_keeps_the_newest_events_and_large_messages_are_refused(small: H
     small.client.send_raw(small.settings.events_topic, b"h1", msgpack.packb(big))
     small.client.flush()
     small.wait_members("four-visits", {"h1"})
-    letters = [
-        msgpack.unpackb(m.value) for m in small.client.read_all(small.settings.dlq_topic, idle=1.0)
-    ]
+    # the oversized message comes after the visits: wait for its dead letter, and for the
+    # profile to hold all five visits applied (the newest three of them)
+    letters = read_until(
+        small.settings.kafka_bootstrap, small.settings.dlq_topic, lambda got: len(got) >= 1
+    )
     assert [letter["code"] for letter in letters] == ["oversized"]
     profile_keys = [small.keys.partition(p).profile("h1") for p in range(4)]
-    blob = next(b for b in (small.redis.get(k) for k in profile_keys) if b)
-    kept = Profile.decode("h1", blob).events["visit"]
-    assert [r.props["n"] for r in kept] == [2, 3, 4]  # only the newest three are retained
+    deadline = time.monotonic() + 30
+    while True:
+        blob = next(b for b in (small.redis.get(k) for k in profile_keys) if b)
+        kept = [r.props["n"] for r in Profile.decode("h1", blob).events["visit"]]
+        if kept == [2, 3, 4] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert kept == [2, 3, 4]  # only the newest three are retained

@@ -19,8 +19,6 @@ from streams.exports import ExportContext, ExportDefinition, parse_export, run_e
 
 from .fixtures import put_customers
 
-pytestmark = pytest.mark.integration
-
 AT_MS = 1_767_323_045_000  # 2026-01-02T03:04:05Z
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgpack
@@ -15,18 +16,21 @@ from streams.exports import ExportContext, parse_export, run_export_segment
 
 from .fixtures import put_customers
 
-pytestmark = pytest.mark.integration
 
-
-async def _topic(bootstrap: str) -> str:
+@pytest.fixture
+async def topic(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A uuid-named destination topic of this test's own, deleted afterwards."""
     name = f"test-{uuid.uuid4().hex[:10]}.export"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+        yield name
     finally:
-        await admin.close()
-    return name
+        try:
+            await admin.delete_topics([name])
+        finally:
+            await admin.close()
 
 
 async def _read(bootstrap: str, topic: str, ends: int) -> list[tuple[bytes, dict[str, Any]]]:
@@ -48,9 +52,8 @@ async def _read(bootstrap: str, topic: str, ends: int) -> list[tuple[bytes, dict
 
 
 async def test_a_run_publishes_begin_every_member_and_end(
-    ctx: ExportContext, kafka_bootstrap: str
+    ctx: ExportContext, kafka_bootstrap: str, topic: str
 ) -> None:
-    topic = await _topic(kafka_bootstrap)
     customers = {f"c{i:03d}": {"tier": "gold" if i % 2 else "silver", "n": i} for i in range(40)}
     members = {c: int(c[1:]) % 4 == 0 for c in customers}  # 10 members, 30 not
     await put_customers(ctx.redis, ctx.keyspace, customers, members)
@@ -88,9 +91,8 @@ async def test_a_run_publishes_begin_every_member_and_end(
 
 
 async def test_attributes_none_sends_every_attribute(
-    ctx: ExportContext, kafka_bootstrap: str
+    ctx: ExportContext, kafka_bootstrap: str, topic: str
 ) -> None:
-    topic = await _topic(kafka_bootstrap)
     await put_customers(ctx.redis, ctx.keyspace, {"a": {"x": 1, "y": "z"}, "b": {}})
     export = parse_export(
         {

@@ -21,16 +21,18 @@ from streams.exports.webhook import backoff_delay
 from ..fixtures import free_port
 from .fixtures import put_customers
 
-pytestmark = pytest.mark.integration
-
 SECRET = "test-signing-secret"
 
 
 class Receiver:
-    """Verifies each request's HMAC, records the accepted batches; can fail on demand."""
+    """Verifies each request's HMAC, records the accepted batches; can fail on demand.
+
+    What is wrong with a request goes to `problems`, which the `receiver` fixture asserts
+    empty: an `assert` inside the handler would only become an HTTP 500 inside aiohttp."""
 
     def __init__(self) -> None:
         self.batches: list[dict[str, Any]] = []
+        self.problems: list[str] = []
         self.fail_next = 0
         self.requests = 0
         self.bad_signatures = 0
@@ -59,8 +61,10 @@ class Receiver:
         self.requests += 1
         body = await request.read()
         expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(request.headers.get("X-Livesegments-Signature", ""), expected):
+        signature = request.headers.get("X-Livesegments-Signature", "")
+        if not hmac.compare_digest(signature, expected):
             self.bad_signatures += 1
+            self.problems.append(f"request {self.requests}: bad signature {signature!r}")
             return web.Response(status=401)
         if self.fail_next:
             self.fail_next -= 1
@@ -70,7 +74,13 @@ class Receiver:
                 return web.Response(status=500)
             self.accept -= 1
         batch = json.loads(body)
-        assert request.headers["X-Livesegments-Run"] == batch["run_id"]
+        run = request.headers.get("X-Livesegments-Run")
+        if run != batch["run_id"]:
+            self.problems.append(
+                f"request {self.requests}: header X-Livesegments-Run {run!r} != "
+                f"body run_id {batch['run_id']!r}"
+            )
+            return web.Response(status=400)
         self.batches.append(batch)
         return web.Response(status=204)
 
@@ -115,6 +125,7 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str, Server]]:
     yield hook, f"http://127.0.0.1:{server.port}/hook", server
     hook.release.set()
     await runner.cleanup()
+    assert not hook.problems, "the webhook receiver saw bad requests:\n" + "\n".join(hook.problems)
 
 
 def _export(url: str, batch_size: int = 3, retries: int = 3, **extra: Any) -> ExportDefinition:

@@ -14,8 +14,6 @@ import pytest
 from ..web.fixtures import TOKEN, ApiHarness
 from .fixtures import Run
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def world(api_harness: ApiHarness) -> ApiHarness:

@@ -11,8 +11,6 @@ import pytest
 from ..web.fixtures import ApiHarness, definition
 from .fixtures import Run
 
-pytestmark = pytest.mark.integration
-
 SECRET = "cli-signing-secret"
 
 

@@ -11,8 +11,6 @@ from ..fixtures import unique_env
 from ..web.fixtures import TOKEN, ApiHarness, definition
 from .fixtures import Run
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def world(kafka_bootstrap: str, redis_url: str) -> Iterator[ApiHarness]:

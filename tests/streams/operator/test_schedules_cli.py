@@ -12,8 +12,6 @@ import pytest
 from ..web.fixtures import ApiHarness, definition
 from .fixtures import Run
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def world(api_harness: ApiHarness) -> ApiHarness:

@@ -10,8 +10,6 @@ from state._codec import unpack
 
 from .fixtures import ApiHarness, definition
 
-pytestmark = pytest.mark.integration
-
 SECRET = "s3cret-signing-key"
 
 

@@ -17,8 +17,6 @@ from streams.web.gateway import ControlGateway
 
 from ..fixtures import cleanup, unique_env
 
-pytestmark = pytest.mark.integration
-
 
 class _Producer:
     """Forwards sends to Kafka; when `answer` is set, replies to each command like the agent."""

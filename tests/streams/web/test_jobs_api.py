@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-from ..fixtures import unique_env
+from ..fixtures import TaskGate, unique_env
 from .fixtures import TOKEN, ApiHarness, definition
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -80,27 +78,36 @@ def test_a_running_job_shows_progress_and_can_be_canceled(slow_api: ApiHarness) 
         },
         status=201,
     )
-    answer: dict[str, Any] = {}
-    thread = threading.Thread(
-        target=lambda: answer.update(
-            r=api.call("POST", "/segments/refresh", {"segment_ids": ["old"]})
+    gate = TaskGate(slow_api)  # every partition's task is held halfway until the cancel
+    gate.close()
+    try:
+        answer: dict[str, Any] = {}
+        thread = threading.Thread(
+            target=lambda: answer.update(
+                r=api.call("POST", "/segments/refresh", {"segment_ids": ["old"]})
+            )
         )
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    seen: dict[str, Any] | None = None
-    while time.monotonic() < deadline and seen is None:
-        jobs = api.ok("GET", "/jobs?segment=old&limit=1")["jobs"]
-        if jobs and jobs[0]["command"] == "refresh":
-            shown = api.ok("GET", f"/jobs/{jobs[0]['job_id']}")
-            if shown["status"] == "Processing" and shown["progress"]["done"] > 0:
-                seen = shown
-        time.sleep(0.01)
-    assert seen is not None, "never saw the refresh running"
-    assert seen["finished_at"] is None and seen["progress"]["total"] == 1200
-    assert {t["status"] for t in seen["tasks"]} == {"Processing"}
-    assert "processing" in {p["status"] for p in seen["progress"]["partitions"]}
-    canceled = api.ok("POST", f"/jobs/{seen['job_id']}/cancel")
+        thread.start()
+        seen: dict[str, Any] | None = None
+        deadline = time.monotonic() + 60
+        while seen is None:
+            assert time.monotonic() < deadline, "never saw the refresh running"
+            jobs = api.ok("GET", "/jobs?segment=old&limit=1")["jobs"]
+            if jobs and jobs[0]["command"] == "refresh":
+                shown = api.ok("GET", f"/jobs/{jobs[0]['job_id']}")
+                if shown["status"] == "Processing" and shown["progress"]["done"] > 0:
+                    seen = shown
+            time.sleep(0.05)
+        assert seen["finished_at"] is None
+        for shown_partition in seen["progress"]["partitions"]:
+            if shown_partition["status"] == "processing":  # its customers, its gate included
+                customers = gate.customers(shown_partition["partition"])
+                assert shown_partition["total"] == len(customers), shown_partition
+        assert {t["status"] for t in seen["tasks"]} == {"Processing"}
+        assert "processing" in {p["status"] for p in seen["progress"]["partitions"]}
+        canceled = api.ok("POST", f"/jobs/{seen['job_id']}/cancel")
+    finally:
+        gate.open()
     assert canceled["status"] == "Canceled" and canceled["canceled"] == ["old"]
     thread.join(60)
     status, body = answer["r"]
@@ -108,4 +115,4 @@ def test_a_running_job_shows_progress_and_can_be_canceled(slow_api: ApiHarness) 
     final = api.ok("GET", f"/jobs/{seen['job_id']}")
     assert final["status"] == "Canceled" and final["canceled_at"] is not None
     assert final["tasks"][0]["status"] == "Canceled"
-    assert final["progress"]["done"] < 1200
+    assert 0 < final["progress"]["done"] <= sum(gate.stop.values()) < 1200

@@ -8,8 +8,6 @@ import pytest
 
 from .fixtures import ApiHarness, definition
 
-pytestmark = pytest.mark.integration
-
 
 def _now() -> int:
     return int(time.time() * 1000)

@@ -12,8 +12,6 @@ from streams.csv_safe import UTF8_BOM
 
 from .fixtures import ApiHarness, definition
 
-pytestmark = pytest.mark.integration
-
 TIERS = ("gold", "silver", "bronze")
 
 
