@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from streams.agents.exporter import Lanes
+from streams.exports.runs import Lanes
 
 
 def _step(log: list[str], name: str, gate: asyncio.Event) -> Callable[[], Awaitable[None]]:
