@@ -6,7 +6,7 @@ from typing import Any
 
 from livesegments_error import LiveSegmentsError
 
-__all__ = ["BadMessage", "CommandError", "required_text"]
+__all__ = ["BadMessage", "CommandError", "field_error", "required_text"]
 
 
 class BadMessage(LiveSegmentsError):
@@ -24,12 +24,18 @@ class CommandError(LiveSegmentsError):
         super().__init__(message, code=code, path=path)
 
 
+def field_error(value: object, message: str, path: str) -> CommandError:
+    """A command field that is absent (`missing_field`, when `value` is None) or of the wrong
+    type (`wrong_type`)."""
+    return CommandError("missing_field" if value is None else "wrong_type", message, path)
+
+
 def required_text(command: dict[str, Any], name: str) -> str:
     """A command's non-empty string field, stripped; CommandError naming the field otherwise."""
     value = command.get(name)
     if not isinstance(value, str) or not value.strip():
-        raise CommandError(
-            "missing_field" if value is None else "wrong_type",
+        raise field_error(
+            value,
             f"{name!r} must be a non-empty string, got {value!r}",
             name,
         )

@@ -28,7 +28,7 @@ from state import (
 from state.reads import StateReads
 
 from .._suggest import did_you_mean
-from ..errors import CommandError
+from ..errors import CommandError, field_error
 from ..messages import TASK_HEADER, TaskMessage, encode, task_digest
 from ..settings import Settings
 
@@ -97,8 +97,8 @@ class CommandEnv:
     def existing(self, ctx: Context, command: dict[str, Any]) -> StoredSegment:
         segment_id = command.get("segment_id")
         if not isinstance(segment_id, str):
-            raise CommandError(
-                "missing_field" if segment_id is None else "wrong_type",
+            raise field_error(
+                segment_id,
                 f"'segment_id' must be a segment id string, got {segment_id!r}",
                 "segment_id",
             )
@@ -120,8 +120,8 @@ class CommandEnv:
             return None
         ids = command.get("segment_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-            raise CommandError(
-                "missing_field" if ids is None else "wrong_type",
+            raise field_error(
+                ids,
                 f"{command.get('command')} needs 'segment_ids' (a non-empty list of ids) or "
                 f"'all': true, got segment_ids={ids!r}",
                 "segment_ids",
@@ -131,8 +131,8 @@ class CommandEnv:
     def definition(self, ctx: Context, command: dict[str, Any]) -> SegmentDefinition:
         raw = command.get("segment")
         if not isinstance(raw, dict):
-            raise CommandError(
-                "missing_field" if raw is None else "wrong_type",
+            raise field_error(
+                raw,
                 f"'segment' must be a segment definition object, got {type(raw).__name__}",
                 "segment",
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import CommandError
+from ..errors import CommandError, field_error
 from .context import CommandEnv, CommandHandler, Context
 
 __all__ = ["HANDLERS", "MAX_CUSTOMER_ID"]
@@ -26,8 +26,8 @@ MAX_CUSTOMER_ID = 1024
 def customer_id_of(command: dict[str, Any]) -> str:
     value = command.get("customer_id")
     if not isinstance(value, str) or not value:
-        raise CommandError(
-            "missing_field" if value is None else "wrong_type",
+        raise field_error(
+            value,
             f"'customer_id' must be a non-empty string (whom to forget), got {value!r:.100}",
             "customer_id",
         )

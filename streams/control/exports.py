@@ -33,7 +33,7 @@ from state.export_registry import ExportStore, StoredExport
 from state.jobs import FAILURE, FINAL, PROCESSING, QUEUED, SKIPPED, STATUSES, SUCCESSFUL
 
 from .._suggest import did_you_mean
-from ..errors import CommandError, required_text
+from ..errors import CommandError, field_error, required_text
 from ..exports.model import ExportDefinition, ExportError, export_to_json, parse_export
 from ..exports.policy import ExportPolicy
 from ..exports.urls import MASK, mask_url
@@ -52,8 +52,8 @@ Result = dict[str, Any] | None
 # -- helpers ------------------------------------------------------------------------------
 def _parse(raw: Any, path: str = "export", policy: ExportPolicy | None = None) -> ExportDefinition:
     if not isinstance(raw, dict):
-        raise CommandError(
-            "missing_field" if raw is None else "wrong_type",
+        raise field_error(
+            raw,
             f"{path!r} must be an export definition object, got {type(raw).__name__}",
             path,
         )

@@ -14,7 +14,7 @@ from typing import Any
 from state import Job, Task
 from state.jobs import CANCELED, FAILURE, FINAL, PROCESSING, SKIPPED, SUCCESSFUL
 
-from ..errors import CommandError
+from ..errors import CommandError, field_error
 from ..messages import SegmentOutcome, TaskReport
 from .context import CANCELABLE, CommandEnv, CommandHandler, Context
 
@@ -130,8 +130,8 @@ async def cancel(
     """
     job_id = command.get("job_id")
     if not isinstance(job_id, str) or not job_id:
-        raise CommandError(
-            "missing_field" if job_id is None else "wrong_type",
+        raise field_error(
+            job_id,
             f"'job_id' must be a job id string, got {job_id!r}",
             "job_id",
         )

@@ -25,7 +25,7 @@ from state import FencedError, RegistryBatch, RegistryMeta, StoredSegment
 from .. import metrics
 from .._suggest import did_you_mean
 from ..clock import now_ms
-from ..errors import BadMessage, CommandError
+from ..errors import BadMessage, CommandError, field_error
 from ..failures import is_infrastructure
 from ..messages import Incoming, TaskReport, decode_map
 from ..publisher import Publisher
@@ -174,8 +174,8 @@ class ControlRuntime(CommandEnv):
                 return
             raw_id = command.get("request_id")
             if not isinstance(raw_id, str) or not raw_id:
-                raise CommandError(
-                    "missing_field" if raw_id is None else "wrong_type",
+                raise field_error(
+                    raw_id,
                     f"command has no usable 'request_id' (got {raw_id!r}); every command needs "
                     "a non-empty string request_id so that its reply can be matched",
                     "request_id",

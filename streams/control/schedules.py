@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from ..errors import CommandError
+from ..errors import CommandError, field_error
 
 __all__ = ["MAX_AT_MS", "CronSpec", "parse_at", "parse_cron", "parse_timezone"]
 
@@ -31,8 +31,8 @@ MAX_AT_MS = 253_402_300_799_999
 
 def parse_timezone(name: Any, path: str = "timezone") -> ZoneInfo:
     if not isinstance(name, str) or not name:
-        raise CommandError(
-            "missing_field" if name is None else "wrong_type",
+        raise field_error(
+            name,
             f"{path!r} must be an IANA time zone name such as 'Europe/Berlin' or 'UTC', "
             f"got {name!r}",
             path,
@@ -85,8 +85,8 @@ class CronSpec:
 
 def parse_cron(expression: Any, zone: ZoneInfo, path: str = "cron") -> CronSpec:
     if not isinstance(expression, str) or not expression.strip():
-        raise CommandError(
-            "missing_field" if expression is None else "wrong_type",
+        raise field_error(
+            expression,
             f"{path!r} must be a cron expression string such as '0 6,12,18 * * *', "
             f"got {expression!r}",
             path,
@@ -117,8 +117,8 @@ def parse_cron(expression: Any, zone: ZoneInfo, path: str = "cron") -> CronSpec:
 def parse_at(raw: Any, path: str = "at") -> int:
     """Epoch milliseconds (int or digits) or an ISO-8601 time (UTC when no offset) -> ms."""
     if isinstance(raw, bool) or raw is None:
-        raise CommandError(
-            "missing_field" if raw is None else "wrong_type",
+        raise field_error(
+            raw,
             f"{path!r} must be epoch milliseconds or an ISO-8601 time such as "
             f"'2030-01-01T06:00:00+01:00', got {raw!r}",
             path,
