@@ -286,3 +286,23 @@ def test_compile_accepts_a_parsed_definition_and_repr() -> None:
     compiled = segment({"attr": "a", "op": "exists"})
     assert compile_segment(compiled.definition).definition == compiled.definition
     assert repr(compiled) == "CompiledSegment('t')"
+
+
+HUGE = 10**400  # JSON may carry it; beyond the float range
+
+
+@pytest.mark.parametrize("agg", ["sum", "avg"])
+def test_an_integer_beyond_float_range_beside_a_float_is_summed_exactly(agg: str) -> None:
+    """Found by the property tests: ``sum`` raised OverflowError, so the segment failed."""
+    assert aggregate_on(buys((1, {"amount": HUGE}), (2, {"amount": 0.5})), agg, "gt", 0)
+    assert not aggregate_on(buys((1, {"amount": -HUGE}), (2, {"amount": 0.5})), agg, "gt", 0)
+
+
+def test_a_sum_beyond_float_range_can_come_back_into_it() -> None:
+    profile = buys((1, {"amount": HUGE}), (2, {"amount": 0.5}), (3, {"amount": -HUGE}))
+    assert aggregate_on(profile, "sum", "eq", 0.5)
+
+
+def aggregate_on(profile: DictProfile, agg: str, op: str, value: float) -> bool:
+    cond = {"event": "buy", "agg": agg, "prop": "amount", "op": op, "value": value}
+    return segment(cond).evaluate(profile, NOW)
