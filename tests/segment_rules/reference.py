@@ -143,7 +143,8 @@ def ref_compare(op: str, x: Fraction | int | float, v: Any) -> bool:
     )
 
 
-def ref_aggregate(c: dict[str, Any], raw: Raw, now: int) -> bool:
+def ref_aggregate_value(c: dict[str, Any], raw: Raw, now: int) -> Fraction | None:
+    """The exact value of the aggregate ``c``; ``None`` when it has none (no numbers)."""
     chosen = []
     for ts, props in raw["events"].get(c["event"], []):
         if "within" in c and not ts > now - ref_dur(c["within"]):
@@ -153,22 +154,27 @@ def ref_aggregate(c: dict[str, Any], raw: Raw, now: int) -> bool:
         chosen.append(props)
     agg = c["agg"]
     if agg == "count":
-        return ref_compare(c["op"], len(chosen), c["value"])
+        return Fraction(len(chosen))
     values = [p.get(c["prop"]) for p in chosen]
     if agg == "distinct_count":
         distinct: list[Any] = []
         for v in values:
             if ref_kind(v) is not None and not any(ref_same(v, d) for d in distinct):
                 distinct.append(v)
-        return ref_compare(c["op"], len(distinct), c["value"])
+        return Fraction(len(distinct))
     numbers = [Fraction(v) for v in values if ref_kind(v) == "number"]
     if agg == "sum":
-        return ref_compare(c["op"], sum(numbers, Fraction(0)), c["value"])
+        return sum(numbers, Fraction(0))
     if not numbers:
-        return False
+        return None
     if agg == "avg":
-        return ref_compare(c["op"], sum(numbers, Fraction(0)) / len(numbers), c["value"])
-    return ref_compare(c["op"], min(numbers) if agg == "min" else max(numbers), c["value"])
+        return sum(numbers, Fraction(0)) / len(numbers)
+    return min(numbers) if agg == "min" else max(numbers)
+
+
+def ref_aggregate(c: dict[str, Any], raw: Raw, now: int) -> bool:
+    value = ref_aggregate_value(c, raw, now)
+    return value is not None and ref_compare(c["op"], value, c["value"])
 
 
 def ref_cond(c: dict[str, Any], raw: Raw, now: int) -> bool:

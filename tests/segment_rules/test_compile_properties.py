@@ -10,6 +10,7 @@ property is for and what mutation testing measured.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,14 @@ from hypothesis import strategies as st
 
 from segment_rules import compile_segment, definition_to_json, parse_definition
 
-from .reference import Raw, instants, ref_segment, ref_timeline
+from .reference import Raw, instants, ref_aggregate_value, ref_segment, ref_timeline
 from .strategies import (
+    AGGS,
+    aggregate_cases,
     budget,
     cases,
     definitions,
+    leaf_cases,
     nows,
     raw_profiles,
     timed_definitions,
@@ -41,6 +45,40 @@ def test_compiled_matches_reference(case: Case) -> None:
     defn, raw, now = case
     compiled = compile_segment(parse_definition(defn))
     assert compiled.evaluate(to_profile(raw), now) == ref_segment(defn, raw, now)
+
+
+@budget(100)
+@given(leaf_cases())
+def test_one_operator_matches_reference(case: Case) -> None:
+    """Each operator on values built from its constant (equal, of another kind, inside)."""
+    defn, raw, now = case
+    compiled = compile_segment(parse_definition(defn))
+    assert compiled.evaluate(to_profile(raw), now) == ref_segment(defn, raw, now)
+
+
+@budget(100)
+@given(aggregate_cases())
+def test_every_aggregate_has_the_reference_value(case: Case) -> None:
+    """Every aggregate of one dense history, whose values are equal across kinds (``1``,
+    ``1.0``, ``True``, ``"1"``), compared to probes at and around its exact value."""
+    defn, raw, now = case
+    profile = to_profile(raw)
+    where = defn["rules"][0]["where"]
+    for agg in AGGS:
+        node = {**where, "agg": agg, "prop": where.get("prop", "p")}
+        if agg == "count":
+            del node["prop"]
+        exact = ref_aggregate_value(node, raw, now)
+        probes: list[float] = [0, 0.5]
+        if exact is not None and abs(exact) < 2**60 and Fraction(float(exact)) == exact:
+            probes += [float(exact) + d for d in (-1, -0.5, 0, 0.5, 1)]
+        for op in ("eq", "lt", "gt", "between"):
+            for probe in probes:
+                value = [probe, probe + 1] if op == "between" else probe
+                probe_defn = {**defn, "rules": [{"where": {**node, "op": op, "value": value}}]}
+                expected = ref_segment(probe_defn, raw, now)
+                got = compile_segment(probe_defn).evaluate(profile, now)
+                assert got == expected, (agg, op, value, exact)
 
 
 @budget(100)
