@@ -122,8 +122,8 @@ def leaf_value(draw: st.DrawFn, op: str) -> Any:
 
 
 @st.composite
-def leaf(draw: st.DrawFn, key: str, names: list[str]) -> dict[str, Any]:
-    op = draw(st.sampled_from(OPS))
+def leaf(draw: st.DrawFn, key: str, names: list[str], ops: list[str] = OPS) -> dict[str, Any]:
+    op = draw(st.sampled_from(ops))
     out: dict[str, Any] = {key: draw(st.sampled_from(names)), "op": op}
     if op not in ("exists", "not_exists"):
         out["value"] = draw(leaf_value(op))
@@ -191,6 +191,13 @@ def definitions(draw: st.DrawFn, where: st.SearchStrategy[Any] = conditions) -> 
     return defn
 
 
+def _grouped(test: dict[str, Any], group: str, other: dict[str, Any]) -> dict[str, Any]:
+    """``test`` alone, negated, or beside another filter in ``all``/``any``."""
+    if group == "not":
+        return {"not": test}
+    return {group: [other, test]} if group else test
+
+
 @st.composite
 def timed_definitions(draw: st.DrawFn) -> dict[str, Any]:
     """Definitions that always hold a window or a recency test (maybe inside a filter)."""
@@ -203,10 +210,15 @@ def timed_definitions(draw: st.DrawFn) -> dict[str, Any]:
             st.sampled_from(DURATIONS),
         ),
         st.builds(
-            lambda agg, span, op: {**agg, "filter": {"prop": "p", "op": op, "value": span}},
+            lambda agg, span, op, group, other: {
+                **agg,
+                "filter": _grouped({"prop": "p", "op": op, "value": span}, group, other),
+            },
             aggregate(windowed=False),
             st.sampled_from(DURATIONS),
             st.sampled_from(["within_last", "not_within_last"]),
+            st.sampled_from(["", "all", "any", "not"]),
+            filters,
         ),
     )
     first = draw(timed_leaf)
@@ -334,20 +346,24 @@ def to_profile(raw: Raw) -> DictProfile:
     )
 
 
+_DATE_OPS = ["before", "after", "within_last", "not_within_last"]
+
+
 @st.composite
 def leaf_cases(draw: st.DrawFn) -> tuple[dict[str, Any], Raw, int]:
     """One attribute test of any operator, on a value built from its constant half the time."""
-    where = draw(leaf("attr", ["a"]))
-    if draw(st.booleans()):
-        where = {"not": where}
+    where = draw(leaf("attr", ["a"], OPS + 3 * _DATE_OPS))
     defn = {"id": "seg", "name": "Leaf", "rules": [{"where": where}]}
     now = draw(busy_nows)
     edges = edge_times(defn, now)
     times = st.one_of(free_times, st.sampled_from(edges)) if edges else free_times
     related = related_values(defn)
-    value = draw(
-        st.sampled_from(related) if related and draw(st.booleans()) else profile_values(times, [])
-    )
+    if where["op"] in _DATE_OPS and draw(st.booleans()):
+        value = draw(date_of(st.sampled_from(edges)))  # on the edge, or one ms off
+    elif related and draw(st.booleans()):
+        value = draw(st.sampled_from(related))
+    else:
+        value = draw(profile_values(times, []))
     raw = {"attrs": {"a": value}, "events": {}, "segments": frozenset()}
     return defn, raw, now
 
@@ -360,11 +376,17 @@ def aggregate_cases(draw: st.DrawFn) -> tuple[dict[str, Any], Raw, int]:
     now = draw(busy_nows)
     edges = edge_times(defn, now)
     times = st.one_of(free_times, st.sampled_from(edges)) if edges else free_times
-    family = st.sampled_from(_twins(draw(st.one_of(COLLIDE, small_scalars))))  # 1, True, "1"
+    prop = where.get("prop", "p")
+    twins = _twins(draw(st.one_of(COLLIDE, small_scalars)))  # 1, 1.0, "1", True
+    family = st.sampled_from(twins)
     values = st.one_of(family, family, small_numbers, profile_values(times, related_values(defn)))
-    aggregated = st.fixed_dictionaries({where.get("prop", "p"): values})
+    aggregated = st.fixed_dictionaries({prop: values})
     others = st.fixed_dictionaries({}, optional=dict.fromkeys(PROPS, values))
     props = st.builds(lambda a, b: {**b, **a}, aggregated, others)
     history = st.lists(st.tuples(times, st.one_of(props, props, others)), min_size=2, max_size=10)
-    raw = {"attrs": {}, "events": {where["event"]: draw(history)}, "segments": frozenset()}
+    # two values of the family for sure, at a drawn place in the history: equal or of two kinds
+    records = draw(history)
+    for twin in draw(st.lists(family, min_size=2, max_size=2, unique_by=repr)):
+        records.insert(draw(st.integers(0, len(records))), (draw(times), {prop: twin}))
+    raw = {"attrs": {}, "events": {where["event"]: records}, "segments": frozenset()}
     return defn, raw, now

@@ -50,10 +50,12 @@ def test_compiled_matches_reference(case: Case) -> None:
 @budget(100)
 @given(leaf_cases())
 def test_one_operator_matches_reference(case: Case) -> None:
-    """Each operator on values built from its constant (equal, of another kind, inside)."""
+    """Each operator on values built from its constant (equal, of another kind, inside), and
+    dates on the edge of a time test; evaluated at ``now`` and one ms either side."""
     defn, raw, now = case
     compiled = compile_segment(parse_definition(defn))
-    assert compiled.evaluate(to_profile(raw), now) == ref_segment(defn, raw, now)
+    for t in (now - 1, now, now + 1):
+        assert compiled.evaluate(to_profile(raw), t) == ref_segment(defn, raw, t)
 
 
 @budget(100)
