@@ -335,7 +335,8 @@ def cases(
     now = draw(busy_nows)
     edges = edge_times(defn, now)
     times = st.one_of(free_times, st.sampled_from(edges)) if edges else free_times
-    return defn, draw(raw_profiles(times, related_values(defn))), now
+    # dates on the edges also among the values of attributes and properties (filters)
+    return defn, draw(raw_profiles(times, related_values(defn) + edges)), now
 
 
 def to_profile(raw: Raw) -> DictProfile:
