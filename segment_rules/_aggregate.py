@@ -6,6 +6,7 @@ __all__ = ["PropNextChange", "PropPredicate", "compile_aggregate"]
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from operator import attrgetter
 from typing import Final
 
@@ -22,16 +23,24 @@ _Reducer = Callable[[Sequence[EventRecord], int], bool]
 _TS: Final = attrgetter("ts")
 
 
+def _exact_sum(found: Sequence[float]) -> float | Fraction:
+    """The sum, exact even when an integer beyond the float range meets a float."""
+    try:
+        return sum(found)
+    except OverflowError:
+        return sum(map(Fraction, found), Fraction(0))
+
+
 def _comparator(
     op: str, value: int | float | tuple[int | float, int | float]
-) -> Callable[[float], bool]:
+) -> Callable[[float | Fraction], bool]:
     if op == "between":
         assert isinstance(value, tuple)
         lo, hi = value
         return lambda x: lo <= x <= hi
     assert not isinstance(value, tuple)
     v = value
-    table: dict[str, Callable[[float], bool]] = {
+    table: dict[str, Callable[[float | Fraction], bool]] = {
         "eq": lambda x: x == v,
         "ne": lambda x: x != v,
         "lt": lambda x: x < v,
@@ -116,7 +125,7 @@ def _reducer(cond: EventCondition, filt: PropPredicate | None) -> _Reducer:
         return out
 
     if agg == "sum":
-        return lambda events, now: matches(sum(numbers(events, now)))
+        return lambda events, now: matches(_exact_sum(numbers(events, now)))
     if agg == "min":
         return lambda events, now: bool(found := numbers(events, now)) and matches(min(found))
     if agg == "max":
@@ -127,10 +136,11 @@ def _reducer(cond: EventCondition, filt: PropPredicate | None) -> _Reducer:
             found = numbers(events, now)
             if not found:
                 return False
+            total = _exact_sum(found)
             try:
-                mean = sum(found) / len(found)
-            except OverflowError:  # integers beyond float range
-                return False
+                mean: float | Fraction = total / len(found)
+            except OverflowError:  # integers beyond the float range
+                mean = Fraction(total) / len(found)
             return matches(mean)
 
         return average

@@ -298,3 +298,23 @@ def test_within_last_on_an_integer_near_2_to_64_never_schedules_past_the_latest_
     for huge in (2**64 - 1, 2**63, LATEST_CHANGE_MS):
         assert next_change(huge, NOW) is None
     assert next_change(NOW, NOW) == NOW + 7 * DAY
+
+
+HUGE = 10**400  # JSON may carry it; beyond the float range
+
+
+@pytest.mark.parametrize("agg", ["sum", "avg"])
+def test_an_integer_beyond_float_range_beside_a_float_is_summed_exactly(agg: str) -> None:
+    """Found by the property tests: ``sum`` raised OverflowError, so the segment failed."""
+    assert aggregate_on(buys((1, {"amount": HUGE}), (2, {"amount": 0.5})), agg, "gt", 0)
+    assert not aggregate_on(buys((1, {"amount": -HUGE}), (2, {"amount": 0.5})), agg, "gt", 0)
+
+
+def test_a_sum_beyond_float_range_can_come_back_into_it() -> None:
+    profile = buys((1, {"amount": HUGE}), (2, {"amount": 0.5}), (3, {"amount": -HUGE}))
+    assert aggregate_on(profile, "sum", "eq", 0.5)
+
+
+def aggregate_on(profile: DictProfile, agg: str, op: str, value: float) -> bool:
+    cond = {"event": "buy", "agg": agg, "prop": "amount", "op": op, "value": value}
+    return segment(cond).evaluate(profile, NOW)
