@@ -31,7 +31,7 @@ from state.export_registry import ExportStore
 from ..clock import now_ms
 from ..errors import BadMessage
 from ..exports.runs import ExportRunner, Lanes
-from ..messages import decode_map
+from ..messages import ExportRun, decode_map
 from ..settings import Settings
 from ..stalls import retry_forever
 from .scheduler import DueCommands
@@ -48,7 +48,7 @@ def register(
     exports = ExportStore(redis, KeySpace(settings.key_prefix))
     due_commands = DueCommands(app, settings.control_topic)
 
-    async def carry_out(stream: Any, event: Any, request: dict[str, Any], where: str) -> None:
+    async def carry_out(stream: Any, event: Any, request: ExportRun, where: str) -> None:
         # Redis or Kafka down: retried (the tasks already finished are not run again)
         await retry_forever(f"export run at {where}", functools.partial(runner.run, request))
         await stream.ack(event)  # only now may Kafka's committed offset pass it
@@ -61,11 +61,11 @@ def register(
                 message = event.message
                 where = f"{message.topic}[{message.partition}]@{message.offset}"
                 try:
-                    request = decode_map(event.value, "export run request")
+                    request = ExportRun.decode(decode_map(event.value, "export run request"))
                 except BadMessage as exc:
                     log.warning("%s: bad export run request dropped: %s", where, exc.message)
                     continue
-                key = str(request.get("forget") or request.get("export_id"))
+                key = request.export_id
                 message.incref()  # held until the run is over (`carry_out`)
                 lanes.submit(key, functools.partial(carry_out, stream, event, request, where))
         finally:

@@ -29,7 +29,7 @@ from state.reads import StateReads
 
 from .._suggest import did_you_mean
 from ..errors import CommandError, field_error
-from ..messages import TASK_HEADER, TaskMessage, encode, task_digest
+from ..messages import TASK_HEADER, Reply, TaskMessage, task_digest
 from ..settings import Settings
 
 __all__ = ["CANCELABLE", "CommandEnv", "CommandHandler", "Context", "Result"]
@@ -79,10 +79,11 @@ class CommandEnv:
         self.handlers: dict[str, CommandHandler] = {}
         """Every command by name; the runtime fills it from the handler modules."""
 
-    def reply(self, ctx: Context, request_id: str | None, body: dict[str, Any]) -> None:
-        reply = {"request_id": request_id, **body}
-        key = request_id.encode() if request_id is not None else None
-        ctx.batch.outbox.append(OutboxRecord(self.settings.replies_topic, key, encode(reply)))
+    def reply(self, ctx: Context, reply: Reply) -> None:
+        """Publish `reply` with this command's commit."""
+        ctx.batch.outbox.append(
+            OutboxRecord(self.settings.replies_topic, reply.key, reply.encode())
+        )
 
     # -- look-ups --------------------------------------------------------------------------
     def parsed_defs(self, segments: dict[str, StoredSegment]) -> dict[str, SegmentDefinition]:

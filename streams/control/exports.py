@@ -33,11 +33,11 @@ from state.export_registry import ExportStore, StoredExport
 from state.jobs import FAILURE, FINAL, PROCESSING, QUEUED, SKIPPED, STATUSES, SUCCESSFUL
 
 from .._suggest import did_you_mean
-from ..errors import CommandError, field_error, required_text
+from ..errors import BadMessage, CommandError, field_error, required_text
 from ..exports.model import ExportDefinition, ExportError, export_to_json, parse_export
 from ..exports.policy import ExportPolicy
 from ..exports.urls import MASK, mask_url
-from ..messages import encode
+from ..messages import ExportReport, ExportRun, Reply
 from ..topics import export_runs_topic
 from .context import CommandEnv, CommandHandler, Context
 from .schedules import parse_cron, parse_timezone
@@ -194,7 +194,7 @@ async def _delete(
     export = await _existing(runtime, ctx, required_text(command, "export_id"))
     ctx.batch.export_writes.exports[export.export_id] = None
     # the exporter forgets its delivery state (`state.export_cursors`), after any run queued before
-    forget = encode({"forget": export.export_id})
+    forget = ExportRun.forgetting(export.export_id).encode()
     topic = export_runs_topic(runtime.settings)
     ctx.batch.outbox.append(OutboxRecord(topic, export.export_id.encode(), forget))
     return {"export_id": export.export_id, "deleted": True}
@@ -299,15 +299,15 @@ def _start(
     job = Job(job_id, request_id, "export", segment_ids, 1, ctx.now, reply, tasks=tasks)
     queued = [sid for sid in segment_ids if tasks[sid].status == QUEUED]
     if queued:
-        run = {"job_id": job_id, "export_id": export.export_id, "segments": queued}
+        run = ExportRun(export.export_id, job_id, tuple(queued)).encode()
         topic = export_runs_topic(runtime.settings)
-        ctx.batch.outbox.append(OutboxRecord(topic, export.export_id.encode(), encode(run)))
+        ctx.batch.outbox.append(OutboxRecord(topic, export.export_id.encode(), run))
     else:
         job = _finish(job, ctx.now)
     ctx.batch.jobs[job_id] = job
     _store(ctx, export.with_changes(last_job=job_id))
     if job.finished_at is not None and wait:
-        runtime.reply(ctx, request_id, {"ok": True, "result": _outcome(job)})
+        runtime.reply(ctx, Reply.success(request_id, _outcome(job)))
     return {
         "job_id": job_id,
         "status": job.status,
@@ -388,55 +388,36 @@ async def after_refresh(runtime: CommandEnv, ctx: Context, job: Job) -> list[dic
     return started
 
 
-def _whole(value: Any, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value < high
-
-
-def _report_problem(job: Job, report: dict[str, Any]) -> str | None:
-    """Why an `_export_done` report cannot be folded into `job` (anyone may write the control
-    topic: a report for another kind of job, or with fields of the wrong type, is refused)."""
-    if job.command != "export":
-        return f"job {job.job_id!r} is a {job.command!r} job, not an export run"
-    at, count = report.get("at"), report.get("count")
-    if at is not None and not _whole(at, 1, 1 << 53):
-        return f"'at' must be epoch milliseconds, got {at!r:.100}"
-    if count is not None and not _whole(count, 0, 1 << 62):
-        return f"'count' must be a count, got {count!r:.100}"
-    errors = report.get("errors")
-    if errors is not None and not (
-        isinstance(errors, list) and all(isinstance(e, str) for e in errors)
-    ):
-        return f"'errors' must be a list of texts, got {errors!r:.200}"
-    if not isinstance(report.get("reason"), str | None):
-        return "'reason' must be text"
-    return None
-
-
-async def export_done(runtime: CommandEnv, ctx: Context, report: dict[str, Any]) -> None:
+async def export_done(runtime: CommandEnv, ctx: Context, raw: dict[str, Any]) -> None:
     """Fold the exporter's report on one task into its job; reply when the job ends."""
-    job_id, segment_id = report.get("job_id"), report.get("segment_id")
-    if not isinstance(job_id, str) or not isinstance(segment_id, str):
+    try:
+        report = ExportReport.decode(raw)
+    except BadMessage as exc:
+        log.warning("malformed export report ignored: %s", exc.message)
         return
-    job = ctx.batch.jobs.get(job_id) or await runtime.store.job(job_id)
-    task = job.tasks.get(segment_id) if job is not None else None
+    job = ctx.batch.jobs.get(report.job_id) or await runtime.store.job(report.job_id)
+    task = job.tasks.get(report.segment_id) if job is not None else None
     if job is None or task is None or task.finished or job.finished_at is not None:
         return  # unknown, or a redelivered report of a task already folded
-    problem = _report_problem(job, report)
-    if problem is not None:
-        log.warning("malformed export report for job %r ignored: %s", job_id, problem)
+    if job.command != "export":
+        log.warning(
+            "export report for job %r ignored: it is a %r job, not an export run",
+            job.job_id,
+            job.command,
+        )
         return
-    at = report.get("at") or ctx.now
-    if report.get("phase") == "started":
+    at = report.at or ctx.now
+    if report.phase == "started":
         task = task.with_changes(status=PROCESSING, started_at=at, last_processed_at=ctx.now)
     else:
-        status = report.get("status")
+        status = report.status
         status = status if status in STATUSES and status in FINAL else FAILURE
-        reason = report.get("reason")
-        warnings = task.warnings + ((str(reason),) if reason and status == SKIPPED else ())
-        errors = tuple(str(e) for e in report.get("errors") or ())
+        reason = report.reason
+        warnings = task.warnings + ((reason,) if reason and status == SKIPPED else ())
+        errors = report.errors
         if status == FAILURE and not errors:
-            errors = (str(reason or "the export failed"),)
-        figures = {"status": status, "count": report.get("count"), "details": report.get("details")}
+            errors = (reason or "the export failed",)
+        figures = {"status": status, "count": report.count, "details": dict(report.details)}
         task = task.with_changes(
             status=status,
             started_at=task.started_at or at,
@@ -446,13 +427,13 @@ async def export_done(runtime: CommandEnv, ctx: Context, report: dict[str, Any])
             warnings=warnings,
             partitions={0: figures},
         )
-    tasks = {**job.tasks, segment_id: task}
+    tasks = {**job.tasks, report.segment_id: task}
     job = job.with_changes(tasks=tasks)
     if all(t.status in FINAL for t in tasks.values()):
         job = _finish(job, ctx.now)
         if job.reply.get("wait"):
-            runtime.reply(ctx, job.request_id, {"ok": True, "result": _outcome(job)})
-    ctx.batch.jobs[job_id] = job
+            runtime.reply(ctx, Reply.success(job.request_id, _outcome(job)))
+    ctx.batch.jobs[report.job_id] = job
 
 
 HANDLERS: dict[str, CommandHandler] = {

@@ -27,7 +27,7 @@ from .._suggest import did_you_mean
 from ..clock import now_ms
 from ..errors import BadMessage, CommandError, field_error
 from ..failures import is_infrastructure
-from ..messages import Incoming, TaskReport, decode_map
+from ..messages import Incoming, Reply, TaskReport, decode_map
 from ..publisher import Publisher
 from ..settings import Settings
 from ..shard import deliver, take_over
@@ -148,7 +148,7 @@ class ControlRuntime(CommandEnv):
             f"({type(exc).__name__}) and changed nothing; the worker log has the details "
             f"(request_id {request_id!r})",
         }
-        self.reply(ctx, request_id, {"ok": False, "error": error})
+        self.reply(ctx, Reply.failure(request_id, error))
 
     async def _forget_old(self, batch: RegistryBatch, now: int) -> None:
         """Bound the registry: forget request ids and jobs past their retention."""
@@ -205,21 +205,19 @@ class ControlRuntime(CommandEnv):
                 )
             result = await handler(self, ctx, command, request_id)
             if result is not None:
-                self.reply(ctx, request_id, {"ok": True, "result": result})
+                self.reply(ctx, Reply.success(request_id, result))
         except BadMessage as exc:
             log.warning("%s: bad command: %s", where, exc.message)
             request_id = request_id or _salvage_request_id(message.value)
-            self.reply(
-                ctx, request_id, {"ok": False, "error": {"code": exc.code, "message": exc.message}}
-            )
+            self.reply(ctx, Reply.failure(request_id, exc.to_dict()))
         except CommandError as exc:
             log.info("%s: command refused: %s", where, exc.message)
-            self.reply(ctx, request_id, {"ok": False, "error": exc.to_dict()})
+            self.reply(ctx, Reply.failure(request_id, exc.to_dict()))
         except DefinitionError as exc:
             path = f"segment.{exc.path}" if exc.path else "segment"
             log.info("%s: invalid definition at %s: %s", where, path, exc.message)
             error = {"code": exc.code, "message": exc.message, "path": path}
-            self.reply(ctx, request_id, {"ok": False, "error": error})
+            self.reply(ctx, Reply.failure(request_id, error))
 
     # -- job completion -------------------------------------------------------------------
     async def _task_done(self, ctx: Context, raw: dict[str, Any]) -> None:
@@ -264,7 +262,7 @@ class ControlRuntime(CommandEnv):
         ran = await exports.after_refresh(self, ctx, job)
         if ran:
             result["exports"] = ran
-        self.reply(ctx, job.request_id, {"ok": True, "result": result})
+        self.reply(ctx, Reply.success(job.request_id, result))
 
 
 def _salvage_request_id(value: bytes | None) -> str | None:

@@ -19,7 +19,7 @@ from segment_rules import NO_LIMITS, CompiledSegment, compile_segment, parse_def
 from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile
 
 from .. import metrics
-from ..messages import Event, membership_change
+from ..messages import Event, MembershipChange
 
 __all__ = [
     "EngineConfig",
@@ -282,7 +282,8 @@ class PartitionEngine:
         batch.set_member(segment_id, customer_id, member)
         if stats is not None:
             stats.count(segment_id, "entered" if member else "exited")
-        value = membership_change(segment_id, customer_id, member, now, cause, batch.next_seq())
+        change = MembershipChange(segment_id, customer_id, member, now, cause, batch.next_seq())
+        value = change.encode()
         batch.outbox.append(OutboxRecord(self.config.membership_topic, customer_id.encode(), value))
         metrics.membership_changes(member, cause).inc()
         batch.profiles[customer_id] = profile

@@ -24,7 +24,7 @@ from state.export_cursors import forget_export
 from state.export_registry import ExportStore
 
 from ..clock import now_ms
-from ..messages import encode
+from ..messages import ExportReport, ExportRun
 from ..settings import Settings
 from .errors import ExportError
 from .model import parse_export
@@ -87,24 +87,21 @@ class ExportRunner:
         self.context = ExportContext.from_settings(settings, redis, partitions, now_ms)
         self.policy = ExportPolicy.from_settings(settings)
 
-    async def _report(self, report: dict[str, Any]) -> None:
-        value = encode({"command": "_export_done", "at": now_ms(), **report})
-        key = str(report["job_id"]).encode()
+    async def _report(self, report: ExportReport) -> None:
+        value = report.encode()
         delivery = await self.app.producer.send(
-            self.settings.control_topic, key, value, None, None, None
+            self.settings.control_topic, report.job_id.encode(), value, None, None, None
         )
         await delivery
 
-    async def run(self, request: dict[str, Any]) -> None:
-        """Carry out one run request: each of its tasks not finished yet, in order.
-
-        ``{"forget": <export id>}`` (an export was deleted): drop its delivery state.
-        """
-        if isinstance(request.get("forget"), str):
-            removed = await forget_export(self.redis, self.keyspace, request["forget"])
-            log.info("export %s deleted: %d delivery keys removed", request["forget"], removed)
+    async def run(self, request: ExportRun) -> None:
+        """Carry out one run request: each of its tasks not finished yet, in order; or, for a
+        deleted export (`forget`), drop its delivery state."""
+        if request.forget:
+            removed = await forget_export(self.redis, self.keyspace, request.export_id)
+            log.info("export %s deleted: %d delivery keys removed", request.export_id, removed)
             return
-        job_id, export_id = str(request.get("job_id")), str(request.get("export_id"))
+        job_id, export_id = str(request.job_id), request.export_id
         job = await self.registry.job(job_id)
         if job is None or job.finished_at is not None:
             log.info("export run %s: job unknown or finished, nothing to do", job_id)
@@ -119,16 +116,17 @@ class ExportRunner:
                 self.policy.check(export)  # LS_EXPORT_ROOT or the topics may have changed
             except ExportError as exc:
                 failure = f"the stored export is refused: {exc.message}"
-        for segment_id in request.get("segments") or ():
+        for segment_id in request.segments:
             task = job.tasks.get(segment_id)
             if task is None or task.finished:
                 continue
-            base = {"job_id": job_id, "segment_id": segment_id}
             if failure is not None:
-                await self._report({**base, "phase": "finished", "status": "Failure",
-                                    "errors": [failure], "count": 0})  # fmt: skip
+                await self._report(
+                    ExportReport(job_id, segment_id, "finished", now_ms(), "Failure", 0,
+                                 errors=(failure,))
+                )  # fmt: skip
                 continue
-            await self._report({**base, "phase": "started"})
+            await self._report(ExportReport(job_id, segment_id, "started", now_ms()))
             try:
                 result = await run_export_segment(self.context, export, segment_id, job_id)
             except Exception as exc:  # the runner should not raise; a task fails, we go on
@@ -139,13 +137,15 @@ class ExportRunner:
                 export_id, segment_id, job_id, result.status, result.count,
             )  # fmt: skip
             await self._report(
-                {
-                    **base,
-                    "phase": "finished",
-                    "status": result.status,
-                    "count": result.count,
-                    "reason": result.reason,
-                    "errors": list(result.errors),
-                    "details": json.loads(json.dumps(result.details, default=str)),
-                }
+                ExportReport(
+                    job_id,
+                    segment_id,
+                    "finished",
+                    now_ms(),
+                    result.status,
+                    result.count,
+                    result.reason,
+                    tuple(result.errors),
+                    json.loads(json.dumps(result.details, default=str)),
+                )
             )

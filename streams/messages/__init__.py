@@ -1,8 +1,10 @@
 """Every message that crosses a topic, as frozen dataclasses with their encoding.
 
-`events`: the input edge (events and commands decoded, with the dead-letter codes; membership
-changes encoded); `dead_letters`: what the dead-letter topic carries; `tasks`: the task
-messages the control plane writes into the events partitions and the partitions' reports.
+`events`: the input edge (events and commands decoded, with the dead-letter codes);
+`outputs`: membership changes and command replies; `dead_letters`: what the dead-letter
+topic carries; `tasks`: the task messages the control plane writes into the events
+partitions and the partitions' reports; `exports`: export run requests and the exporter's
+reports.
 Nothing past these modules sees raw bytes.
 """
 
@@ -14,8 +16,9 @@ from .events import (
     decode_event,
     decode_map,
     encode,
-    membership_change,
 )
+from .exports import ExportReport, ExportRun
+from .outputs import MembershipChange, Reply
 from .tasks import FORGED_TASK, SegmentOutcome, TaskMessage, TaskReport, task_digest
 
 __all__ = [
@@ -23,14 +26,17 @@ __all__ = [
     "TASK_HEADER",
     "DeadLetter",
     "Event",
+    "ExportReport",
+    "ExportRun",
     "Incoming",
+    "MembershipChange",
+    "Reply",
     "SegmentOutcome",
     "TaskMessage",
     "TaskReport",
     "decode_event",
     "decode_map",
     "encode",
-    "membership_change",
     "safe_text",
     "task_digest",
 ]

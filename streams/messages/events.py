@@ -22,7 +22,6 @@ __all__ = [
     "decode_event",
     "decode_map",
     "encode",
-    "membership_change",
 ]
 
 TASK_HEADER = "ls-task"
@@ -198,18 +197,3 @@ def decode_event(
             "customer so that one partition owns each customer",
         )
     return Event(event_id, customer_id, event_type, ts, properties)
-
-
-def membership_change(
-    segment_id: str, customer_id: str, entered: bool, at: int, cause: str, seq: int
-) -> bytes:
-    return encode(
-        {
-            "segment_id": segment_id,
-            "customer_id": customer_id,
-            "change": "entered" if entered else "exited",
-            "at": at,
-            "cause": cause,
-            "seq": seq,
-        }
-    )

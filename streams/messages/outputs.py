@@ -1,0 +1,80 @@
+"""What livesegments publishes for others: membership changes and command replies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .events import encode
+
+__all__ = ["MembershipChange", "Reply"]
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    """A customer entered or exited a segment (`segments.membership`, keyed by customer).
+
+    `seq` increases strictly per (segment, customer): a consumer drops anything at or below
+    the last `seq` it saw for the pair, and folding the topic gives the current members."""
+
+    segment_id: str
+    customer_id: str
+    entered: bool
+    at: int
+    cause: str
+    seq: int
+
+    def encode(self) -> bytes:
+        return encode(
+            {
+                "segment_id": self.segment_id,
+                "customer_id": self.customer_id,
+                "change": "entered" if self.entered else "exited",
+                "at": self.at,
+                "cause": self.cause,
+                "seq": self.seq,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> MembershipChange:
+        return cls(
+            str(value["segment_id"]),
+            str(value["customer_id"]),
+            value["change"] == "entered",
+            int(value["at"]),
+            str(value["cause"]),
+            int(value["seq"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The one answer to a command (`segments.control.replies`, keyed by its request id):
+    `result` when it succeeded, else `error` (`{"code", "message", "path"?}`)."""
+
+    request_id: str | None
+    ok: bool
+    result: Mapping[str, Any] | None = None
+    error: Mapping[str, Any] | None = None
+
+    @classmethod
+    def success(cls, request_id: str | None, result: Mapping[str, Any]) -> Reply:
+        return cls(request_id, True, result=result)
+
+    @classmethod
+    def failure(cls, request_id: str | None, error: Mapping[str, Any]) -> Reply:
+        return cls(request_id, False, error=error)
+
+    @property
+    def key(self) -> bytes | None:
+        return self.request_id.encode() if self.request_id is not None else None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"request_id": self.request_id, "ok": self.ok}
+        if self.ok:
+            body["result"] = dict(self.result or {})
+        else:
+            body["error"] = dict(self.error or {})
+        return encode(body)
