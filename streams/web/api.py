@@ -16,7 +16,9 @@ from state.schedules import ScheduleStore
 from state.trends import TrendStore
 
 from ..settings import Settings
+from .auth import require_token
 from .gateway import ControlGateway
+from .requests import read_json
 
 __all__ = ["ApiBase", "Handler", "Page"]
 
@@ -44,3 +46,13 @@ class ApiBase:
         self.openapi = json.loads(
             resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
         )
+
+    async def command(self, request: Any, command: dict[str, Any]) -> dict[str, Any]:
+        """A change: the token is required; the command goes through the control topic."""
+        require_token(self.settings, request, mutation=True)
+        return await self.gateway.command(command)
+
+    async def body(self, request: Any) -> dict[str, Any]:
+        """A change's JSON body, once the token is checked."""
+        require_token(self.settings, request, mutation=True)
+        return await read_json(request)

@@ -16,7 +16,7 @@ from ..control.exports import export_view
 from .api import ApiBase, Page
 from .auth import require_token
 from .errors import ApiError
-from .requests import json_response, read_json
+from .requests import json_response
 
 __all__ = ["ExportViews", "register"]
 
@@ -26,14 +26,6 @@ class ExportViews:
         self.api = api
         self.store = store
         self.registry = RegistryStore(store.redis, KeySpace(api.settings.key_prefix))
-
-    async def _command(self, request: Any, command: dict[str, Any]) -> dict[str, Any]:
-        require_token(self.api.settings, request, mutation=True)
-        return await self.api.gateway.command(command)
-
-    async def _body(self, request: Any) -> dict[str, Any]:
-        require_token(self.api.settings, request, mutation=True)
-        return await read_json(request)
 
     # -- reads ----------------------------------------------------------------------------
     async def list_exports(self, web: Any, request: Any) -> Any:
@@ -65,13 +57,13 @@ class ExportViews:
 
     # -- changes --------------------------------------------------------------------------
     async def create(self, web: Any, request: Any) -> Any:
-        body = await self._body(request)
+        body = await self.api.body(request)
         export = body["export"] if isinstance(body.get("export"), dict) else body
-        result = await self._command(request, {"command": "create_export", "export": export})
+        result = await self.api.command(request, {"command": "create_export", "export": export})
         return json_response(web, result, status=201)
 
     async def update(self, web: Any, request: Any, id: str) -> Any:
-        body = await self._body(request)
+        body = await self.api.body(request)
         export = body["export"] if isinstance(body.get("export"), dict) else body
         body_id = export.setdefault("id", id)
         if body_id != id:
@@ -82,34 +74,34 @@ class ExportViews:
                 "id cannot change: duplicate it under the new id instead",
                 "export.id",
             )
-        result = await self._command(request, {"command": "update_export", "export": export})
+        result = await self.api.command(request, {"command": "update_export", "export": export})
         return json_response(web, result)
 
     async def delete(self, web: Any, request: Any, id: str) -> Any:
-        result = await self._command(request, {"command": "delete_export", "export_id": id})
+        result = await self.api.command(request, {"command": "delete_export", "export_id": id})
         return json_response(web, result)
 
     async def duplicate(self, web: Any, request: Any, id: str) -> Any:
-        body = await self._body(request)
+        body = await self.api.body(request)
         command = {"command": "duplicate_export", "export_id": id, "new_id": body.get("new_id")}
         if body.get("name") is not None:
             command["name"] = body["name"]
-        return json_response(web, await self._command(request, command), status=201)
+        return json_response(web, await self.api.command(request, command), status=201)
 
     async def run(self, web: Any, request: Any, id: str) -> Any:
         wait = request.query.get("wait", "") in ("1", "true", "yes")
         command = {"command": "export", "export_id": id, "wait": wait}
-        return json_response(web, await self._command(request, command), status=202)
+        return json_response(web, await self.api.command(request, command), status=202)
 
     async def add_segment(self, web: Any, request: Any, id: str) -> Any:
-        body = await self._body(request)
+        body = await self.api.body(request)
         command = {"command": "add_export_segment", "export_id": id,
                    "segment_id": body.get("segment_id")}  # fmt: skip
-        return json_response(web, await self._command(request, command))
+        return json_response(web, await self.api.command(request, command))
 
     async def remove_segment(self, web: Any, request: Any, id: str, segment_id: str) -> Any:
         command = {"command": "remove_export_segment", "export_id": id, "segment_id": segment_id}
-        return json_response(web, await self._command(request, command))
+        return json_response(web, await self.api.command(request, command))
 
 
 def register(page: Page, api: ApiBase, store: ExportStore) -> ExportViews:

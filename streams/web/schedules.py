@@ -13,7 +13,7 @@ from state.schedules import ScheduleStore
 from .api import ApiBase, Page
 from .auth import require_token
 from .errors import ApiError
-from .requests import json_response, read_json
+from .requests import json_response
 
 __all__ = ["ScheduleViews", "register"]
 
@@ -23,21 +23,13 @@ class ScheduleViews:
         self.api = api
         self.store = store
 
-    async def _command(self, request: Any, command: dict[str, Any]) -> dict[str, Any]:
-        require_token(self.api.settings, request, mutation=True)
-        return await self.api.gateway.command(command)
-
-    async def _body(self, request: Any) -> dict[str, Any]:
-        require_token(self.api.settings, request, mutation=True)
-        return await read_json(request)
-
     async def rename(self, web: Any, request: Any, id: str) -> Any:
-        body = await self._body(request)
+        body = await self.api.body(request)
         command = {"command": "rename", "segment_id": id, "name": body.get("name")}
-        return json_response(web, await self._command(request, command))
+        return json_response(web, await self.api.command(request, command))
 
     async def duplicate(self, web: Any, request: Any, id: str) -> Any:
-        body = await self._body(request)
+        body = await self.api.body(request)
         command: dict[str, Any] = {
             "command": "duplicate",
             "segment_id": id,
@@ -46,17 +38,17 @@ class ScheduleViews:
         for field in ("name", "segment"):
             if body.get(field) is not None:
                 command[field] = body[field]
-        return json_response(web, await self._command(request, command), status=201)
+        return json_response(web, await self.api.command(request, command), status=201)
 
     async def add_schedule(self, web: Any, request: Any, id: str) -> Any:
-        body = await self._body(request)
+        body = await self.api.body(request)
         command = {
             "command": "schedule",
             "segment_id": id,
             "action": body.get("action"),
             "at": body.get("at"),
         }
-        return json_response(web, await self._command(request, command), status=201)
+        return json_response(web, await self.api.command(request, command), status=201)
 
     async def list_segment_schedules(self, web: Any, request: Any, id: str) -> Any:
         require_token(self.api.settings, request, mutation=False)
@@ -66,11 +58,11 @@ class ScheduleViews:
         return json_response(web, {"schedules": [s.to_dict() for s in found]})
 
     async def remove_schedule(self, web: Any, request: Any, id: str) -> Any:
-        result = await self._command(request, {"command": "unschedule", "schedule_id": id})
+        result = await self.api.command(request, {"command": "unschedule", "schedule_id": id})
         return json_response(web, result)
 
     async def add_refresh(self, web: Any, request: Any) -> Any:
-        body = await self._body(request)
+        body = await self.api.body(request)
         command: dict[str, Any] = {
             "command": "schedule_refresh",
             "cron": body.get("cron"),
@@ -80,7 +72,7 @@ class ScheduleViews:
             command["all"] = True
         else:
             command["segment_ids"] = body.get("segment_ids")
-        return json_response(web, await self._command(request, command), status=201)
+        return json_response(web, await self.api.command(request, command), status=201)
 
     async def list_refreshes(self, web: Any, request: Any) -> Any:
         require_token(self.api.settings, request, mutation=False)
@@ -89,7 +81,7 @@ class ScheduleViews:
 
     async def remove_refresh(self, web: Any, request: Any, id: str) -> Any:
         command = {"command": "unschedule_refresh", "schedule_id": id}
-        return json_response(web, await self._command(request, command))
+        return json_response(web, await self.api.command(request, command))
 
 
 def register(page: Page, api: ApiBase, store: ScheduleStore) -> ScheduleViews:

@@ -184,10 +184,6 @@ class Api(ApiBase):
         return json_response(web, await attribute_stats(self.reads, name))
 
     # -- changes (through the control topic) ----------------------------------------------
-    async def _command(self, request: Any, command: dict[str, Any]) -> dict[str, Any]:
-        require_token(self.settings, request, mutation=True)
-        return await self.gateway.command(command)
-
     async def create(self, web: Any, request: Any) -> Any:
         require_token(self.settings, request, mutation=True)
         body = await read_json(request)
@@ -196,7 +192,7 @@ class Api(ApiBase):
             "segment": body.get("segment"),
             "activate": body.get("activate", False),
         }
-        return json_response(web, await self._command(request, command), status=201)
+        return json_response(web, await self.command(request, command), status=201)
 
     async def update(self, web: Any, request: Any, id: str) -> Any:
         require_token(self.settings, request, mutation=True)
@@ -211,24 +207,24 @@ class Api(ApiBase):
                 "id cannot change: create a new segment instead",
                 "segment.id",
             )
-        result = await self._command(request, {"command": "update", "segment": definition})
+        result = await self.command(request, {"command": "update", "segment": definition})
         return json_response(web, result)
 
     async def delete(self, web: Any, request: Any, id: str) -> Any:
-        result = await self._command(request, {"command": "delete", "segment_id": id})
+        result = await self.command(request, {"command": "delete", "segment_id": id})
         return json_response(web, result)
 
     async def activate(self, web: Any, request: Any, id: str) -> Any:
-        result = await self._command(request, {"command": "activate", "segment_id": id})
+        result = await self.command(request, {"command": "activate", "segment_id": id})
         return json_response(web, result)
 
     async def deactivate(self, web: Any, request: Any, id: str) -> Any:
-        result = await self._command(request, {"command": "deactivate", "segment_id": id})
+        result = await self.command(request, {"command": "deactivate", "segment_id": id})
         return json_response(web, result)
 
     async def forget(self, web: Any, request: Any, id: str) -> Any:
         """Erase one customer from every partition (the `forget` command); 200 once done."""
-        result = await self._command(request, {"command": "forget", "customer_id": id})
+        result = await self.command(request, {"command": "forget", "customer_id": id})
         return json_response(web, result)
 
     async def refresh(self, web: Any, request: Any) -> Any:
@@ -239,4 +235,4 @@ class Api(ApiBase):
             command["all"] = True
         else:
             command["segment_ids"] = body.get("segment_ids")
-        return json_response(web, await self._command(request, command))
+        return json_response(web, await self.command(request, command))
