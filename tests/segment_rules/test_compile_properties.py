@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from segment_rules import compile_segment, definition_to_json, parse_definition
+from segment_rules._predicates import LATEST_CHANGE_MS
 
 from .reference import Raw, instants, ref_aggregate_value, ref_segment, ref_timeline
 from .strategies import (
@@ -106,7 +107,9 @@ def follow_timers(defn: dict[str, Any], raw: Raw, now: int) -> None:
     compiled = compile_segment(parse_definition(defn))
     profile = to_profile(raw)
     edges = instants(defn, raw)
-    changes = ref_timeline(defn, raw, now)
+    # past year 9999 a change is "never" (segment_rules._predicates.LATEST_CHANGE_MS): no wake
+    # time can overflow the 64-bit integers that timers are stored as
+    changes = [c for c in ref_timeline(defn, raw, now) if c[0] <= LATEST_CHANGE_MS]
     member = compiled.evaluate(profile, now)
     assert member == ref_segment(defn, raw, now)
     seen: list[tuple[int, bool]] = []
