@@ -15,6 +15,7 @@ __all__ = [
     "DefinitionError",
     "DictProfile",
     "EventRecord",
+    "EventSeries",
     "Limits",
     "LiveSegmentsError",
     "ProfileView",
@@ -30,6 +31,7 @@ __all__ = [
 from .catalog import check_references, dependents, topological_order
 from .compile import CompiledSegment, compile_segment
 from .errors import DefinitionError, LiveSegmentsError
+from .history import EventSeries
 from .limits import DEFAULT_LIMITS, NO_LIMITS, Limits
 from .model import SegmentDefinition
 from .parse import parse_definition

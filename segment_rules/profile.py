@@ -24,7 +24,10 @@ class ProfileView(Protocol):
         ...
 
     def events(self, event_type: str) -> Sequence[EventRecord]:
-        """The customer's events of ``event_type``, oldest first (ascending ``ts``)."""
+        """The customer's events of ``event_type``, oldest first (ascending ``ts``).
+
+        An :class:`~segment_rules.history.EventSeries` (or an ``EventSlice`` of one) lets
+        aggregates use its incremental indexes; any other sequence is scanned."""
         ...
 
     def in_segment(self, segment_id: str) -> bool:
@@ -39,7 +42,9 @@ _NO_EVENTS: tuple[EventRecord, ...] = ()
 class DictProfile:
     """A :class:`ProfileView` over plain containers, for tests and tools.
 
-    Events are sorted by ``ts`` on construction (stable for equal timestamps).
+    Events are sorted by ``ts`` on construction (stable for equal timestamps) into
+    :class:`~segment_rules.history.EventSeries`, so aggregates use their indexes as the
+    engine's profiles do.
     """
 
     attributes: Mapping[str, object] = field(default_factory=dict)
@@ -47,10 +52,9 @@ class DictProfile:
     memberships: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        ordered = {
-            etype: tuple(sorted(records, key=lambda e: e.ts))
-            for etype, records in self.events_by_type.items()
-        }
+        from .history import EventSeries  # history builds on EventRecord, defined here
+
+        ordered = {etype: EventSeries(records) for etype, records in self.events_by_type.items()}
         object.__setattr__(self, "events_by_type", ordered)
         object.__setattr__(self, "memberships", frozenset(self.memberships))
 

@@ -4,7 +4,13 @@ from .errors import FencedError, StateError
 from .jobs import Task
 from .keys import KeySpace
 from .outbox import OutboxRecord, unpack_records
-from .partition import AppliedSegment, PartitionBatch, PartitionMeta, PartitionStore
+from .partition import (
+    AppliedSegment,
+    PartitionBatch,
+    PartitionMeta,
+    PartitionStore,
+    profile_from_writes,
+)
 from .profile import Profile, ProfileSnapshot
 from .registry import Job, RegistryBatch, RegistryMeta, RegistryStore, StoredSegment
 
@@ -25,5 +31,6 @@ __all__ = [
     "StateError",
     "StoredSegment",
     "Task",
+    "profile_from_writes",
     "unpack_records",
 ]

@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from .errors import FencedError
 
-__all__ = ["Writes", "claim", "fenced_commit"]
+__all__ = ["Writes", "claim", "fenced_commit", "pack_ops"]
 
 _SCRIPT = """
 local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')
@@ -70,10 +70,15 @@ class Writes:
         return len(self.ops)
 
 
+def pack_ops(ops: list[list[Any]]) -> bytes:
+    """The script's payload: Redis's cmsgpack predates the bin type, so bytes go as
+    (binary-safe) raw strings."""
+    return msgpack.packb(ops, use_bin_type=False)  # type: ignore[no-any-return]
+
+
 async def fenced_commit(redis: Redis, shard: str, expected_ver: int, writes: Writes) -> int:
     """Apply `writes` atomically if the shard is still at `expected_ver`; return the new version."""
-    # Redis's cmsgpack predates the bin type: send bytes as (binary-safe) raw strings
-    payload = msgpack.packb(writes.ops, use_bin_type=False)
+    payload = pack_ops(writes.ops)
     try:
         script = _SCRIPTS.get(redis)
         if script is None:  # EVALSHA, loading the script into Redis when it is missing

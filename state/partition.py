@@ -24,6 +24,7 @@ __all__ = [
     "PartitionBatch",
     "PartitionMeta",
     "PartitionStore",
+    "profile_from_writes",
 ]
 
 
@@ -123,6 +124,17 @@ class PartitionBatch:
         else:
             writes.add("HSET", keys.meta, "task", pack(self.task))
         return writes
+
+
+def profile_from_writes(keys: PartitionKeys, writes: Writes) -> dict[str, bytes]:
+    """Customer id -> the profile bytes a commit writes (benchmarks replay commits in memory)."""
+    prefix = keys.profile("")
+    out: dict[str, bytes] = {}
+    for op in writes.ops:
+        key = writes.keys[op[1] - 1]
+        if op[0] == "SET" and key.startswith(prefix):
+            out[key[len(prefix) :]] = op[2]
+    return out
 
 
 class PartitionStore:

@@ -6,14 +6,13 @@ is applied on every append and, for exactness between appends, when rules read t
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgpack
 
-from segment_rules import EventRecord
+from segment_rules import EventRecord, EventSeries
 
 __all__ = ["Profile", "ProfileSnapshot"]
 
@@ -26,10 +25,6 @@ def _digest(event_id: str) -> bytes:
     return hashlib.blake2b(event_id.encode(), digest_size=_ID_DIGEST).digest()
 
 
-def _ts_key(record: EventRecord) -> int:
-    return record.ts
-
-
 class Profile:
     """Mutable while a batch is applied; encoded back to bytes at commit."""
 
@@ -39,14 +34,14 @@ class Profile:
         self,
         customer_id: str,
         attrs: dict[str, Any] | None = None,
-        events: dict[str, list[EventRecord]] | None = None,
+        events: dict[str, EventSeries] | None = None,
         recent_ids: bytes = b"",
         segments: set[str] | None = None,
         wake: int | None = None,
     ) -> None:
         self.customer_id = customer_id
         self.attrs: dict[str, Any] = attrs if attrs is not None else {}
-        self.events: dict[str, list[EventRecord]] = events if events is not None else {}
+        self.events: dict[str, EventSeries] = events if events is not None else {}
         self.recent_ids = bytearray(recent_ids)
         self.segments: set[str] = segments if segments is not None else set()
         self.wake = wake
@@ -69,7 +64,10 @@ class Profile:
     @classmethod
     def decode(cls, customer_id: str, blob: bytes) -> Profile:
         raw = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-        events = {t: [EventRecord(ts, props) for ts, props in recs] for t, recs in raw["e"].items()}
+        events = {
+            t: EventSeries([EventRecord(ts, props) for ts, props in recs])
+            for t, recs in raw["e"].items()
+        }
         return cls(customer_id, raw["a"], events, raw["r"], set(raw["m"]), raw.get("w"))
 
     # -- updates --------------------------------------------------------------------------
@@ -107,12 +105,10 @@ class Profile:
         """Keep an activity event (in ts order); False when it is already older than retention."""
         if ts <= cutoff_ms:
             return False
-        records = self.events.setdefault(event_type, [])
-        record = EventRecord(ts, dict(props))
-        if not records or records[-1].ts <= ts:
-            records.append(record)
-        else:
-            records.insert(bisect.bisect_right(records, ts, key=_ts_key), record)
+        series = self.events.get(event_type)
+        if series is None:
+            series = self.events[event_type] = EventSeries()
+        series.add(EventRecord(ts, dict(props)))
         self.prune(max_events, cutoff_ms)
         return True
 
@@ -120,17 +116,17 @@ class Profile:
         """Drop events at or before `cutoff_ms`, then the oldest beyond `max_events`."""
         touched: set[str] = set()
         total = 0
-        for event_type, records in self.events.items():
-            if records and records[0].ts <= cutoff_ms:
-                keep = bisect.bisect_right(records, cutoff_ms, key=_ts_key)
-                del records[:keep]
+        for event_type, series in self.events.items():
+            if series and series.first_ts() <= cutoff_ms:
+                series.drop_through(cutoff_ms)
                 touched.add(event_type)
-            total += len(records)
+            total += len(series)
         while total > max_events:
             oldest_type = min(
-                (t for t, recs in self.events.items() if recs), key=lambda t: self.events[t][0].ts
+                (t for t, series in self.events.items() if series),
+                key=lambda t: self.events[t].first_ts(),
             )
-            del self.events[oldest_type][0]
+            self.events[oldest_type].drop_oldest()
             touched.add(oldest_type)
             total -= 1
         for event_type in [t for t, recs in self.events.items() if not recs]:
@@ -138,7 +134,7 @@ class Profile:
         return frozenset(touched)
 
     def oldest_event_ts(self) -> int | None:
-        firsts = [recs[0].ts for recs in self.events.values() if recs]
+        firsts = [series.first_ts() for series in self.events.values() if series]
         return min(firsts) if firsts else None
 
     def snapshot(self, cutoff_ms: int) -> ProfileSnapshot:
@@ -161,12 +157,12 @@ class ProfileSnapshot:
         return self._profile.attrs.get(name)
 
     def events(self, event_type: str) -> Sequence[EventRecord]:
-        records = self._profile.events.get(event_type)
-        if not records:
+        series = self._profile.events.get(event_type)
+        if not series:
             return ()
-        if records[0].ts > self._cutoff:
-            return records
-        return records[bisect.bisect_right(records, self._cutoff, key=_ts_key) :]
+        if series.first_ts() > self._cutoff:
+            return series
+        return series.window(series.after(self._cutoff))
 
     def in_segment(self, segment_id: str) -> bool:
         return segment_id in self._profile.segments

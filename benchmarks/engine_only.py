@@ -1,0 +1,269 @@
+"""The "engine only" fair ceiling: the benchmark workload through `PartitionEngine`, no I/O.
+
+The same seeded population, segments and activity events as `bench.py`, on one core: each
+message is msgpack-decoded and validated (`decode_event`), applied by one partition's engine
+to profiles held in an LRU cache of the worker's size (a miss decodes the profile from the
+bytes its last commit wrote), and each batch builds its commit (`PartitionBatch.writes()`,
+packed as `fenced_commit` sends it). Only Kafka and Redis are left out.
+
+    .venv/bin/python -m benchmarks.engine_only                    # 100k customers, 100 segments
+    .venv/bin/python -m benchmarks.engine_only --events 50000 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import pstats
+import time
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from state import (
+    AppliedSegment,
+    KeySpace,
+    PartitionBatch,
+    PartitionMeta,
+    Profile,
+    profile_from_writes,
+)
+from state.commit import pack_ops
+from streams.engine.machine import EngineConfig, PartitionEngine, compiled_for
+from streams.messages import decode_event
+from streams.settings import Settings
+
+from .workload import Workload, segment_definitions
+
+__all__ = ["EngineCeiling", "engine_ceiling", "main"]
+
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class EngineCeiling:
+    """What one core does with the workload when the engine is all there is."""
+
+    events: int
+    cpu_s: float
+    """`time.process_time()` over the measured events (this process only)."""
+    wall_s: float
+    events_per_s: float
+    """events / cpu_s: the fair "engine only" ceiling of one worker core."""
+    changes: int
+    changes_per_event: float
+    preload_profiles_per_s: float
+    """profile events / CPU second while the population was loaded (not measured events)."""
+    commit_bytes_per_event: float
+    """Bytes of the packed commit payloads (what the Lua script would receive) per event."""
+    gc_max_pause_ms: float
+    """Longest garbage collection seen during the measured events (`gc.callbacks`)."""
+    gc_collections: int
+
+
+class _GcPauses:
+    """Longest garbage-collection pause, through `gc.callbacks`."""
+
+    def __init__(self) -> None:
+        self.max_s = 0.0
+        self.count = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.count += 1
+            self.max_s = max(self.max_s, time.perf_counter() - self._started)
+
+    def __enter__(self) -> _GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+class _Partition:
+    """One partition's engine, its profile cache and the profile bytes committed."""
+
+    def __init__(self, number: int, config: EngineConfig, cache_size: int) -> None:
+        self.keys = KeySpace("bench").partition(number)
+        self.meta = PartitionMeta(0, -1, 0, None)
+        self.engine = PartitionEngine(number, config, {})
+        self.cache: OrderedDict[str, Profile] = OrderedDict()
+        self.cache_size = cache_size
+        self.stored: dict[str, bytes] = {}
+        self.changes = 0
+        self.commit_bytes = 0
+
+    def apply(self, raw: list[tuple[bytes, bytes]], now: int, settings: Settings) -> None:
+        batch = PartitionBatch(self.keys, self.meta)
+        events = [
+            decode_event(
+                value,
+                key,
+                now_ms=now,
+                max_bytes=settings.max_message_bytes,
+                max_future_ms=settings.max_future_ms,
+            )
+            for key, value in raw
+        ]
+        profiles: dict[str, Profile] = {}
+        for event in events:
+            cid = event.customer_id
+            profile = profiles.get(cid) or self.cache.get(cid)
+            if profile is None:
+                blob = self.stored.get(cid)
+                if blob is None:
+                    profile = Profile(cid)
+                    batch.new_customers.append(cid)
+                else:
+                    profile = Profile.decode(cid, blob)
+            profiles[cid] = profile
+            self.engine.apply_event(batch, profile, event, now)
+            batch.profiles[cid] = profile
+        batch.offset += len(raw)
+        writes = batch.writes()
+        self.commit_bytes += len(pack_ops(writes.ops))
+        self.stored.update(profile_from_writes(self.keys, writes))
+        self.changes += len(batch.outbox)
+        self.meta = PartitionMeta(0, batch.offset, batch.seq, None)
+        cache = self.cache
+        for cid, profile in batch.profiles.items():
+            cache[cid] = profile
+            cache.move_to_end(cid)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+
+def _by_partition(
+    events: list[dict[str, Any]], partitions: int, batch_size: int
+) -> list[tuple[int, list[tuple[bytes, bytes]]]]:
+    """Batches of (key, msgpack value) per partition, in production order, as a worker sees them."""
+    pending: dict[int, list[tuple[bytes, bytes]]] = {}
+    out: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+    for event in events:
+        key = event["customer_id"].encode()
+        part = zlib.crc32(key) % partitions
+        run = pending.setdefault(part, [])
+        run.append((key, msgpack.packb(event)))
+        if len(run) == batch_size:
+            out.append((part, run))
+            pending[part] = []
+    out.extend((p, run) for p, run in pending.items() if run)
+    return out
+
+
+def engine_ceiling(
+    customers: int = 100_000,
+    segments: int = 100,
+    events: int = 200_000,
+    seed: int = 1,
+    *,
+    partitions: int = 8,
+    settings: Settings | None = None,
+    profile: cProfile.Profile | None = None,
+    freeze: bool = True,
+) -> EngineCeiling:
+    """Run the workload through the engine on this core; `settings` gives the batch size,
+    profile cache size and history retention (defaults: the worker's). With `profile`, the
+    measured events run under that profiler; `freeze` moves the loaded population out of the
+    collector's reach (`gc.freeze()`), as the worker does after loading a partition."""
+    settings = settings or Settings.from_env({})
+    config = EngineConfig(
+        settings.membership_topic, settings.history_max_events, settings.history_max_age_ms
+    )
+    parts = [_Partition(p, config, settings.profile_cache_size) for p in range(partitions)]
+    workload = Workload(customers, segments, events, seed)
+    now = int(time.time() * 1000)
+    for definition in segment_definitions(segments, seed, now):
+        applied = AppliedSegment(definition["id"], 1, definition)
+        compiled_for(applied)
+        for part in parts:
+            part.engine.set_segment(applied)
+
+    preload = _by_partition(list(workload.profiles(now)), partitions, settings.batch_size)
+    started = time.process_time()
+    for number, batch in preload:
+        parts[number].apply(batch, now, settings)
+    preload_s = time.process_time() - started
+    for part in parts:
+        part.changes = 0
+        part.commit_bytes = 0
+    if freeze:
+        gc.collect()
+        gc.freeze()
+
+    activity = _by_partition(list(workload.activity(now)), partitions, settings.batch_size)
+    with _GcPauses() as pauses:
+        wall = time.perf_counter()
+        started = time.process_time()
+        if profile is not None:
+            profile.enable()
+        for number, batch in activity:
+            parts[number].apply(batch, now, settings)
+        if profile is not None:
+            profile.disable()
+        cpu_s = time.process_time() - started
+        wall_s = time.perf_counter() - wall
+    if freeze:
+        gc.unfreeze()
+    changes = sum(p.changes for p in parts)
+    return EngineCeiling(
+        events=events,
+        cpu_s=cpu_s,
+        wall_s=wall_s,
+        events_per_s=events / cpu_s if cpu_s else 0.0,
+        changes=changes,
+        changes_per_event=changes / events if events else 0.0,
+        preload_profiles_per_s=customers / preload_s if preload_s else 0.0,
+        commit_bytes_per_event=sum(p.commit_bytes for p in parts) / events if events else 0.0,
+        gc_max_pause_ms=pauses.max_s * 1000,
+        gc_collections=pauses.count,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--segments", type=int, default=100)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile top list")
+    parser.add_argument("--top", type=int, default=30, help="rows of the cProfile list")
+    parser.add_argument("--no-freeze", action="store_true", help="leave gc.freeze() out")
+    args = parser.parse_args(argv)
+    prof = cProfile.Profile() if args.profile else None
+    result = engine_ceiling(
+        args.customers,
+        args.segments,
+        args.events,
+        args.seed,
+        partitions=args.partitions,
+        profile=prof,
+        freeze=not args.no_freeze,
+    )
+    print(
+        f"engine only: {result.events_per_s:,.0f} events/s on one core "
+        f"({result.events:,} events in {result.cpu_s:.2f} CPU s, {result.wall_s:.2f} s wall)"
+    )
+    print(
+        f"  {result.changes_per_event:.2f} membership changes/event; "
+        f"commit payload {result.commit_bytes_per_event:,.0f} B/event; "
+        f"preload {result.preload_profiles_per_s:,.0f} profiles/s"
+    )
+    print(
+        f"  gc: {result.gc_collections} collections, longest pause {result.gc_max_pause_ms:.1f} ms"
+    )
+    if prof is not None:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
