@@ -16,6 +16,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
+from functools import partial
 from operator import attrgetter
 from typing import Final
 
@@ -110,12 +111,12 @@ def _exact_total(found: Sequence[int | float]) -> tuple[int, int] | None:
 
 def _series(events: Sequence[EventRecord]) -> tuple[EventSeries, int] | None:
     kind = type(events)
-    if kind is EventSlice:
-        window: EventSlice = events  # type: ignore[assignment]
-        return window.series, window.start
     if kind is EventSeries:
         series: EventSeries = events  # type: ignore[assignment]
         return series, series.head
+    if kind is EventSlice:
+        window: EventSlice = events  # type: ignore[assignment]
+        return window.series, window.start
     return None
 
 
@@ -135,13 +136,17 @@ def compile_aggregate(
 
     def evaluate(profile: ProfileView, now: int) -> bool:
         events = profile.events(etype)
-        found = _series(events)
-        if found is None:  # another ProfileView: scan its sequence
-            if span is not None:
-                start = bisect_right(events, now - span, key=_TS)
-                events = events[start:] if start else events
-            return reduce(events, now)
-        series, start = found
+        if type(events) is EventSeries:
+            series: EventSeries = events
+            start = series.head
+        else:
+            found = _series(events)
+            if found is None:  # another ProfileView: scan its sequence
+                if span is not None:
+                    start = bisect_right(events, now - span, key=_TS)
+                    events = events[start:] if start else events
+                return reduce(events, now)
+            series, start = found
         if span is not None:
             start = max(start, series.after(now - span))
         if indexed is not None:
@@ -155,11 +160,16 @@ def compile_aggregate(
     return evaluate, _next_change(etype, window, filt, filt_next)
 
 
+def _never(props: Mapping[str, object], now: int) -> bool:  # pragma: no cover - never built
+    return False
+
+
 def _next_change(
     etype: str, window: int | None, filt: PropPredicate | None, filt_next: PropNextChange | None
 ) -> _NextChange:
     static = filt if filt is not None and filt_next is None else None
     count_key = ("count", static)
+    new_count = partial(CountIndex, static or _never)
 
     def first_passing(events: Sequence[EventRecord], now: int) -> int | None:
         """When the oldest passing event of the window leaves it."""
@@ -186,7 +196,7 @@ def _next_change(
                 if filt is None:
                     best = series.ts_at(start) + window if start < end else None
                 elif static is not None:
-                    index: CountIndex = series.indexed(count_key, lambda: CountIndex(static))
+                    index: CountIndex = series.indexed(count_key, new_count)
                     at = index.first_passing(start, end)
                     best = series.ts_at(at) + window if at is not None else None
                 else:
@@ -212,9 +222,10 @@ def _indexed(cond: EventCondition, filt: PropPredicate | None) -> _Indexed:
             return lambda series, start: matches(series.end - start)
         passes = filt
         count_key = ("count", filt)
+        new_count = partial(CountIndex, passes)
 
         def count(series: EventSeries, start: int) -> bool:
-            index: CountIndex = series.indexed(count_key, lambda: CountIndex(passes))
+            index: CountIndex = series.indexed(count_key, new_count)
             return matches(index.count(start, series.end))
 
         return count
@@ -224,9 +235,10 @@ def _indexed(cond: EventCondition, filt: PropPredicate | None) -> _Indexed:
         ratio = _ratio_comparator(cond.op, cond.value, matches)
         sum_key = ("sum", prop, filt)
         average = agg == "avg"
+        new_sum = partial(SumIndex, prop, filt)
 
         def total(series: EventSeries, start: int) -> bool | None:
-            index: SumIndex = series.indexed(sum_key, lambda: SumIndex(prop, filt))
+            index: SumIndex = series.indexed(sum_key, new_sum)
             if not index.finite:
                 return None
             end = series.end
@@ -243,11 +255,10 @@ def _indexed(cond: EventCondition, filt: PropPredicate | None) -> _Indexed:
     if agg in ("min", "max"):
         largest = agg == "max"
         extreme_key = (agg, prop, filt)
+        new_extreme = partial(ExtremeIndex, prop, filt, largest)
 
         def extreme(series: EventSeries, start: int) -> bool | None:
-            index: ExtremeIndex = series.indexed(
-                extreme_key, lambda: ExtremeIndex(prop, filt, largest)
-            )
+            index: ExtremeIndex = series.indexed(extreme_key, new_extreme)
             if not index.finite:
                 return None
             value = index.extreme(start)
@@ -255,9 +266,10 @@ def _indexed(cond: EventCondition, filt: PropPredicate | None) -> _Indexed:
 
         return extreme
     distinct_key = ("distinct", prop, filt)
+    new_distinct = partial(DistinctIndex, prop, filt)
 
     def distinct(series: EventSeries, start: int) -> bool | None:
-        index: DistinctIndex = series.indexed(distinct_key, lambda: DistinctIndex(prop, filt))
+        index: DistinctIndex = series.indexed(distinct_key, new_distinct)
         if not index.finite:
             return None
         return matches(index.distinct(start))

@@ -306,16 +306,17 @@ class EventSeries(Sequence[EventRecord]):
 
     def indexed(self, key: Hashable, build: Callable[[], _Index]) -> Any:
         """The index stored under ``key`` (made by ``build`` the first time), up to date."""
-        indexes = self._indexes
-        found = indexes.get(key)
+        found = self._indexes.get(key)
         if found is None:
+            indexes = self._indexes
             if len(indexes) >= _MAX_INDEXES:
                 indexes.clear()
             found = indexes[key] = build()
         records = self._records
-        if found.upto < len(records):
+        upto = found.upto
+        if upto < len(records):
             take = found.take
-            for at in range(found.upto, len(records)):
+            for at in range(upto, len(records)):
                 take(at, records[at])
             found.upto = len(records)
         return found

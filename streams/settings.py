@@ -80,7 +80,7 @@ class Settings:
         "LS_BATCH_WITHIN_S", 0.01, "seconds to wait for a batch to fill"
     )
     task_chunk: int = _env_field(
-        "LS_TASK_CHUNK", 2000, "customers evaluated per committed chunk of a backfill"
+        "LS_TASK_CHUNK", 5000, "customers evaluated per committed chunk of a backfill"
     )
     profile_cache_size: int = _env_field(
         "LS_PROFILE_CACHE_SIZE",

@@ -102,6 +102,7 @@ class _Index:
     by_event: dict[str, list[str]] = field(default_factory=dict)
     dependents: dict[str, list[str]] = field(default_factory=dict)
     timed: list[str] = field(default_factory=list)
+    timed_set: frozenset[str] = frozenset()
     aggregates: bool = False
 
 
@@ -118,6 +119,8 @@ class PartitionEngine:
         self._index = self._build_index()
         self.evaluations: Counter[str] = Counter()
         """Evaluations per segment id since start (metrics, and tests of incrementality)."""
+        self._changes: Counter[tuple[bool, str]] = Counter()
+        """Membership changes not yet added to the metrics (`_flush_metrics`)."""
 
     # -- catalog --------------------------------------------------------------------------
     def set_segment(self, applied: AppliedSegment) -> None:
@@ -163,6 +166,7 @@ class PartitionEngine:
                 index.aggregates = True
             if seg.time_dependent:
                 index.timed.append(sid)
+        index.timed_set = frozenset(index.timed)
         return index
 
     # -- applying changes -----------------------------------------------------------------
@@ -234,6 +238,15 @@ class PartitionEngine:
                     seen.add(dependent)
                     heapq.heappush(heap, (rank[dependent], dependent))
         metrics.evaluations(cause).inc(evaluated)
+        self._flush_metrics()
+
+    def _flush_metrics(self) -> None:
+        """Add the membership changes counted by `_record` to the metrics, one call per label."""
+        changes = self._changes
+        if changes:
+            for (member, cause), count in changes.items():
+                metrics.membership_changes(member, cause).inc(count)
+            changes.clear()
 
     def remove_member(
         self,
@@ -249,6 +262,7 @@ class PartitionEngine:
             return
         self._record(batch, profile, segment_id, False, now, cause, stats)
         self.evaluate(batch, profile, self._index.dependents.get(segment_id, ()), now, cause, stats)
+        self._flush_metrics()
 
     def erase(
         self, batch: PartitionBatch, profile: Profile, now: int, stats: TaskStats
@@ -262,6 +276,7 @@ class PartitionEngine:
         batch.profiles.pop(customer_id, None)
         batch.timers.pop(customer_id, None)
         batch.erased.append(customer_id)
+        self._flush_metrics()
         return left
 
     def _record(
@@ -283,9 +298,10 @@ class PartitionEngine:
         if stats is not None:
             stats.count(segment_id, "entered" if member else "exited")
         change = MembershipChange(segment_id, customer_id, member, now, cause, batch.next_seq())
-        value = change.encode()
-        batch.outbox.append(OutboxRecord(self.config.membership_topic, customer_id.encode(), value))
-        metrics.membership_changes(member, cause).inc()
+        batch.outbox.append(
+            OutboxRecord(self.config.membership_topic, customer_id.encode(), change.encode())
+        )
+        self._changes[member, cause] += 1
         batch.profiles[customer_id] = profile
 
     def schedule(
@@ -297,16 +313,20 @@ class PartitionEngine:
     ) -> None:
         """Set the customer's timer to the next instant time alone may change a membership.
 
-        With `changed` (the segments an event could affect), only those are asked and the
-        earlier timer is kept: it may then fire early, and the expiry recomputes everything,
-        but it is never late.
+        With `changed` (the segments an event or a task could affect), only those are asked
+        and the earlier timer is kept: it may then fire early, and the expiry recomputes
+        everything, but it is never late. A timer already due is left alone: its expiry
+        recomputes everything anyway.
         """
         wake: int | None = None
-        timed = self._index.timed
+        timed: Iterable[str] = self._index.timed
         if changed is not None:
-            timed = [sid for sid in timed if sid in changed]
-            if profile.wake is not None and profile.wake > now:
+            if profile.wake is not None:
+                if profile.wake <= now:
+                    return
                 wake = profile.wake
+            timed_set = self._index.timed_set
+            timed = [sid for sid in changed if sid in timed_set]
         if timed:
             view = profile.snapshot(now - self.config.history_max_age_ms)
             for sid in timed:

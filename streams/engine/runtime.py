@@ -49,6 +49,7 @@ from ..messages import (
 from ..publisher import Publisher
 from ..settings import Settings
 from ..shard import take_over
+from .collector import ProfileFreezer
 from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
 from .task_auth import verified_task
 
@@ -72,6 +73,7 @@ class _Owner:
         meta: PartitionMeta,
         epoch: int,
         cache_size: int,
+        freezer: ProfileFreezer | None = None,
     ):
         self.store = store
         self.engine = engine
@@ -85,6 +87,7 @@ class _Owner:
         self.broken = False
         self.cache: OrderedDict[str, Profile] = OrderedDict()
         self.cache_size = cache_size
+        self.freezer = freezer
 
     async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
         """Profiles from the cache, the rest from Redis in one MGET."""
@@ -96,9 +99,12 @@ class _Owner:
     def remember(self, profiles: Iterable[Profile]) -> None:
         """After a commit: keep the committed profiles, evicting the least recently used."""
         cache = self.cache
+        before = len(cache)
         for profile in profiles:
             cache[profile.customer_id] = profile
             cache.move_to_end(profile.customer_id)
+        if self.freezer is not None and len(cache) > before:
+            self.freezer.took(len(cache) - before)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
 
@@ -130,6 +136,7 @@ class PartitionRuntime:
         self._committed_offset = committed_offset
         self._refused: dict[int, tuple[float, StateBehindError]] = {}
         """Partitions whose state is behind Kafka: when last checked, and why refused."""
+        self.freezer = ProfileFreezer()
 
     # -- ownership ------------------------------------------------------------------------
     def forget(self, partitions: Sequence[int]) -> None:
@@ -172,7 +179,7 @@ class PartitionRuntime:
             len(catalog),
         )
         engine = PartitionEngine(partition, self.config, catalog)
-        return _Owner(store, engine, meta, epoch, self.settings.profile_cache_size)
+        return _Owner(store, engine, meta, epoch, self.settings.profile_cache_size, self.freezer)
 
     async def _check_not_behind(self, partition: int, state_offset: int) -> None:
         """Refuse a partition whose state ends before what the group committed in Kafka.
@@ -424,7 +431,7 @@ class PartitionRuntime:
         except BadMessage as exc:  # not issued by the control plane: no effect but a dead letter
             await self._commit_dead_letter(owner, message, exc.code, exc.message)
             return
-        action, job_id = task.action, task.job_id
+        job_id = task.job_id
         engine = owner.engine
         resume = owner.meta.task
         if resume is not None and resume.get("offset") == message.offset:
@@ -464,69 +471,106 @@ class PartitionRuntime:
         usable = [a for a in segments if a.segment_id not in failed and a.segment_id not in skipped]
         for applied in usable:
             engine.set_segment(applied)
+        refresh_ids = [a.segment_id for a in usable]
+        await self._task_chunks(owner, message, task, progress, stats, usable, refresh_ids)
+
+    async def _task_chunks(
+        self,
+        owner: _Owner,
+        message: Incoming,
+        task: TaskMessage,
+        progress: dict[str, Any],
+        stats: TaskStats,
+        usable: list[AppliedSegment],
+        refresh_ids: list[str],
+    ) -> None:
+        """The chunks of `_run_task`: the next chunk is read from Redis while this one is
+        evaluated (other customers, so nothing this chunk writes), and only the task's segments
+        are asked for a customer's next timer."""
+        engine = owner.engine
+        action, job_id = task.action, task.job_id
+        segments = list(task.segments)
+        failed: dict[str, str] = progress["failed"]
+        skipped: dict[str, str] = progress["skipped"]
         removed = task.remove
         cause = task.cause
         erase = task.customer_id if action == "forget" else None
-        refresh_ids = [a.segment_id for a in usable]
         chunk = self.settings.task_chunk
-        cancelable = task.cancelable
         where = f"partition {owner.store.partition}: {action} job {job_id}"
-        while True:
-            canceled = cancelable and await self.registry.job_canceled(job_id)
-            now = now_ms()
-            batch = PartitionBatch(owner.store.keys, owner.meta)
-            for applied in usable:
-                batch.catalog_set[applied.segment_id] = applied
-            if isinstance(erase, str):  # forget: one customer, at most on this partition
-                ids = [] if progress["done"] else [erase]
-            else:
-                ids = (
-                    [] if canceled else await owner.store.customers_after(progress["cursor"], chunk)
+        timers = set(refresh_ids)  # the other segments' timers are unchanged
+
+        async def fetch(after: str | None) -> tuple[list[str], list[Profile | None]]:
+            ids = await owner.store.customers_after(after, chunk)
+            return ids, await owner.profiles(ids)
+
+        prefetched: asyncio.Future[tuple[list[str], list[Profile | None]]] | None = None
+        try:
+            while True:
+                canceled = task.cancelable and await self.registry.job_canceled(job_id)
+                now = now_ms()
+                batch = PartitionBatch(owner.store.keys, owner.meta)
+                for applied in usable:
+                    batch.catalog_set[applied.segment_id] = applied
+                if isinstance(erase, str):  # forget: one customer, at most on this partition
+                    ids = [] if progress["done"] else [erase]
+                    loaded = await owner.profiles(ids)
+                elif canceled:
+                    ids, loaded = [], []
+                else:
+                    if prefetched is None:
+                        prefetched = asyncio.ensure_future(fetch(progress["cursor"]))
+                    ids, loaded = await prefetched
+                    prefetched = None
+                    if len(ids) == chunk:
+                        prefetched = asyncio.ensure_future(fetch(ids[-1]))
+                        await asyncio.sleep(0)  # let it send its request
+                for profile in loaded:
+                    if profile is None:
+                        continue
+                    if isinstance(erase, str):
+                        progress["exited_segments"] = engine.erase(batch, profile, now, stats)
+                        progress["erased"] = True
+                        continue
+                    for segment_id in removed:
+                        engine.remove_member(batch, profile, segment_id, now, cause, stats)
+                    when = (now, cause)
+                    _evaluate(engine, batch, profile, segments, refresh_ids, when, stats, progress)
+                    engine.schedule(batch, profile, now, changed=timers)
+                metrics.TASK_CUSTOMERS.labels(action).inc(len(ids))
+                progress["done"] += len(ids)
+                progress["at"] = now
+                progress["stats"] = stats.as_dict()
+                if len(ids) == chunk:
+                    progress["cursor"] = ids[-1]
+                    batch.task = progress
+                    await self._commit(owner, batch)
+                    continue
+                if not canceled:
+                    for segment_id in removed:
+                        engine.remove_segment(segment_id)
+                        batch.catalog_del.append(segment_id)
+                        batch.drop_members.append(segment_id)
+                batch.task = None
+                batch.offset = message.offset
+                done = _report(task, owner.store.partition, progress, stats, canceled, now_ms())
+                batch.outbox.append(
+                    OutboxRecord(self.settings.control_topic, job_id.encode(), done.encode())
                 )
-            for profile in await owner.profiles(ids):
-                if profile is None:
-                    continue
-                if isinstance(erase, str):
-                    progress["exited_segments"] = engine.erase(batch, profile, now, stats)
-                    progress["erased"] = True
-                    continue
-                for segment_id in removed:
-                    engine.remove_member(batch, profile, segment_id, now, cause, stats)
-                when = (now, cause)
-                _evaluate(engine, batch, profile, segments, refresh_ids, when, stats, progress)
-                engine.schedule(batch, profile, now)
-            metrics.TASK_CUSTOMERS.labels(action).inc(len(ids))
-            progress["done"] += len(ids)
-            progress["at"] = now
-            progress["stats"] = stats.as_dict()
-            if len(ids) == chunk:
-                progress["cursor"] = ids[-1]
-                batch.task = progress
                 await self._commit(owner, batch)
-                continue
-            if not canceled:
-                for segment_id in removed:
-                    engine.remove_segment(segment_id)
-                    batch.catalog_del.append(segment_id)
-                    batch.drop_members.append(segment_id)
-            batch.task = None
-            batch.offset = message.offset
-            done = _report(task, owner.store.partition, progress, stats, canceled, now_ms())
-            batch.outbox.append(
-                OutboxRecord(self.settings.control_topic, job_id.encode(), done.encode())
-            )
-            await self._commit(owner, batch)
-            for customer_id in batch.erased:
-                owner.cache.pop(customer_id, None)
-            log.info(
-                "%s %s: %s%s%s",
-                where,
-                "canceled" if canceled else "done",
-                stats.as_dict(),
-                f"; failed {failed}" if failed else "",
-                f"; skipped {skipped}" if skipped else "",
-            )
-            return
+                for customer_id in batch.erased:
+                    owner.cache.pop(customer_id, None)
+                log.info(
+                    "%s %s: %s%s%s",
+                    where,
+                    "canceled" if canceled else "done",
+                    stats.as_dict(),
+                    f"; failed {failed}" if failed else "",
+                    f"; skipped {skipped}" if skipped else "",
+                )
+                return
+        finally:
+            if prefetched is not None:  # left unused by an error
+                prefetched.cancel()
 
     # -- time -----------------------------------------------------------------------------
     async def trim_idle(self, owner: _Owner) -> None:

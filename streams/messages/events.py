@@ -52,8 +52,12 @@ class Event:
     properties: dict[str, Any]
 
 
+_PACKER = msgpack.Packer(use_bin_type=True)
+"""One packer for the process (`packb` builds one per call); the event loop is one thread."""
+
+
 def encode(value: dict[str, Any]) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+    return _PACKER.pack(value)  # type: ignore[no-any-return]
 
 
 def decode_map(raw: bytes | None, what: str = "message") -> dict[str, Any]:
