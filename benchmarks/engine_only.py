@@ -33,6 +33,7 @@ from state import (
     profile_from_writes,
 )
 from state.commit import pack_ops
+from streams.engine.collector import ProfileFreezer
 from streams.engine.machine import EngineConfig, PartitionEngine, compiled_for
 from streams.messages import decode_event
 from streams.settings import Settings
@@ -91,12 +92,15 @@ class _GcPauses:
 class _Partition:
     """One partition's engine, its profile cache and the profile bytes committed."""
 
-    def __init__(self, number: int, config: EngineConfig, cache_size: int) -> None:
+    def __init__(
+        self, number: int, config: EngineConfig, cache_size: int, freezer: ProfileFreezer | None
+    ) -> None:
         self.keys = KeySpace("bench").partition(number)
         self.meta = PartitionMeta(0, -1, 0, None)
         self.engine = PartitionEngine(number, config, {})
         self.cache: OrderedDict[str, Profile] = OrderedDict()
         self.cache_size = cache_size
+        self.freezer = freezer
         self.stored: dict[str, bytes] = {}
         self.changes = 0
         self.commit_bytes = 0
@@ -134,9 +138,12 @@ class _Partition:
         self.changes += len(batch.outbox)
         self.meta = PartitionMeta(0, batch.offset, batch.seq, None)
         cache = self.cache
+        before = len(cache)
         for cid, profile in batch.profiles.items():
             cache[cid] = profile
             cache.move_to_end(cid)
+        if self.freezer is not None and len(cache) > before:
+            self.freezer.took(len(cache) - before)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
 
@@ -172,13 +179,15 @@ def engine_ceiling(
 ) -> EngineCeiling:
     """Run the workload through the engine on this core; `settings` gives the batch size,
     profile cache size and history retention (defaults: the worker's). With `profile`, the
-    measured events run under that profiler; `freeze` moves the loaded population out of the
-    collector's reach (`gc.freeze()`), as the worker does after loading a partition."""
+    measured events run under that profiler; `freeze` moves cached profiles out of the
+    collector's reach as the worker does (`streams.engine.collector`), else nothing is frozen
+    (the worker before that change)."""
     settings = settings or Settings.from_env({})
     config = EngineConfig(
         settings.membership_topic, settings.history_max_events, settings.history_max_age_ms
     )
-    parts = [_Partition(p, config, settings.profile_cache_size) for p in range(partitions)]
+    freezer = ProfileFreezer() if freeze else None
+    parts = [_Partition(p, config, settings.profile_cache_size, freezer) for p in range(partitions)]
     workload = Workload(customers, segments, events, seed)
     now = int(time.time() * 1000)
     for definition in segment_definitions(segments, seed, now):
@@ -195,9 +204,6 @@ def engine_ceiling(
     for part in parts:
         part.changes = 0
         part.commit_bytes = 0
-    if freeze:
-        gc.collect()
-        gc.freeze()
 
     activity = _by_partition(list(workload.activity(now)), partitions, settings.batch_size)
     with _GcPauses() as pauses:
@@ -211,8 +217,7 @@ def engine_ceiling(
             profile.disable()
         cpu_s = time.process_time() - started
         wall_s = time.perf_counter() - wall
-    if freeze:
-        gc.unfreeze()
+    gc.unfreeze()
     changes = sum(p.changes for p in parts)
     return EngineCeiling(
         events=events,
@@ -237,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--profile", action="store_true", help="print a cProfile top list")
     parser.add_argument("--top", type=int, default=30, help="rows of the cProfile list")
-    parser.add_argument("--no-freeze", action="store_true", help="leave gc.freeze() out")
+    parser.add_argument("--no-freeze", action="store_true", help="never gc.freeze() profiles")
     args = parser.parse_args(argv)
     prof = cProfile.Profile() if args.profile else None
     result = engine_ceiling(

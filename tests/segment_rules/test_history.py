@@ -1,0 +1,155 @@
+"""EventSeries: indexes kept up to date through appends, insertions and drops agree with the
+reference interpreter, and with a plain scan of the same events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from segment_rules import EventRecord, EventSeries, compile_segment
+
+from .reference import DAY, ref_segment
+from .strategies import NOW, budget, small_numbers
+
+_ETYPE = "buy"
+_PROPS = st.fixed_dictionaries(
+    {},
+    optional={
+        "p": st.one_of(small_numbers, st.sampled_from(["a", "b", "1"]), st.booleans()),
+        "k": st.sampled_from(["x", "y"]),
+    },
+)
+_TIMES = st.integers(NOW - 40 * DAY, NOW + DAY)
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), _TIMES, _PROPS),
+        st.tuples(st.just("add"), _TIMES, _PROPS),  # appends are the common case
+        st.tuples(st.just("drop_through"), _TIMES, st.none()),
+        st.tuples(st.just("drop_oldest"), st.none(), st.none()),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def _conditions() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    filters: list[dict[str, Any] | None] = [None, {"prop": "k", "op": "eq", "value": "x"}]
+    for within in (None, "3d", "30d"):
+        for flt in filters:
+            extra: dict[str, Any] = {}
+            if within:
+                extra["within"] = within
+            if flt:
+                extra["filter"] = flt
+            out.append({"event": _ETYPE, "agg": "count", "op": "gte", "value": 2, **extra})
+            for agg, op, value in (
+                ("sum", "gt", 1.5),
+                ("sum", "eq", 0),
+                ("avg", "lte", 1),
+                ("avg", "between", [0.5, 2.5]),
+                ("min", "lt", 0),
+                ("max", "gte", 2.5),
+                ("distinct_count", "gte", 3),
+            ):
+                out.append(
+                    {"event": _ETYPE, "agg": agg, "op": op, "value": value, "prop": "p", **extra}
+                )
+    return out
+
+
+_DEFINITIONS = [
+    {"id": f"s{i}", "name": "History", "rules": [{"where": where}]}
+    for i, where in enumerate(_conditions())
+]
+_COMPILED = [compile_segment(d) for d in _DEFINITIONS]
+
+
+@dataclass
+class _View:
+    """A ProfileView over one series (the engine's profiles hand theirs out the same way)."""
+
+    events_of: Sequence[EventRecord]
+
+    def attribute(self, name: str) -> object | None:
+        return None
+
+    def events(self, event_type: str) -> Sequence[EventRecord]:
+        return self.events_of if event_type == _ETYPE else ()
+
+    def in_segment(self, segment_id: str) -> bool:
+        return False
+
+
+def _apply(series: EventSeries, op: tuple[str, Any, Any]) -> None:
+    name, ts, props = op
+    if name == "add":
+        series.add(EventRecord(ts, props))
+    elif name == "drop_through":
+        series.drop_through(ts)
+    elif len(series):
+        series.drop_oldest()
+
+
+@budget(100)
+@given(_OPS, st.sampled_from([NOW - DAY, NOW, NOW + 1]))
+def test_indexes_follow_every_change_of_the_series(ops: list[Any], now: int) -> None:
+    """Evaluated after every change, so each index is extended, rebuilt or cut in turn."""
+    series = EventSeries()
+    incremental = _View(series)
+    for op in ops:
+        _apply(series, op)
+        records = list(series)
+        assert [r.ts for r in records] == sorted(r.ts for r in records)
+        raw = {
+            "attrs": {},
+            "events": {_ETYPE: [(r.ts, r.props) for r in records]},
+            "segments": [],
+        }
+        scanned = _View(records)  # a plain list: the scanning path
+        for definition, compiled in zip(_DEFINITIONS, _COMPILED, strict=True):
+            expected = ref_segment(definition, raw, now)
+            assert compiled.evaluate(incremental, now) == expected, (definition, records)
+            assert compiled.evaluate(scanned, now) == expected, (definition, records)
+
+
+@budget(50)
+@given(_OPS)
+def test_a_window_of_a_series_reads_from_its_start(ops: list[Any]) -> None:
+    series = EventSeries()
+    for op in ops:
+        _apply(series, op)
+    records = list(series)
+    for cutoff in {NOW - 20 * DAY, NOW - DAY, *(r.ts for r in records)}:
+        window = series.window(series.after(cutoff))
+        kept = [r for r in records if r.ts > cutoff]
+        assert list(window) == kept
+        assert len(window) == len(kept)
+        assert [window[i] for i in range(len(kept))] == kept
+        for definition, compiled in zip(_DEFINITIONS, _COMPILED, strict=True):
+            raw = {"attrs": {}, "events": {_ETYPE: [(r.ts, r.props) for r in kept]}, "segments": []}
+            assert compiled.evaluate(_View(window), NOW) == ref_segment(definition, raw, NOW)
+
+
+def _sum_is(value: int) -> Any:
+    where = {"event": _ETYPE, "agg": "sum", "prop": "p", "op": "eq", "value": value}
+    return compile_segment({"id": "t", "name": "T", "rules": [{"where": where}]})
+
+
+def test_compaction_keeps_the_newest_events_and_their_aggregates() -> None:
+    """Dropping the oldest event again and again compacts the series (its positions move):
+    the indexes must follow."""
+    series = EventSeries()
+    view = _View(series)
+    for i in range(1000):
+        series.add(EventRecord(NOW - 1000 + i, {"p": i}))
+        if i >= 10:
+            series.drop_oldest()
+        if i % 7 == 0:
+            assert _sum_is(sum(r.props["p"] for r in series)).evaluate(view, NOW)
+    assert len(series) == 10
+    assert [r.ts for r in series] == list(range(NOW - 10, NOW))
