@@ -51,6 +51,11 @@ class IoFloor:
     commit_bytes: int
 
 
+def _own_prefix(settings: Settings) -> str:
+    """The floor's keys: beside the run's, deleted when the floor ends."""
+    return f"{settings.key_prefix}-floor"
+
+
 class _App:
     """What `Publisher` uses of a faust app: `.producer._producer` and faust's `send`."""
 
@@ -133,11 +138,15 @@ class _Partition:
         floor.commits += 1
         if outbox:
             futures = await floor.publisher.send(outbox)
-            self.confirming = asyncio.ensure_future(self._confirm(outbox, futures))
+            self.confirming = asyncio.ensure_future(self._confirm(outbox, futures, self.confirming))
         floor.outputs += count
 
-    async def _confirm(self, outbox: list[OutboxRecord], futures: list[Any]) -> None:
-        previous = self.confirming
+    async def _confirm(
+        self,
+        outbox: list[OutboxRecord],
+        futures: list[Any],
+        previous: asyncio.Future[None] | None,
+    ) -> None:
         if previous is not None:
             await previous
         await self.floor.publisher.settle(outbox, futures)
@@ -159,7 +168,7 @@ class _Floor:
         self.changes_per_event = changes_per_event
         self.output_topic = output_topic
         self.real = KeySpace(settings.key_prefix)
-        self.own = KeySpace(f"{settings.key_prefix}-floor")
+        self.own = KeySpace(_own_prefix(settings))
         self.change = MembershipChange("bench-001", "c0000001", True, 0, "event", 1).encode()
         self.outputs = self.commits = self.profile_reads = self.commit_bytes = 0
 
@@ -232,6 +241,9 @@ async def _run(
     finally:
         await consumer.stop()
         await producer.stop()
+        own = [k async for k in redis.scan_iter(match=f"{{{_own_prefix(settings)}:*", count=2000)]
+        for start_at in range(0, len(own), 1000):
+            await redis.unlink(*own[start_at : start_at + 1000])
         await redis.aclose()
 
 
