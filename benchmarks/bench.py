@@ -186,6 +186,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         marks: dict[str, Any] = {}
 
         def on_poll(now: float, done: int) -> None:
+            if "rss" not in marks:  # the worker is up, its caches are empty
+                marks["rss"] = sum(rss_bytes(pid) or 0 for pid in worker.pids)
             if "warm" not in marks and done >= warm_at:
                 marks["warm"] = (now, done, meter.snapshot())
 
@@ -218,7 +220,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_s": cpu,
             "cpu_us_per_event": {k: v / measured * 1e6 for k, v in cpu.items()} if measured else {},
             "worker_rss_bytes": rss,
+            "worker_rss_at_first_commit_bytes": marks.get("rss", 0),
             "worker_rss_per_100k_customers": rss * 100_000 / args.customers,
+            "worker_rss_growth_per_100k_customers": (rss - marks.get("rss", rss))
+            * 100_000
+            / args.customers,
         }
 
         _say("stopping the worker; I/O floor and engine-only ceiling")
@@ -450,10 +456,12 @@ def _table(out: dict[str, Any]) -> str:
             f"{mem['used_memory_delta_per_customer']:,.0f} B",
         ),
         (
-            "worker RSS per 100k customers",
-            f"{e2e['worker_rss_per_100k_customers'] / 2**20:,.0f} MiB",
-            f"{e2e['worker_rss_bytes'] / 2**20:,.0f} MiB for {run['customers']:,} customers "
-            "after the end-to-end run (includes the interpreter and faust)",
+            "worker RSS growth per 100k customers",
+            f"{e2e.get('worker_rss_growth_per_100k_customers', 0) / 2**20:,.0f} MiB",
+            f"RSS {e2e['worker_rss_bytes'] / 2**20:,.0f} MiB after the end-to-end run, "
+            f"{e2e.get('worker_rss_at_first_commit_bytes', 0) / 2**20:,.0f} MiB at its first "
+            f"commit (interpreter, faust); {e2e['worker_rss_per_100k_customers'] / 2**20:,.0f}"
+            f" MiB per 100k customers all in, for {run['customers']:,} customers",
         ),
     ]
     width = max(len(r[0]) for r in rows)

@@ -150,6 +150,7 @@ class EventsReader:
             log.warning("committing events offsets %s failed: %r", offsets, exc)
             return
         self._committed.update(offsets)
+        log.debug("committed events offsets %s", offsets)
 
     async def revoked(self, partitions: Sequence[int]) -> None:
         """The group takes `partitions` away: finish, commit, forget (before it rejoins)."""
@@ -164,6 +165,7 @@ class EventsReader:
         self._stopping = True
         await self.fence()
         await self.commit_applied()
+        log.info("events reader stopped; committed offsets %s", self._committed)
 
 
 def register(
