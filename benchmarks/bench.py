@@ -11,7 +11,10 @@ See benchmarks/README.md for what each figure means and how it is measured.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import json
+import os
 import signal
 import sys
 import time
@@ -22,8 +25,10 @@ from typing import Any
 from streams.client import Client
 
 from .harness import ROOT, BenchEnv, Progress, WorkerProcess, bulk_produce, end_offsets
-from .latency import measure_latency
+from .io_floor import io_floor
+from .latency import LatencyResult, flip_pool, measure_latency
 from .machine import describe_machine
+from .procstat import CpuMeter, listening_pid, rss_bytes
 from .raw import aiokafka_ceiling, kafka_python_ceiling
 from .workload import Workload, backfill_segment, segment_definitions
 
@@ -46,7 +51,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=1, help="worker processes in the consumer group"
     )
-    parser.add_argument("--latency-rate", type=float, default=1000.0, help="events/s offered")
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        action="append",
+        help="events/s offered in a latency phase (repeat for several; default 1000 and 5000)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument(
         "--quick",
@@ -55,6 +65,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
+    args.latency_rate = args.latency_rate or [1000.0, 5000.0]
     if args.quick:
         args.customers, args.segments, args.events = 5_000, 20, 20_000
         args.latency_seconds = 5.0
@@ -167,48 +178,88 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["raw_ceiling"] = {"by_client": raw, "best": best, "per_s": raw[best]["per_s"]}
 
         _say(f"restarting the worker on {total} pending events")
+        outputs0 = end_offsets(bench.bootstrap, settings.membership_topic, parts)
         started = time.perf_counter()
         worker.start()
+        meter = _meter(bench, worker)
+        warm_at = max(1, int(total * WARMUP_SHARE))
+        marks: dict[str, Any] = {}
+
+        def on_poll(now: float, done: int) -> None:
+            if "rss" not in marks:  # the worker is up, its caches are empty
+                marks["rss"] = sum(rss_bytes(pid) or 0 for pid in worker.pids)
+            if "warm" not in marks and done >= warm_at:
+                marks["warm"] = (now, done, meter.snapshot())
+
         t_first, done_first, t_last, done_last = progress.wait_until(
-            start1, end1, timeout=3600, worker=worker
+            start1, end1, timeout=3600, worker=worker, on_poll=on_poll
         )
-        measured = done_last - done_first
-        e2e = _rate(measured, t_last - t_first)
+        cpu_end = meter.snapshot()
+        rss = sum(rss_bytes(pid) or 0 for pid in worker.pids)
+        outputs1 = end_offsets(bench.bootstrap, settings.membership_topic, parts)
+        changes = sum(outputs1[p] - outputs0[p] for p in outputs1)
+        t_warm, done_warm, cpu_warm = marks.get("warm", (t_first, done_first, cpu_end))
+        measured = done_last - done_warm
+        e2e = _rate(measured, t_last - t_warm)
+        cpu = CpuMeter.delta(cpu_warm, cpu_end)
         out["end_to_end"] = {
             "events": total,
             "measured_events": measured,
-            "seconds": t_last - t_first,
+            "seconds": t_last - t_warm,
             "per_s": e2e,
             "startup_to_first_commit_s": t_first - started,
+            "warmup": {
+                "events": done_warm - done_first,
+                "seconds": t_warm - t_first,
+                "per_s": _rate(done_warm - done_first, t_warm - t_first),
+                "share_of_events": WARMUP_SHARE,
+            },
             "ratio_to_raw": e2e / out["raw_ceiling"]["per_s"] if out["raw_ceiling"]["per_s"] else 0,
+            "changes": changes,
+            "changes_per_event": changes / total if total else 0.0,
+            "cpu_s": cpu,
+            "cpu_us_per_event": {k: v / measured * 1e6 for k, v in cpu.items()} if measured else {},
+            "worker_rss_bytes": rss,
+            "worker_rss_at_first_commit_bytes": marks.get("rss", 0),
+            "worker_rss_per_100k_customers": rss * 100_000 / args.customers,
+            "worker_rss_growth_per_100k_customers": (rss - marks.get("rss", rss))
+            * 100_000
+            / args.customers,
         }
 
-        _say(f"latency at {args.latency_rate:.0f} events/s for {args.latency_seconds:.0f} s")
-        lat = measure_latency(
-            bench.bootstrap,
-            topic,
-            settings.membership_topic,
-            parts,
-            args.customers,
-            args.seed,
-            rate=args.latency_rate,
-            seconds=args.latency_seconds,
-            warmup_s=3.0 if not args.quick else 1.0,
-        )
-        out["latency"] = {
-            "offered_per_s": lat.offered_rate,
-            "achieved_per_s": lat.achieved_rate,
-            "seconds": lat.seconds,
-            "events": lat.sent,
-            "flips": lat.flips,
-            "matched": lat.matched,
-            "p50_ms": lat.percentile(50),
-            "p99_ms": lat.percentile(99),
-            "max_ms": max(lat.latencies_ms, default=float("nan")),
-            "p50_by_window_ms": [round(v, 1) for v in lat.p50_by_window_ms],
-            "worker_p50_ms": lat.percentile(50, lat.worker_ms),
-            "worker_p99_ms": lat.percentile(99, lat.worker_ms),
-        }
+        _say("stopping the worker; I/O floor and engine-only ceiling")
+        worker.stop()
+        out["io_floor"] = _io_floor(bench, start1, end1, out["end_to_end"]["changes_per_event"])
+        out["engine_only"] = _engine_only(args, settings)
+        ceilings = [c["per_s"] for c in (out["io_floor"], out["engine_only"]) if c.get("per_s")]
+        out["end_to_end"]["fair_ceiling_per_s"] = min(ceilings) if ceilings else None
+        out["end_to_end"]["ratio_to_fair_ceiling"] = e2e / min(ceilings) if ceilings else None
+
+        _say("restarting the worker for the latency phases")
+        worker.start()
+        meter = _meter(bench, worker)
+        reply = client.command({"command": "refresh", "all": True}, timeout=120)
+        assert reply["ok"], reply
+        flips = flip_pool(args.customers, args.seed)
+        out["latency"] = out["latency_by_rate"] = []
+        for rate in args.latency_rate:
+            _say(f"latency at {rate:.0f} events/s for {args.latency_seconds:.0f} s")
+            before = meter.snapshot()
+            lat = measure_latency(
+                bench.bootstrap,
+                topic,
+                settings.membership_topic,
+                parts,
+                args.customers,
+                args.seed,
+                rate=rate,
+                seconds=args.latency_seconds,
+                warmup_s=3.0 if not args.quick else 1.0,
+                flip_share=min(0.2, 200 / rate),
+                flip_ids=flips,
+            )
+            out["latency_by_rate"].append(_latency(lat, CpuMeter.delta(before, meter.snapshot())))
+        out["latency"] = out["latency_by_rate"][0]
 
         _say(f"backfill: activating one new segment over {args.customers} customers")
         started = time.perf_counter()
@@ -248,15 +299,85 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+WARMUP_SHARE = 0.1
+"""The first share of the pending events after the worker's restart (cold profile cache,
+first claims) is reported on its own, outside the measured window."""
+
+
+def _services(bench: BenchEnv) -> dict[str, list[int]]:
+    """redis-server and the broker's JVM, by the ports of the run's URLs (when local)."""
+    redis_port = int(bench.settings.redis_url.rsplit(":", 1)[1].split("/")[0])
+    broker_port = int(bench.bootstrap[0].rsplit(":", 1)[1])
+    found = {
+        "redis-server": listening_pid(redis_port),
+        "kafka-broker": listening_pid(broker_port),
+    }
+    return {name: [pid] for name, pid in found.items() if pid is not None}
+
+
+def _meter(bench: BenchEnv, worker: WorkerProcess) -> CpuMeter:
+    """CPU of the worker(s), redis-server, the broker's JVM and this process (the producer)."""
+    groups = {f"worker{n}": [pid] for n, pid in enumerate(worker.pids)}
+    return CpuMeter({**groups, **_services(bench), "bench-producer": [os.getpid()]})
+
+
+def _latency(lat: LatencyResult, cpu: dict[str, float]) -> dict[str, Any]:
+    return {
+        "offered_per_s": lat.offered_rate,
+        "achieved_per_s": lat.achieved_rate,
+        "seconds": lat.seconds,
+        "events": lat.sent,
+        "flips": lat.flips,
+        "matched": lat.matched,
+        "p50_ms": lat.percentile(50),
+        "p99_ms": lat.percentile(99),
+        "max_ms": max(lat.latencies_ms, default=float("nan")),
+        "p50_by_window_ms": [round(v, 1) for v in lat.p50_by_window_ms],
+        "worker_p50_ms": lat.percentile(50, lat.worker_ms),
+        "worker_p99_ms": lat.percentile(99, lat.worker_ms),
+        "cpu_s": cpu,
+    }
+
+
+def _io_floor(
+    bench: BenchEnv, start: dict[int, int], end: dict[int, int], changes_per_event: float
+) -> dict[str, Any]:
+    meter = CpuMeter({"io-floor": [os.getpid()], **_services(bench)})
+    before = meter.snapshot()
+    floor = io_floor(bench.settings, start, end, changes_per_event, f"{bench.run_id}.floor-output")
+    return {**dataclasses.asdict(floor), "cpu_s": CpuMeter.delta(before, meter.snapshot())}
+
+
+def _engine_only(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    """`benchmarks.engine_only.engine_ceiling` (from the engine work), when it is there."""
+    try:
+        module = importlib.import_module("benchmarks.engine_only")
+    except ImportError as exc:
+        return {"per_s": None, "unavailable": f"benchmarks.engine_only: {exc}"}
+    result = module.engine_ceiling(
+        args.customers,
+        args.segments,
+        args.events,
+        args.seed,
+        partitions=args.partitions,
+        settings=settings,
+    )
+    values = dataclasses.asdict(result)
+    return {**values, "per_s": values.get("events_per_s")}
+
+
 def _per_customer(usage: dict[str, int], customers: int) -> float:
     return (usage["profile_bytes"] + usage["other_bytes"]) / customers
 
 
 def _table(out: dict[str, Any]) -> str:
     m, run = out["machine"], out["run"]
-    raw, e2e, lat = out["raw_ceiling"], out["end_to_end"], out["latency"]
+    raw, e2e = out["raw_ceiling"], out["end_to_end"]
     back, mem = out["backfill"], out["memory"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    floor, engine = out["io_floor"], out["engine_only"]
+    fair = e2e.get("fair_ceiling_per_s")
+    warm = e2e["warmup"]
     rows = [
         (
             "raw ceiling (fetch + msgpack decode)",
@@ -265,34 +386,62 @@ def _table(out: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v['per_s']:,.0f}/s" for k, v in raw["by_client"].items()),
         ),
         (
-            f"end-to-end, {run['segments']} active segments",
+            "engine-only ceiling (no I/O, 1 core)",
+            f"{engine['per_s']:,.0f} events/s" if engine.get("per_s") else "n/a",
+            engine.get("unavailable")
+            or f"{engine.get('changes_per_event', 0):.2f} changes/event, "
+            f"{engine.get('cpu_s', 0):.1f} CPU s",
+        ),
+        (
+            "I/O floor (reads, fenced writes, outputs)",
+            f"{floor['per_s']:,.0f} events/s",
+            f"{floor['events']:,} events, {floor['outputs']:,} outputs, "
+            f"{floor['commits']:,} commits, {floor['profile_reads']:,} profile reads; CPU s "
+            + _cpu(floor["cpu_s"]),
+        ),
+        (
+            f"end-to-end, {run['segments']} active segments, {run.get('workers', 1)} worker(s)",
             f"{e2e['per_s']:,.0f} events/s",
             f"{e2e['measured_events']:,} events in {e2e['seconds']:.1f} s; "
-            f"{e2e['ratio_to_raw']:.1%} of raw",
+            + (f"{e2e['ratio_to_fair_ceiling']:.1%} of the lower fair ceiling, " if fair else "")
+            + f"{e2e['ratio_to_raw']:.1%} of raw",
+        ),
+        (
+            "  changes per event; warm-up (not measured)",
+            f"{e2e['changes_per_event']:.2f}",
+            f"first {warm['events']:,} events after the restart at {warm['per_s']:,.0f}/s in "
+            f"{warm['seconds']:.1f} s; start-up {e2e['startup_to_first_commit_s']:.1f} s",
+        ),
+        (
+            "  CPU µs per measured event",
+            f"{sum(v for k, v in e2e['cpu_us_per_event'].items() if k.startswith('worker')):,.0f}"
+            " µs",
+            "worker(s) total; " + _cpu(e2e["cpu_us_per_event"], "µs"),
         ),
         (
             "preload (profile events, producer running)",
             f"{out['preload']['profiles_per_s']:,.0f} events/s",
             f"{run['customers']:,} new customers in {out['preload']['wall_s']:.1f} s",
         ),
-        (
-            f"latency p50 @ {lat['offered_per_s']:.0f}/s",
-            f"{lat['p50_ms']:.1f} ms",
-            f"{lat['matched']}/{lat['flips']} flips matched, "
-            f"achieved {lat['achieved_per_s']:.0f}/s",
-        ),
-        (
-            "latency p99",
-            f"{lat['p99_ms']:.1f} ms",
-            f"max {lat['max_ms']:.1f} ms; p50 per window "
-            + " ".join(f"{v:.0f}" for v in lat["p50_by_window_ms"])
-            + " ms",
-        ),
-        (
-            "  sent → stamped by the worker p50 / p99",
-            f"{lat['worker_p50_ms']:.0f} / {lat['worker_p99_ms']:.0f} ms",
-            "the change's own `at`: excludes publishing and the reader's delay",
-        ),
+    ]
+    for lat in out.get("latency_by_rate", [out["latency"]]):
+        rows += [
+            (
+                f"latency p50 / p99 @ {lat['offered_per_s']:.0f}/s",
+                f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms",
+                f"max {lat['max_ms']:.1f} ms; {lat['matched']}/{lat['flips']} flips matched, "
+                f"achieved {lat['achieved_per_s']:.0f}/s; p50 per window "
+                + " ".join(f"{v:.0f}" for v in lat["p50_by_window_ms"])
+                + " ms",
+            ),
+            (
+                "  sent → stamped by the worker p50 / p99",
+                f"{lat['worker_p50_ms']:.0f} / {lat['worker_p99_ms']:.0f} ms",
+                "the change's own `at`: excludes publishing and the reader's delay; CPU s "
+                + _cpu(lat.get("cpu_s", {})),
+            ),
+        ]
+    rows += [
         (
             "backfill (activate 1 segment)",
             f"{back['customers_per_s']:,.0f} customers/s",
@@ -305,6 +454,14 @@ def _table(out: dict[str, Any]) -> str:
             f" index, timers {mem['final']['other_bytes'] / run['customers']:,.0f} B; "
             f"{mem['bytes_per_customer_preload']:,.0f} B after preload; used_memory delta "
             f"{mem['used_memory_delta_per_customer']:,.0f} B",
+        ),
+        (
+            "worker RSS growth per 100k customers",
+            f"{e2e.get('worker_rss_growth_per_100k_customers', 0) / 2**20:,.0f} MiB",
+            f"RSS {e2e['worker_rss_bytes'] / 2**20:,.0f} MiB after the end-to-end run, "
+            f"{e2e.get('worker_rss_at_first_commit_bytes', 0) / 2**20:,.0f} MiB at its first "
+            f"commit (interpreter, faust); {e2e['worker_rss_per_100k_customers'] / 2**20:,.0f}"
+            f" MiB per 100k customers all in, for {run['customers']:,} customers",
         ),
     ]
     width = max(len(r[0]) for r in rows)
@@ -325,6 +482,10 @@ def _table(out: dict[str, Any]) -> str:
     ]
     lines += [f"{a:<{width}}  {b:>{vwidth}}  {c}" for a, b, c in rows]
     return "\n".join(lines)
+
+
+def _cpu(values: dict[str, float], unit: str = "") -> str:
+    return ", ".join(f"{k} {v:,.1f}{unit}" for k, v in values.items())
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,10 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return self.procs[0].pid if self.procs else None
 
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
     def alive(self) -> bool:
         return bool(self.procs) and all(p.poll() is None for p in self.procs)
 
@@ -204,12 +208,14 @@ class Progress:
         timeout: float,
         poll_s: float = 0.02,
         worker: WorkerProcess | None = None,
+        on_poll: Callable[[float, int], None] | None = None,
     ) -> tuple[float, int, float, int]:
         """Poll until every partition applied the messages before `end` (exclusive offsets).
 
         Returns (t_first, done_first, t_last, done_last): `time.perf_counter()` of the first
         poll that saw progress past `start` and of the poll that saw completion, with the
         messages applied at each. The rate between them excludes the worker's start-up.
+        `on_poll(now, done)` is called after every poll that saw progress.
         """
         total = sum(end[p] - start[p] for p in end)
         deadline = time.monotonic() + timeout
@@ -220,6 +226,8 @@ class Progress:
             done = sum(max(0, off + 1 - start[p]) for p, off in enumerate(offsets))
             if done and not t_first:
                 t_first, done_first = now, done
+            if done and on_poll is not None:
+                on_poll(now, done)
             if all(offsets[p] + 1 >= end[p] for p in end):
                 return t_first or now, done_first or total, now, total
             if time.monotonic() > deadline:

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from .workload import FLIP_SEGMENT, activity_event, customer_id
 
-__all__ = ["LatencyResult", "measure_latency"]
+__all__ = ["LatencyResult", "flip_pool", "measure_latency"]
 
 
 @dataclass
@@ -116,6 +116,15 @@ def _paced(
     return total, time.perf_counter() - started
 
 
+def flip_pool(customers: int, seed: int) -> list[str]:
+    """Customers to flip, in the order `measure_latency` pops them: share one list between
+    runs so that no customer is flipped twice (a second flip changes nothing)."""
+    rng = random.Random(seed + 2)
+    flip_ids = [customer_id(i) for i in range(customers)]
+    rng.shuffle(flip_ids)
+    return flip_ids
+
+
 def measure_latency(
     bootstrap: list[str],
     events_topic: str,
@@ -128,10 +137,11 @@ def measure_latency(
     warmup_s: float = 3.0,
     flip_share: float = 0.2,
     drain_s: float = 10.0,
+    flip_ids: list[str] | None = None,
 ) -> LatencyResult:
-    rng = random.Random(seed + 2)
-    flip_ids = [customer_id(i) for i in range(customers)]
-    rng.shuffle(flip_ids)
+    rng = random.Random(seed + 2 if rate == 1000 else seed + 2 + int(rate))
+    if flip_ids is None:
+        flip_ids = flip_pool(customers, seed)
     reader = _ChangeReader(bootstrap, membership_topic, partitions)
     reader.start()
     reader.ready.wait()

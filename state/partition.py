@@ -16,7 +16,7 @@ from ._codec import pack, unpack
 from ._redis import as_bytes, as_text
 from .commit import Writes, claim, fenced_commit
 from .keys import KeySpace, PartitionKeys
-from .outbox import OutboxRecord, read_outbox, trim_outbox
+from .outbox import OutboxRecord, pack_entry, read_outbox, trim_outbox
 from .profile import Profile
 
 __all__ = [
@@ -62,7 +62,7 @@ class PartitionBatch:
         self.timers: dict[str, int | None] = {}
         self.outbox: list[OutboxRecord] = []
         self.delivered = 0
-        """Records at the head of the outbox that Kafka acknowledged: trimmed by this commit."""
+        """Entries (commits) at the head of the outbox that Kafka acknowledged: trimmed here."""
         self.catalog_set: dict[str, AppliedSegment] = {}
         self.catalog_del: list[str] = []
         self.drop_members: list[str] = []
@@ -117,7 +117,7 @@ class PartitionBatch:
         if self.delivered:
             writes.add("LTRIM", keys.outbox, self.delivered, -1)
         if self.outbox:
-            writes.add_many("RPUSH", keys.outbox, [r.pack() for r in self.outbox])
+            writes.add("RPUSH", keys.outbox, pack_entry(self.outbox))
         writes.add("HSET", keys.meta, "offset", self.offset, "seq", self.seq)
         if self.task is None:
             writes.add("HDEL", keys.meta, "task")
@@ -193,7 +193,7 @@ class PartitionStore:
         ids = await self.redis.zrangebyscore(self.keys.timers, "-inf", now_ms, start=0, num=limit)
         return [as_text(i) for i in ids]  # type: ignore[arg-type]  # no scores asked
 
-    async def outbox(self) -> list[OutboxRecord]:
+    async def outbox(self) -> list[list[OutboxRecord]]:
         return await read_outbox(self.redis, self.keys.outbox)
 
     async def trim_outbox(self, delivered: int, epoch: int) -> bool:

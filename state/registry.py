@@ -18,7 +18,7 @@ from .commit import Writes, claim, fenced_commit
 from .export_registry import ExportWrites
 from .jobs import Task, job_status
 from .keys import KeySpace
-from .outbox import OutboxRecord, read_outbox, trim_outbox
+from .outbox import OutboxRecord, pack_entry, read_outbox, trim_outbox
 from .schedules import ScheduleWrites
 
 __all__ = ["Job", "RegistryBatch", "RegistryMeta", "RegistryStore", "StoredSegment"]
@@ -175,7 +175,7 @@ class RegistryBatch:
         self.schedule_writes.add_to(writes, keys)
         self.export_writes.add_to(writes, keys)
         if self.outbox:
-            writes.add_many("RPUSH", keys.outbox, [r.pack() for r in self.outbox])
+            writes.add("RPUSH", keys.outbox, pack_entry(self.outbox))
         writes.add("HSET", keys.meta, "offset", self.offset)
         return writes
 
@@ -228,7 +228,7 @@ class RegistryStore:
     async def commit(self, expected_ver: int, batch: RegistryBatch) -> int:
         return await fenced_commit(self.redis, "registry", expected_ver, batch.writes())
 
-    async def outbox(self) -> list[OutboxRecord]:
+    async def outbox(self) -> list[list[OutboxRecord]]:
         return await read_outbox(self.redis, self.keys.outbox)
 
     async def trim_outbox(self, delivered: int, epoch: int) -> bool:

@@ -47,7 +47,7 @@ class Worker:
 
 def create_app(settings: Settings, events_partitions: int) -> Worker:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
-    app = app_class(settings.fetch_max_wait_ms)(
+    app = app_class(settings.fetch_max_wait_ms, batch_topics=[settings.events_topic])(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
         store="memory://",
@@ -59,6 +59,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000,
         topic_partitions=1,
         topic_allow_declare=True,
         stream_wait_empty=False,
@@ -79,8 +80,8 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
 
     events_topic = topic(settings.events_topic, events_partitions)
     control_topic = topic(settings.control_topic, 1)
-    events_agent.register(
-        app, events_topic, partitions, settings.batch_size, settings.batch_within_s
+    reader = events_agent.register(
+        app, events_topic, partitions, settings.batch_size, settings.session_timeout_s / 2
     )
     control_agent.register(app, control_topic, control)
     expiry_agent.register(app, settings.events_topic, partitions, settings.expiry_poll_s)
@@ -99,11 +100,12 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        partitions.forget([tp.partition for tp in revoked if tp.topic == settings.events_topic])
+        # the batch in progress finishes and its offsets are committed before the group moves on
+        await reader.revoked([tp.partition for tp in revoked if tp.topic == settings.events_topic])
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        # Kafka's committed offsets never pass what the state applied (applied_batches), so
+        # Kafka's committed offsets never pass what the state applied (EventsReader), so
         # faust resumes at or before the state's offset and the partitions skip what they
         # already applied. (Seeking here instead races faust's fetcher: aiokafka KeyError.)
         partitions.forget([tp.partition for tp in assigned if tp.topic == settings.events_topic])

@@ -10,6 +10,13 @@ The control plane's records (task messages, replies) are small and written by li
 itself, and a job cannot finish without them: one that Kafka refuses says the topic is
 misconfigured, which an operator must fix like an unreachable service. So that publisher
 (`drop_undeliverable=False`) raises it too; the caller retries and `/health` shows the stall.
+
+Batches: `send` hands a commit's records to the producer's batches in order without waiting for
+Kafka (the producer lingers `LS_PRODUCER_LINGER_MS` to fill its batches), and `settle` waits for
+their acknowledgements. Records go straight into aiokafka's accumulator (aiokafka is pinned) with
+their partition from a per-key cache of the producer's partitioner (murmur2 in pure Python costs
+~15 µs a record); a record larger than the request limit takes aiokafka's public `send`, which
+refuses it by itself.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.structs import TopicPartition
+
 from state import OutboxRecord
 
 from . import metrics
@@ -27,6 +37,9 @@ from .failures import cause_name, is_undeliverable
 __all__ = ["Publisher"]
 
 log = logging.getLogger(__name__)
+
+_PARTITION_CACHE_MAX = 262_144
+"""Keys whose partition is remembered per topic (then the cache starts over)."""
 
 
 def _drop(record: OutboxRecord, exc: BaseException) -> None:
@@ -42,49 +55,117 @@ def _drop(record: OutboxRecord, exc: BaseException) -> None:
     metrics.OUTBOX_DROPPED.labels(record.topic, cause_name(exc)).inc()
 
 
+def _done() -> asyncio.Future[Any]:
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
 class Publisher:
     def __init__(self, app: Any, *, drop_undeliverable: bool) -> None:
         self._app = app
         self._drop_undeliverable = drop_undeliverable
+        self._partitions: dict[tuple[str, int], dict[bytes, int]] = {}
+        """(topic, partition count) -> key -> partition, as the producer's partitioner chose."""
 
     def _droppable(self, exc: BaseException) -> bool:
         return self._drop_undeliverable and is_undeliverable(exc)
 
+    def _kafka(self) -> Any:
+        """The aiokafka producer under faust's (None: use faust's `send` record by record)."""
+        kafka = getattr(self._app.producer, "_producer", None)
+        if kafka is None or getattr(kafka, "_message_accumulator", None) is None:
+            return None
+        return kafka
+
     async def send(self, records: Sequence[OutboxRecord]) -> list[asyncio.Future[Any]]:
         """Hand records to the producer in order; returns their delivery futures."""
-        producer = self._app.producer
+        kafka = self._kafka()
+        if kafka is None:
+            return [await self._send_one(record) for record in records]
+        accumulator = kafka._message_accumulator
+        timeout = kafka._request_timeout_ms / 1000
+        limit = kafka._max_request_size
         futures = []
+        known: dict[str, tuple[dict[bytes, int] | None, int]] = {}
         for record in records:
-            try:
-                future = await producer.send(
-                    record.topic,
-                    record.key,
-                    record.value,
-                    record.partition,
-                    None,
-                    list(record.headers) or None,
+            topic, key, value = record.topic, record.key, record.value
+            headers = list(record.headers)
+            cached = known.get(topic)
+            if cached is None:
+                try:
+                    cached = known[topic] = await self._topic(kafka, topic)
+                except Exception as exc:
+                    if not self._droppable(exc):
+                        raise
+                    _drop(record, exc)
+                    futures.append(_done())
+                    continue
+            cache, count = cached
+            size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+            if size > limit or cache is None:
+                futures.append(await self._send_one(record))
+                continue
+            partition = record.partition
+            if partition is None:
+                partition = cache.get(key) if key is not None else None
+                if partition is None:
+                    partition = kafka._partition(topic, None, None, None, key, value)
+                    if key is not None:
+                        if len(cache) >= _PARTITION_CACHE_MAX:
+                            cache.clear()
+                        cache[key] = partition
+            elif not 0 <= partition < count:
+                futures.append(await self._send_one(record))  # aiokafka says what is wrong
+                continue
+            futures.append(
+                await accumulator.add_message(
+                    TopicPartition(topic, partition), key, value, timeout, headers=headers
                 )
-            except Exception as exc:
-                if not self._droppable(exc):
-                    raise
-                _drop(record, exc)
-                future = asyncio.get_running_loop().create_future()
-                future.set_result(None)
-            futures.append(future)
+            )
         return futures
+
+    async def _topic(self, kafka: Any, topic: str) -> tuple[dict[bytes, int] | None, int]:
+        """The key -> partition cache of `topic` and its partition count (waits for metadata).
+
+        None for the cache when the producer has a custom partitioner or serializers."""
+        await kafka.client._wait_on_metadata(topic)
+        count = len(kafka._metadata.partitions_for_topic(topic))
+        if kafka._key_serializer is not None or kafka._value_serializer is not None:
+            return None, count
+        cache = self._partitions.setdefault((topic, count), {})
+        return cache, count
+
+    async def _send_one(self, record: OutboxRecord) -> asyncio.Future[Any]:
+        """Through faust's producer `send`: a record Kafka refuses up front may be dropped."""
+        try:
+            return await self._app.producer.send(  # type: ignore[no-any-return]
+                record.topic,
+                record.key,
+                record.value,
+                record.partition,
+                None,
+                list(record.headers) or None,
+            )
+        except Exception as exc:
+            if not self._droppable(exc):
+                raise
+            _drop(record, exc)
+            return _done()
 
     async def settle(
         self, records: Sequence[OutboxRecord], futures: Sequence[asyncio.Future[Any]]
     ) -> None:
         """Wait for every delivery; drop what can never be delivered, raise anything else."""
-        results = await asyncio.gather(*futures, return_exceptions=True)
         retry: BaseException | None = None
-        for record, result in zip(records, results, strict=True):
-            if isinstance(result, BaseException):
-                if self._droppable(result):
-                    _drop(record, result)
+        for record, future in zip(records, futures, strict=True):
+            try:
+                await future  # the producer resolves a whole batch's futures at once
+            except Exception as exc:
+                if self._droppable(exc):
+                    _drop(record, exc)
                 elif retry is None:
-                    retry = result
+                    retry = exc
         if retry is not None:
             raise retry
 

@@ -75,9 +75,18 @@ class Settings:
         "127.0.0.1",
         "address the HTTP server listens on (0.0.0.0: every interface, e.g. in a container)",
     )
-    batch_size: int = _env_field("LS_BATCH_SIZE", 500, "events per processing batch")
+    batch_size: int = _env_field(
+        "LS_BATCH_SIZE", 500, "most events per processing batch (one getmany of the events)"
+    )
     batch_within_s: float = _env_field(
-        "LS_BATCH_WITHIN_S", 0.01, "seconds to wait for a batch to fill"
+        "LS_BATCH_WITHIN_S",
+        0.01,
+        "unused since the events are read with getmany, which returns what was fetched",
+    )
+    producer_linger_ms: int = _env_field(
+        "LS_PRODUCER_LINGER_MS",
+        5,
+        "how long the producer waits to fill a batch of membership changes and other records",
     )
     task_chunk: int = _env_field(
         "LS_TASK_CHUNK", 5000, "customers evaluated per committed chunk of a backfill"

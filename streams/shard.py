@@ -7,7 +7,8 @@ and owner epoch, so a former owner can neither commit nor trim any more), then p
 what the outbox still holds (committed before a crash, maybe never delivered; consumers drop
 repeats by `seq` or `request_id`) and trims it with its own epoch. After each commit the owner
 publishes the new records and trims them once Kafka acknowledged them; a record is never
-trimmed before that.
+trimmed before that. The outbox holds one entry per commit (`state.outbox`): trims count
+entries.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ShardStore(Protocol):
 
     async def claim(self, expected_ver: int) -> tuple[int, int]: ...
 
-    async def outbox(self) -> list[OutboxRecord]: ...
+    async def outbox(self) -> list[list[OutboxRecord]]: ...
 
     async def trim_outbox(self, delivered: int, epoch: int) -> bool: ...
 
@@ -43,13 +44,22 @@ async def take_over(
     pending = await store.outbox()
     if pending:
         await deliver(store, publisher, pending, epoch)
-        log.info("%s: republished %d outbox records", name, len(pending))
+        log.info(
+            "%s: republished %d outbox records of %d commits",
+            name,
+            sum(map(len, pending)),
+            len(pending),
+        )
     return ver, epoch
 
 
 async def deliver(
-    store: ShardStore, publisher: Publisher, records: Sequence[OutboxRecord], epoch: int
+    store: ShardStore,
+    publisher: Publisher,
+    entries: Sequence[Sequence[OutboxRecord]],
+    epoch: int,
 ) -> None:
-    """Publish committed outbox records and trim them once Kafka acknowledged every one."""
-    await publisher.publish(records)
-    await store.trim_outbox(len(records), epoch)
+    """Publish committed outbox entries (one per commit) and trim them once Kafka acknowledged
+    every record."""
+    await publisher.publish([record for entry in entries for record in entry])
+    await store.trim_outbox(len(entries), epoch)

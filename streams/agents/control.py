@@ -6,7 +6,8 @@ import functools
 from typing import Any
 
 from ..control import ControlRuntime
-from .events import applied_batches, incoming, retry_forever
+from ..stalls import retry_forever
+from .batches import applied_batches, incoming
 
 __all__ = ["register"]
 

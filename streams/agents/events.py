@@ -1,76 +1,193 @@
-"""The events agent: every events partition processed serially, in batches."""
+"""The events reader: the events partitions read in batches, without faust's per-message streams.
+
+faust's stream machinery costs ~50 µs per message, aiokafka's `getmany` ~3 µs. The events topic
+stays in the app's consumer group (faust assigns, revokes and seeks its partitions), but faust's
+fetcher leaves it to this reader (`engine.consumer.app_class(batch_topics=...)`), which takes up to
+`LS_BATCH_SIZE` records per `getmany` of the assigned events partitions and hands each
+partition's list, in order, to `PartitionRuntime.process` (partitions concurrently).
+
+Offsets: Kafka gets only what the state applied (`PartitionRuntime.applied_offset` + 1), from a
+timer, when partitions are revoked and when the worker stops; never a fetched, unapplied record.
+After a crash the group resumes at or before the state's offset, and the state skips what it
+applied.
+
+Rebalance fence: faust stops the consumer's flow before it sends `on_partitions_revoked`. No batch
+starts once the flow is stopped (records fetched meanwhile are dropped: faust seeks every
+partition back to its committed offset after the rebalance), and `revoked()` waits for the batch
+in progress, commits the applied offsets and forgets the partitions before the consumer rejoins,
+so a new owner starts after this one stopped. A batch that outlives half the session timeout
+(Redis unreachable, retried forever) is cancelled: the state's own fence (claim, versioned
+commit) keeps a late writer out in any case.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..engine import PartitionRuntime
+from ..engine.consumer import BatchFetcher
 from ..messages import Incoming
 from ..stalls import retry_forever
 
-__all__ = ["applied_batches", "incoming", "register", "retry_forever"]
+__all__ = ["EventsReader", "register"]
 
 log = logging.getLogger(__name__)
 
+_IDLE_WAIT_S = 0.5
+"""Longest one `getmany` waits when nothing was fetched (it returns as soon as records come)."""
 
-def incoming(event: Any) -> Incoming:
-    message = event.message
-    headers = message.headers or ()
-    if isinstance(headers, dict):
-        headers = headers.items()
+_UNASSIGNED_WAIT_S = 0.05
+"""How often the reader looks for an assignment while it has none."""
+
+COMMIT_INTERVAL_S = 1.0
+"""How often applied offsets are committed to Kafka (the state holds its own offsets)."""
+
+
+def incoming(record: Any) -> Incoming:
+    """An aiokafka `ConsumerRecord` as the runtime takes it."""
+    headers = record.headers
     return Incoming(
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        tuple((name, bytes(value or b"")) for name, value in headers),
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        tuple((name, bytes(value or b"")) for name, value in headers) if headers else (),
     )
 
 
-async def applied_batches(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
-    """Batches from `stream.take_events` that faust acknowledges only once they are applied.
+class EventsReader:
+    """Reads the events partitions in batches and commits the offsets the state applied."""
 
-    `take_events` acknowledges a batch when the generator moves on, and also when it is
-    closed: a worker stopped (SIGTERM) in the middle of a batch would then commit offsets of
-    messages never applied. Each message gets one more reference here and loses it only after
-    the loop body finished, so an interrupted batch is never committed to Kafka and is read
-    again after a restart (the state's own offset then skips what was applied).
-    """
-    async for batch in stream.take_events(size, within=within):
-        for event in batch:
-            event.message.incref()
-        yield batch
-        for event in batch:  # reached only when the body completed
-            await stream.ack(event)
+    def __init__(
+        self,
+        fetcher: BatchFetcher,
+        runtime: PartitionRuntime,
+        batch_size: int,
+        fence_timeout_s: float,
+    ) -> None:
+        self._fetcher = fetcher
+        self._runtime = runtime
+        self._batch_size = batch_size
+        self._fence_timeout_s = fence_timeout_s
+        self._batch: asyncio.Future[None] | None = None
+        self._committed: dict[int, int] = {}
+        """Partition -> the next offset this worker last committed for it."""
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Fetch and apply batches until the worker stops."""
+        fetcher = self._fetcher
+        while not self._stopping:
+            if not fetcher.flowing:
+                await fetcher.wait_flowing()
+                continue
+            tps = fetcher.assigned()
+            if not tps:
+                await asyncio.sleep(_UNASSIGNED_WAIT_S)
+                continue
+            records = await fetcher.fetch(tps, _IDLE_WAIT_S, self._batch_size)
+            if not records or not fetcher.flowing or self._stopping:
+                continue  # a rebalance began: read again from the committed offsets
+            fetcher.note_inbound(records, time.monotonic())
+            batch = self._batch = asyncio.ensure_future(self._apply(records))
+            try:
+                await asyncio.wait([batch])
+            finally:
+                self._batch = None
+            if not batch.cancelled() and batch.exception() is not None:
+                log.error("events batch failed", exc_info=batch.exception())
+
+    async def _apply(self, records: Mapping[Any, Sequence[Any]]) -> None:
+        runtime, topic = self._runtime, self._fetcher.topic
+        work = []
+        for tp, batch in records.items():
+            messages = [incoming(r) for r in batch]
+            partition = tp.partition
+            work.append(
+                retry_forever(
+                    f"{topic}[{partition}] batch at {messages[0].offset}",
+                    functools.partial(runtime.process, partition, messages),
+                    where=f"partition {partition}",
+                    plane="events",
+                )
+            )
+        await asyncio.gather(*work)
+
+    async def fence(self) -> None:
+        """Wait for the batch in progress; cancel it past the fence timeout."""
+        batch = self._batch
+        if batch is None:
+            return
+        done, _ = await asyncio.wait([batch], timeout=self._fence_timeout_s)
+        if not done:
+            log.warning(
+                "events batch still running after %.1fs at a rebalance or stop; cancelling it",
+                self._fence_timeout_s,
+            )
+            batch.cancel()
+            await asyncio.wait([batch])
+
+    async def commit_applied(self, partitions: Sequence[int] | None = None) -> None:
+        """Commit `applied offset + 1` of the (given) assigned partitions that moved on."""
+        wanted = {tp.partition for tp in self._fetcher.assigned()}
+        if partitions is not None:
+            wanted &= set(partitions)
+        offsets = {}
+        for partition in sorted(wanted):
+            applied = self._runtime.applied_offset(partition)
+            if applied is not None and applied + 1 > self._committed.get(partition, -1):
+                offsets[partition] = applied + 1
+        if not offsets:
+            return
+        try:
+            await self._fetcher.commit(offsets)
+        except Exception as exc:  # a rebalance, or Kafka unreachable: the next one catches up
+            log.warning("committing events offsets %s failed: %r", offsets, exc)
+            return
+        self._committed.update(offsets)
+        log.debug("committed events offsets %s", offsets)
+
+    async def revoked(self, partitions: Sequence[int]) -> None:
+        """The group takes `partitions` away: finish, commit, forget (before it rejoins)."""
+        await self.fence()
+        await self.commit_applied(partitions)
+        self._runtime.forget(partitions)
+        for partition in partitions:
+            self._committed.pop(partition, None)
+
+    async def stop(self) -> None:
+        """The worker stops: no new batch, finish the current one, commit what it applied."""
+        self._stopping = True
+        await self.fence()
+        await self.commit_applied()
+        log.info("events reader stopped; committed offsets %s", self._committed)
 
 
 def register(
-    app: Any, topic: Any, runtime: PartitionRuntime, batch_size: int, within: float
-) -> Any:
-    # concurrency=1: one actor per worker, so each partition is applied strictly in order;
-    # faust acknowledges (and commits) a batch only after it was applied (applied_batches).
-    @app.agent(topic, concurrency=1, name="events")  # type: ignore[untyped-decorator]
-    async def events(stream: Any) -> None:
-        async for batch in applied_batches(stream, batch_size, within):
-            by_partition: dict[int, list[Incoming]] = {}
-            for event in batch:
-                item = incoming(event)
-                by_partition.setdefault(item.partition, []).append(item)
-            # partitions are independent: apply them concurrently, each one in order
-            await asyncio.gather(
-                *(
-                    retry_forever(
-                        f"{topic.get_topic_name()}[{partition}] batch at {messages[0].offset}",
-                        functools.partial(runtime.process, partition, messages),
-                        where=f"partition {partition}",
-                        plane="events",
-                    )
-                    for partition, messages in by_partition.items()
-                )
-            )
+    app: Any, topic: Any, runtime: PartitionRuntime, batch_size: int, fence_timeout_s: float
+) -> EventsReader:
+    """Subscribe `topic` in the app's group and read it with an `EventsReader`."""
+    app.topics.add(topic)  # subscribed; faust's fetcher leaves it alone (app_class)
+    reader = EventsReader(
+        BatchFetcher(app, topic.get_topic_name()), runtime, batch_size, fence_timeout_s
+    )
 
-    return events
+    @app.task  # type: ignore[untyped-decorator]
+    async def events() -> None:
+        await reader.run()
+
+    @app.timer(interval=COMMIT_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def commit_events_offsets() -> None:
+        if app.consumer.flow_active:
+            await reader.commit_applied()
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def stop_events(sender: Any, **kwargs: Any) -> None:
+        await reader.stop()
+
+    return reader

@@ -108,7 +108,7 @@ class ControlRuntime(CommandEnv):
         self._count_active()
         if batch.outbox:
             try:
-                await deliver(self.store, self.publisher, batch.outbox, self._epoch)
+                await deliver(self.store, self.publisher, [batch.outbox], self._epoch)
             except BaseException:
                 # Committed but maybe not delivered: the reload publishes the whole outbox
                 # again before the next command (never trim what Kafka did not acknowledge).

@@ -1,24 +1,38 @@
-"""Faust's aiokafka consumer with a configurable fetch wait.
+"""Faust's aiokafka consumer, with a configurable fetch wait and topics read in batches.
 
 faust-streaming 0.15.3 builds its worker consumer with `fetch_max_wait_ms=1500` fixed.
 aiokafka fetches a partition again only after its previous records were drained, and an
 in-flight fetch for the other partitions may wait up to that long on the broker: under a
 steady load some partitions then lag by a constant ~1.5 s (measured: a flat p50 of 1.5 s at
 1,000 events/s, with the worker keeping up). This transport lets `LS_FETCH_MAX_WAIT_MS` set it.
+
+faust's stream machinery costs ~50 µs per message (an empty agent body measured 47.5 µs per
+message; aiokafka's `getmany` ~3 µs). A topic named in `batch_topics` stays subscribed in the
+app's consumer group (its partitions are assigned, revoked, seeked to the committed offsets and
+reported by faust as any other), but faust's fetcher never takes its records: they are read with
+`BatchFetcher.fetch`, a `getmany` on the same aiokafka consumer, and their offsets are committed
+with `BatchFetcher.commit` by whoever reads them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-__all__ = ["app_class"]
+__all__ = ["BatchFetcher", "app_class"]
 
 
-def app_class(fetch_max_wait_ms: int) -> type[faust.App]:
-    """A `faust.App` whose worker consumer waits at most `fetch_max_wait_ms` per fetch."""
+def app_class(fetch_max_wait_ms: int, batch_topics: Iterable[str] = ()) -> type[faust.App]:
+    """A `faust.App` whose worker consumer waits at most `fetch_max_wait_ms` per fetch and
+    leaves the partitions of `batch_topics` to a `BatchFetcher`."""
+    own = frozenset(batch_topics)
 
     class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
@@ -27,8 +41,17 @@ def app_class(fetch_max_wait_ms: int) -> type[faust.App]:
             return consumer
 
     class LsConsumer(faust_aiokafka.Consumer):
+        # faust's fetcher reads `_active_partitions`: the batch topics are never among them
         def _new_consumer_thread(self) -> Any:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        def _set_active_tps(self, tps: Any) -> Any:
+            active = super()._set_active_tps(tps)
+            active.difference_update([tp for tp in active if tp.topic in own])
+            return active
+
+        def resume_partitions(self, tps: Iterable[Any]) -> None:
+            super().resume_partitions([tp for tp in tps if tp.topic not in own])
 
     class Transport(faust_aiokafka.Transport):
         Consumer = LsConsumer
@@ -38,3 +61,78 @@ def app_class(fetch_max_wait_ms: int) -> type[faust.App]:
             return Transport(self.conf.broker_consumer, self)
 
     return App
+
+
+class BatchFetcher:
+    """`getmany` and offset commits on the app's group consumer, for one batch topic.
+
+    The aiokafka consumer lives in faust's consumer thread; both calls go through its method
+    queue (one hop per batch, not per message).
+    """
+
+    def __init__(self, app: Any, topic: str) -> None:
+        self._app = app
+        self.topic = topic
+
+    @property
+    def _consumer(self) -> Any:
+        return self._app.consumer
+
+    @property
+    def flowing(self) -> bool:
+        """False from the start of a rebalance until faust resumes the consumer's flow."""
+        return bool(self._consumer.flow_active)
+
+    async def wait_flowing(self) -> None:
+        await self._consumer.can_resume_flow.wait()
+
+    def assigned(self) -> list[Any]:
+        """The topic's partitions assigned to this worker (faust TPs), in partition order."""
+        try:
+            assignment = self._consumer.assignment()
+        except Exception:  # the consumer thread has not started yet
+            return []
+        return sorted(tp for tp in assignment if tp.topic == self.topic)
+
+    async def fetch(
+        self, tps: Sequence[Any], timeout: float, max_records: int
+    ) -> Mapping[Any, list[Any]]:
+        """Records already fetched for `tps` (waiting up to `timeout` for some), at most
+        `max_records` in all: aiokafka `ConsumerRecord`s by partition, in offset order. Empty
+        while the flow is stopped (a rebalance)."""
+        thread = self._consumer._thread
+        return await thread.call_thread(  # type: ignore[no-any-return]
+            thread._fetch_records,
+            thread._ensure_consumer(),
+            set(tps),
+            timeout=timeout,
+            max_records=max_records,
+        )
+
+    async def commit(self, offsets: Mapping[int, int], timeout: float = 10.0) -> None:
+        """Commit the group's next offsets (`last applied + 1`) of the topic's partitions that
+        are still assigned. Raises what Kafka answered (e.g. the group rebalanced) or
+        `TimeoutError`; unlike faust's own commit, a refusal does not crash the worker."""
+        tps = {tp.partition: tp for tp in self.assigned()}
+        todo = {
+            TopicPartition(self.topic, p): OffsetAndMetadata(offset, "")
+            for p, offset in offsets.items()
+            if p in tps
+        }
+        if not todo:
+            return
+        thread = self._consumer._thread
+
+        async def commit_in_thread() -> None:
+            await thread._ensure_consumer().commit(todo)
+            now = time.monotonic()  # faust's "has not committed in a while" check reads it
+            thread.tp_last_committed_at.update({tps[tp.partition]: now for tp in todo})
+
+        await asyncio.wait_for(thread.call_thread(commit_in_thread), timeout)
+
+    def note_inbound(self, tps: Iterable[Any], now: float) -> None:
+        """Tell faust's monitor the partitions are being processed (its slow-stream check)."""
+        monitor = self._app.monitor
+        if monitor is not None and monitor.stream_inbound_time is not None:
+            for tp in tps:
+                monitor.stream_inbound_time[tp] = now

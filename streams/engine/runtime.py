@@ -83,7 +83,8 @@ class _Owner:
         self.lock = asyncio.Lock()
         self.confirming: asyncio.Future[None] | None = None
         self.acked = 0
-        """Outbox records at the head that Kafka acknowledged and no commit trimmed yet."""
+        """Outbox entries (commits) at the head that Kafka acknowledged and no commit trimmed
+        yet."""
         self.broken = False
         self.cache: OrderedDict[str, Profile] = OrderedDict()
         self.cache_size = cache_size
@@ -184,7 +185,7 @@ class PartitionRuntime:
     async def _check_not_behind(self, partition: int, state_offset: int) -> None:
         """Refuse a partition whose state ends before what the group committed in Kafka.
 
-        Kafka's committed offset never passes what the state applied (`applied_batches`), so
+        Kafka's committed offset never passes what the state applied (`agents.events`), so
         a state behind it lost applied events (Redis flushed, or a stale replica promoted).
         """
         if self._committed_offset is None:
@@ -364,7 +365,7 @@ class PartitionRuntime:
         """Commit, hand the outbox to the producer, and confirm it in the background.
 
         The next batch does not wait for Kafka's acknowledgement; confirmations run in
-        commit order and count the records Kafka acknowledged, which the next commit trims
+        commit order and count the entries Kafka acknowledged, which the next commit trims
         from the head of the outbox (or the idle trim in `expire_due`).
         """
         batch.delivered = owner.acked
@@ -395,15 +396,16 @@ class PartitionRuntime:
         futures: list[asyncio.Future[Any]],
         previous: asyncio.Future[None] | None,
     ) -> None:
-        """Count the records Kafka acknowledged; one it can never accept is dropped (logged and
-        counted by the publisher) and counts as done, so it cannot hold the outbox forever."""
+        """Count the commit's outbox entry once Kafka acknowledged its records; one it can never
+        accept is dropped (logged and counted by the publisher) and counts as done, so it cannot
+        hold the outbox forever."""
         if previous is not None:
             await previous
         if owner.broken:
             return
         try:
             await self.publisher.settle(records, futures)
-            owner.acked += len(futures)
+            owner.acked += 1  # the commit's one outbox entry
         except Exception:
             # Left in the outbox: the reload publishes it again (consumers drop repeats by seq).
             log.exception("partition %d: publishing failed; reloading", owner.store.partition)

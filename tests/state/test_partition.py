@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from redis.asyncio import Redis
 
@@ -26,7 +28,7 @@ async def test_commit_writes_state_and_offset_together(aredis: Redis, keyspace: 
     (loaded,) = await store.load_profiles(["c1"])
     assert loaded is not None and loaded.attrs == {"tier": "gold"}
     assert await store.members("vip") == {"c1"}
-    assert (await store.outbox())[0].key == b"c1"
+    assert (await store.outbox())[0][0].key == b"c1"
     ver, epoch = await store.claim(1)
     assert (ver, epoch) == (2, 1)
     assert await store.trim_outbox(1, epoch)
@@ -43,8 +45,38 @@ async def test_a_former_owner_cannot_trim_the_new_owners_outbox(
     _, new_epoch = await store.claim(ver)  # another worker takes the partition over
     await store.commit(ver + 1, batch)
     assert not await store.trim_outbox(1, old_epoch)  # late confirmation of the old owner
-    assert [r.value for r in await store.outbox()] == [b"from the new owner"]
+    assert [[r.value for r in e] for e in await store.outbox()] == [[b"from the new owner"]]
     assert await store.trim_outbox(1, new_epoch)
+
+
+async def test_the_outbox_holds_one_entry_per_commit(aredis: Redis, keyspace: KeySpace) -> None:
+    store = PartitionStore(aredis, keyspace, 6)
+    meta = await store.load_meta()
+    for commit in range(2):
+        batch = PartitionBatch(store.keys, meta)
+        batch.outbox.extend(
+            OutboxRecord("t", f"c{n}".encode(), f"{commit}:{n}".encode(), None, (("h", b"1"),))
+            for n in range(3)
+        )
+        meta = replace(meta, ver=await store.commit(meta.ver, batch))
+    assert await aredis.llen(store.keys.outbox) == 2  # one RPUSH of one blob per commit
+    entries = await store.outbox()
+    assert [[r.value for r in e] for e in entries] == [
+        [b"0:0", b"0:1", b"0:2"],
+        [b"1:0", b"1:1", b"1:2"],
+    ]
+    assert entries[0][0] == OutboxRecord("t", b"c0", b"0:0", None, (("h", b"1"),))
+    _, epoch = await store.claim(meta.ver)
+    assert await store.trim_outbox(1, epoch)  # the first commit's records were acknowledged
+    assert [[r.value for r in e] for e in await store.outbox()] == [[b"1:0", b"1:1", b"1:2"]]
+
+
+async def test_an_outbox_entry_of_an_older_version_is_one_record(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    store = PartitionStore(aredis, keyspace, 7)
+    await aredis.rpush(store.keys.outbox, OutboxRecord("t", b"old", b"v1", 2).pack())
+    assert await store.outbox() == [[OutboxRecord("t", b"old", b"v1", 2)]]
 
 
 async def test_stale_writer_is_fenced_and_writes_nothing(aredis: Redis, keyspace: KeySpace) -> None:

@@ -11,6 +11,8 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from state import unpack_records
+
 from ..private_services import PrivateServices, private_services  # noqa: F401
 from .fixtures import Harness, segment, unique_env
 
@@ -69,7 +71,11 @@ def test_failed_publish_of_tasks_is_republished_and_the_job_completes(
     )
     outbox = h.keys.registry.outbox
     # committed, not delivered: the activate's task messages wait in the registry's outbox
-    _wait(lambda: h.redis.llen(outbox) >= partitions, "the tasks committed to the outbox")
+    # (one entry per commit)
+    _wait(
+        lambda: sum(map(len, unpack_records(h.redis.lrange(outbox, 0, -1)))) >= partitions,
+        "the tasks committed to the outbox",
+    )
     time.sleep(0)  # the worker is retrying the publish meanwhile
     _max_message_bytes(h, h.settings.events_topic, 1_048_588)
     reply = h.client.wait_reply(activate, timeout=90)

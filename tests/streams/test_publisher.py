@@ -4,6 +4,7 @@ the records around it are delivered (real broker, a producer with a small reques
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
 
 from state import OutboxRecord
 from streams import metrics
@@ -105,3 +107,50 @@ def test_the_control_planes_publisher_raises_what_it_cannot_deliver(kafka_bootst
     with pytest.raises(MessageSizeTooLargeError):
         asyncio.run(run())
     assert _dropped(topic) == before
+
+
+def test_records_go_to_the_partitioners_partition_in_commit_order(kafka_bootstrap: str) -> None:
+    """The accumulator path (partition cache, no per-record `send`) keeps aiokafka's choice of
+    partition for each key and the order of the records of each key."""
+    topic = f"test-{uuid.uuid4().hex[:10]}.publisher"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","))
+    admin.create_topics([NewTopic(topic, 4, 1)])
+    keys = [f"c{n}".encode() for n in range(40)]
+
+    async def run() -> tuple[dict[bytes, int], dict[bytes, list[tuple[int, bytes]]]]:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=5)
+        await producer.start()
+        try:
+            await producer.client._wait_on_metadata(topic)
+            expected = {k: producer._partition(topic, None, None, None, k, b"") for k in keys}
+            publisher = Publisher(_ProducerApp(producer), drop_undeliverable=True)
+            for commit in range(3):  # the second and third commits hit the cache
+                records = [OutboxRecord(topic, k, f"{commit}".encode()) for k in keys]
+                await asyncio.wait_for(publisher.publish(records), 60)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        seen: dict[bytes, list[tuple[int, bytes]]] = {}
+        try:
+            deadline = time.monotonic() + 30
+            while sum(map(len, seen.values())) < 3 * len(keys) and time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for tp, messages in batches.items():
+                    for m in messages:
+                        assert m.key is not None and m.value is not None
+                        seen.setdefault(m.key, []).append((tp.partition, m.value))
+        finally:
+            await consumer.stop()
+        return expected, seen
+
+    try:
+        expected, seen = asyncio.run(run())
+    finally:
+        admin.delete_topics([topic])
+        admin.close()
+    assert len(set(expected.values())) > 1  # the keys spread over partitions
+    for key in keys:
+        assert seen[key] == [(expected[key], b"0"), (expected[key], b"1"), (expected[key], b"2")]

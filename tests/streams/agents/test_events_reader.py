@@ -1,0 +1,173 @@
+"""The events reader's fences, without Kafka: a fetcher and a runtime that record what they
+are asked (the real consumer path runs in every worker test, e.g. test_effectively_once)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from streams.agents.events import EventsReader
+from streams.messages import Incoming
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+class Record(NamedTuple):
+    partition: int
+    offset: int
+    key: bytes | None = b"c1"
+    value: bytes | None = b"{}"
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class FakeFetcher:
+    topic = "events"
+
+    def __init__(self, partitions: Sequence[int]) -> None:
+        self.partitions = list(partitions)
+        self.flowing = True
+        self.batches: asyncio.Queue[dict[TP, list[Record]]] = asyncio.Queue()
+        self.commits: list[dict[int, int]] = []
+        self.stop_flow_during_fetch = False
+
+    async def wait_flowing(self) -> None:
+        await asyncio.sleep(3600)
+
+    def assigned(self) -> list[TP]:
+        return [TP(self.topic, p) for p in self.partitions]
+
+    async def fetch(self, tps: Sequence[Any], timeout: float, max_records: int) -> Any:
+        batch = await self.batches.get()
+        if self.stop_flow_during_fetch:
+            self.flowing = False  # a rebalance began while the records came in
+        return batch
+
+    async def commit(self, offsets: Mapping[int, int], timeout: float = 10.0) -> None:
+        self.commits.append(dict(offsets))
+
+    def note_inbound(self, tps: Any, now: float) -> None:
+        pass
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.applied: dict[int, int] = {}
+        self.processed: list[tuple[int, list[int]]] = []
+        self.forgotten: list[int] = []
+        self.release = asyncio.Event()
+        self.release.set()
+        self.started = asyncio.Event()
+
+    async def process(self, partition: int, messages: Sequence[Incoming]) -> None:
+        self.started.set()
+        await self.release.wait()
+        self.processed.append((partition, [m.offset for m in messages]))
+        self.applied[partition] = messages[-1].offset
+
+    def applied_offset(self, partition: int) -> int | None:
+        return self.applied.get(partition)
+
+    def forget(self, partitions: Sequence[int]) -> None:
+        self.forgotten.extend(partitions)
+
+
+def _reader(fetcher: FakeFetcher, runtime: FakeRuntime, fence_s: float = 5.0) -> EventsReader:
+    return EventsReader(fetcher, runtime, 500, fence_s)  # type: ignore[arg-type]
+
+
+def _records(partition: int, offsets: range) -> dict[TP, list[Record]]:
+    return {TP("events", partition): [Record(partition, o) for o in offsets]}
+
+
+async def _until(condition: Any) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_each_partitions_records_go_to_the_runtime_in_order() -> None:
+    async def run() -> FakeRuntime:
+        fetcher, runtime = FakeFetcher([0, 1]), FakeRuntime()
+        reader = _reader(fetcher, runtime)
+        task = asyncio.ensure_future(reader.run())
+        await fetcher.batches.put({**_records(0, range(3)), **_records(1, range(5, 7))})
+        await _until(lambda: len(runtime.processed) == 2)
+        task.cancel()
+        return runtime
+
+    runtime = asyncio.run(run())
+    assert sorted(runtime.processed) == [(0, [0, 1, 2]), (1, [5, 6])]
+
+
+def test_no_batch_starts_once_a_rebalance_stopped_the_flow() -> None:
+    async def run() -> FakeRuntime:
+        fetcher, runtime = FakeFetcher([0]), FakeRuntime()
+        fetcher.stop_flow_during_fetch = True
+        task = asyncio.ensure_future(_reader(fetcher, runtime).run())
+        await fetcher.batches.put(_records(0, range(3)))
+        await _until(lambda: fetcher.batches.empty())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return runtime
+
+    assert asyncio.run(run()).processed == []  # read again from the committed offsets
+
+
+def test_revocation_waits_for_the_batch_then_commits_what_it_applied_and_forgets() -> None:
+    async def run() -> tuple[FakeFetcher, FakeRuntime, list[str]]:
+        fetcher, runtime = FakeFetcher([0, 1]), FakeRuntime()
+        runtime.release.clear()
+        reader = _reader(fetcher, runtime)
+        task = asyncio.ensure_future(reader.run())
+        await fetcher.batches.put(_records(0, range(10, 20)))
+        await runtime.started.wait()
+        order: list[str] = []
+        revoking = asyncio.ensure_future(reader.revoked([0]))
+        await asyncio.sleep(0.05)
+        order.append(f"revoked done: {revoking.done()}, commits: {fetcher.commits}")
+        runtime.release.set()
+        await revoking
+        task.cancel()
+        return fetcher, runtime, order
+
+    fetcher, runtime, order = asyncio.run(run())
+    assert order == ["revoked done: False, commits: []"]  # the batch in progress finishes first
+    assert runtime.processed == [(0, list(range(10, 20)))]
+    assert fetcher.commits == [{0: 20}]  # the next offset after the last one applied
+    assert runtime.forgotten == [0]
+
+
+def test_only_offsets_the_state_applied_are_committed_once() -> None:
+    async def run() -> list[dict[int, int]]:
+        fetcher, runtime = FakeFetcher([0, 1, 2]), FakeRuntime()
+        reader = _reader(fetcher, runtime)
+        runtime.applied = {0: 4, 1: 7}  # partition 2: nothing applied (not loaded)
+        await reader.commit_applied()
+        await reader.commit_applied()  # nothing moved: nothing to commit
+        runtime.applied[1] = 9
+        await reader.commit_applied()
+        return fetcher.commits
+
+    assert asyncio.run(run()) == [{0: 5, 1: 8}, {1: 10}]
+
+
+def test_a_batch_stuck_past_the_fence_timeout_is_cancelled_at_a_rebalance() -> None:
+    async def run() -> tuple[FakeFetcher, FakeRuntime]:
+        fetcher, runtime = FakeFetcher([0]), FakeRuntime()
+        runtime.release.clear()  # e.g. Redis unreachable, retried forever
+        reader = _reader(fetcher, runtime, fence_s=0.1)
+        task = asyncio.ensure_future(reader.run())
+        await fetcher.batches.put(_records(0, range(3)))
+        await runtime.started.wait()
+        await asyncio.wait_for(reader.revoked([0]), 5)
+        task.cancel()
+        return fetcher, runtime
+
+    fetcher, runtime = asyncio.run(run())
+    assert runtime.processed == [] and fetcher.commits == [] and runtime.forgotten == [0]
