@@ -8,7 +8,8 @@
 #   scripts/services.sh start|stop|status redis-cluster
 # A Redis Cluster (never part of `all`): 3 masters with AOF on ports LS_REDIS_CLUSTER_PORT
 # (7000) and up, and with LS_REDIS_REPLICAS=1 one replica each (ports 7003..7005); the URL to
-# use is redis+cluster://127.0.0.1:7000/ (README, "Running on a Redis Cluster").
+# use is redis+cluster://127.0.0.1:7000/ (README, "Running on a Redis Cluster"). A replica
+# takes over a master unreachable for LS_REDIS_CLUSTER_NODE_TIMEOUT_MS (5000).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,7 @@ kafka_dir="$local_dir/kafka"
 redis_dir="$local_dir/redis"
 cluster_port=${LS_REDIS_CLUSTER_PORT:-7000}
 cluster_replicas=${LS_REDIS_REPLICAS:-0}
+cluster_node_timeout=${LS_REDIS_CLUSTER_NODE_TIMEOUT_MS:-5000}
 cluster_dir="$local_dir/redis-cluster"
 
 log() { echo "services: $*" >&2; }
@@ -155,7 +157,7 @@ start_cluster_node() {  # port: a cluster-enabled redis-server with AOF, unless 
   if cluster_node_ping "$port" 2>/dev/null; then return; fi
   mkdir -p "$dir"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
-    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$cluster_node_timeout" \
     --appendonly yes --appendfsync everysec --save "" \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
   wait_for "redis cluster node $port" 20 cluster_node_ping "$port"
