@@ -55,7 +55,9 @@ class PrivateRedisCluster:
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
         self.base = _free_range(3 * (1 + replicas))
-        self.url = f"redis+cluster://127.0.0.1:{self.base}/"
+        self.ports = list(range(self.base, self.base + 3 * (1 + replicas)))
+        # every node: a client started while one of them is down still finds the cluster
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports) + "/"
 
     def _script(self, action: str) -> None:
         env = {
@@ -84,15 +86,12 @@ class PrivateRedisCluster:
 
     def master_of(self, key: str) -> int:
         """The port of the master that serves `key`'s slot now."""
-        client = connect_sync(f"redis://127.0.0.1:{self.base}/0")
+        client = connect_sync(self.url)
         try:
-            slot = int(client.execute_command("CLUSTER KEYSLOT", key))
-            for start, end, master, *_ in client.execute_command("CLUSTER SLOTS"):
-                if start <= slot <= end:
-                    return int(master[1])
+            node = client.get_node_from_key(key)  # type: ignore[attr-defined]
+            return int(node.port)
         finally:
             client.close()
-        raise AssertionError(f"slot of {key!r} is not served")
 
     def kill(self, port: int) -> None:
         """SIGKILL one node: no shutdown, no final AOF rewrite."""
