@@ -165,9 +165,11 @@ def cluster_harness(
         h.start()
         yield cluster, h
     finally:
-        if h is not None:
-            h.close()
-        cluster.close()
+        try:
+            if h is not None:
+                h.close()
+        finally:
+            cluster.close()  # even when the worker's cleanup failed
 
 
 @pytest.mark.parametrize("cluster_harness", [1], indirect=True)
