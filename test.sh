@@ -18,10 +18,10 @@ echo "== mypy"
 echo "== pytest"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 
-# The Redis Cluster suite: the state stores, the engine, effectively-once, lifecycle, jobs,
-# exports, insights and the HTTP API again, on a Redis Cluster (redis+cluster:// URL). The
-# node-failure tests (tests/streams/test_redis_cluster_failures.py) ran above, on clusters of
-# their own.
+# The Redis Cluster suite: the integration tests of the state stores, the engine,
+# effectively-once, lifecycle, jobs, exports, insights, the HTTP API and the CLI again, on a
+# Redis Cluster (redis+cluster:// URL). The node-failure tests
+# (tests/streams/test_redis_cluster_failures.py) ran above, on clusters of their own.
 REDIS_CLUSTER_SUITE=(
   tests/state tests/insights tests/streams/exports tests/streams/web
   tests/streams/test_engine.py tests/streams/test_effectively_once.py
@@ -37,5 +37,6 @@ if [ $# -eq 0 ]; then
     cluster_url="redis+cluster://127.0.0.1:${LS_REDIS_CLUSTER_PORT:-7000}/"
   fi
   echo "== pytest on a Redis Cluster ($cluster_url)"
-  REDIS_URL=$cluster_url .venv/bin/python -m pytest -q -p no:cacheprovider "${REDIS_CLUSTER_SUITE[@]}"
+  REDIS_URL=$cluster_url .venv/bin/python -m pytest -q -p no:cacheprovider -m integration \
+    "${REDIS_CLUSTER_SUITE[@]}"
 fi
