@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from state import KeySpace
+from state.connect import connect_sync
 from streams.settings import Settings
 
 __all__ = ["BenchEnv", "Progress", "WorkerProcess", "bulk_produce", "end_offsets"]
@@ -54,7 +54,7 @@ class BenchEnv:
         self.env = base
         self.settings = Settings.from_env(base)
         self.keys = KeySpace(self.settings.key_prefix)
-        self.redis = redis.Redis.from_url(self.settings.redis_url)
+        self.redis = connect_sync(self.settings.redis_url)
 
     @property
     def bootstrap(self) -> list[str]:

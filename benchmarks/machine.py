@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import redis
+from state.connect import connect_sync
 
 __all__ = ["describe_machine"]
 
@@ -48,7 +48,7 @@ def describe_machine(redis_url: str, root: Path) -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
-    client = redis.Redis.from_url(redis_url)
+    client = connect_sync(redis_url)
     try:
         server = client.info("server")
         persistence = client.info("persistence")

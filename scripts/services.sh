@@ -5,6 +5,11 @@
 # Logs and data live under LS_SERVICES_DIR (.local/, git-ignored). Ports: LS_KAFKA_PORT (9092),
 # LS_KAFKA_CONTROLLER_PORT (9093), LS_REDIS_PORT (6379). Tests that must stop a service start
 # a private pair this way (tests/private_services.py), on their own ports and directory.
+#   scripts/services.sh start|stop|status redis-cluster
+# A Redis Cluster (never part of `all`): 3 masters with AOF on ports LS_REDIS_CLUSTER_PORT
+# (7000) and up, and with LS_REDIS_REPLICAS=1 one replica each (ports 7003..7005); the URL to
+# use is redis+cluster://127.0.0.1:7000/ (README, "Running on a Redis Cluster"). A replica
+# takes over a master unreachable for LS_REDIS_CLUSTER_NODE_TIMEOUT_MS (5000).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +20,10 @@ redis_port=${LS_REDIS_PORT:-6379}
 kafka_home="$root/services/kafka"
 kafka_dir="$local_dir/kafka"
 redis_dir="$local_dir/redis"
+cluster_port=${LS_REDIS_CLUSTER_PORT:-7000}
+cluster_replicas=${LS_REDIS_REPLICAS:-0}
+cluster_node_timeout=${LS_REDIS_CLUSTER_NODE_TIMEOUT_MS:-5000}
+cluster_dir="$local_dir/redis-cluster"
 
 log() { echo "services: $*" >&2; }
 
@@ -133,8 +142,71 @@ stop_redis() {
   fi
 }
 
+# --- Redis Cluster: node i listens on cluster_port + i, its data in cluster_dir/<port>/ ---
+cluster_ports() {
+  local count=$((3 * (1 + cluster_replicas))) i
+  for ((i = 0; i < count; i++)); do echo $((cluster_port + i)); done
+}
+
+cluster_node_ping() { redis-cli -p "$1" ping | grep -q PONG; }
+
+cluster_ok() { redis-cli -p "$cluster_port" cluster info | grep -q '^cluster_state:ok'; }
+
+start_cluster_node() {  # port: a cluster-enabled redis-server with AOF, unless it answers
+  local port=$1 dir="$cluster_dir/$1"
+  if cluster_node_ping "$port" 2>/dev/null; then return; fi
+  mkdir -p "$dir"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$cluster_node_timeout" \
+    --appendonly yes --appendfsync everysec --save "" \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  wait_for "redis cluster node $port" 20 cluster_node_ping "$port"
+}
+
+start_redis_cluster() {
+  ensure_redis_installed
+  local port nodes=()
+  for port in $(cluster_ports); do start_cluster_node "$port"; nodes+=("127.0.0.1:$port"); done
+  if ! redis-cli -p "$cluster_port" cluster info | grep -q '^cluster_slots_assigned:16384'; then
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$cluster_replicas" \
+      --cluster-yes >"$cluster_dir/create.log" 2>&1 || { cat "$cluster_dir/create.log" >&2; exit 1; }
+  fi
+  wait_for "redis cluster" 30 cluster_ok
+  log "redis cluster ready: redis+cluster://127.0.0.1:$cluster_port/ (${#nodes[@]} nodes, AOF in $cluster_dir)"
+}
+
+stop_redis_cluster() {  # every node this directory started (a replica may have become a master)
+  local pid_file
+  for pid_file in "$cluster_dir"/*/redis.pid; do
+    [ -f "$pid_file" ] || continue
+    local port; port=$(basename "$(dirname "$pid_file")")
+    if cluster_node_ping "$port" 2>/dev/null; then
+      redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+      log "redis cluster node $port stopped"
+    fi
+  done
+}
+
+status_redis_cluster() {
+  if cluster_node_ping "$cluster_port" 2>/dev/null; then
+    echo "redis-cluster: $(redis-cli -p "$cluster_port" cluster info | grep '^cluster_state' | tr -d '\r')" \
+      "on 127.0.0.1:$cluster_port ($(redis-cli -p "$cluster_port" cluster nodes | wc -l) nodes)"
+  else
+    echo "redis-cluster: down"
+  fi
+}
+
 which=${2:-all}
-case "$which" in all|redis|kafka) ;; *) echo "unknown service '$which': redis or kafka" >&2; exit 2 ;; esac
+if [ "$which" = redis-cluster ]; then
+  case "${1:-}" in
+    start) start_redis_cluster ;;
+    stop) stop_redis_cluster ;;
+    status) status_redis_cluster ;;
+    *) echo "usage: $0 start|stop|status redis-cluster" >&2; exit 2 ;;
+  esac
+  exit 0
+fi
+case "$which" in all|redis|kafka) ;; *) echo "unknown service '$which': redis, kafka or redis-cluster" >&2; exit 2 ;; esac
 wants() { [ "$which" = all ] || [ "$which" = "$1" ]; }
 
 case "${1:-}" in

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import generate_latest
-from redis.asyncio import Redis
 
 from state import KeySpace
+from state.connect import connect
 from state.schedules import ScheduleStore
 
 from . import metrics
@@ -66,7 +66,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url)
     offsets = GroupOffsets(settings.kafka_bootstrap, settings.app_id, settings.events_topic)
     partitions = PartitionRuntime(
         settings, redis, Publisher(app, drop_undeliverable=True), offsets.committed

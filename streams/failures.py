@@ -20,8 +20,15 @@ from aiokafka import errors as aiokafka_errors
 from aiokafka.errors import KafkaError as AioKafkaError
 from faust.exceptions import ProducerSendError
 from kafka.errors import KafkaError as SyncKafkaError
+from redis.exceptions import (
+    ClusterError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from state import FencedError
@@ -37,6 +44,11 @@ __all__ = [
 
 _TRANSIENT_REPLIES = ("OOM", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 """Redis error replies that say the server cannot serve now, not that the command is bad."""
+
+_TRANSIENT_REDIS = (OutOfMemoryError, ReadOnlyError, TryAgainError, ClusterError)
+"""The same replies as redis-py raises them: its parser strips the code (`READONLY ...` becomes
+`ReadOnlyError("You can't write ...")`). `ClusterError` covers CLUSTERDOWN and MASTERDOWN
+and the cluster client giving up after a failover's redirections."""
 
 
 class InfrastructureError(Exception):
@@ -56,11 +68,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _infrastructure(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT_REDIS):
+        return True
     if isinstance(exc, ResponseError):
         return str(exc).startswith(_TRANSIENT_REPLIES)
     return isinstance(
         exc,
         RedisConnectionError
+        | SlotNotCoveredError
         | RedisTimeoutError
         | AioKafkaError
         | SyncKafkaError

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from state.connect import connect_sync
+
 SERVICE_FIXTURES = frozenset({"kafka_bootstrap", "redis_url", "private_services"})
 """Every fixture that talks to Kafka or Redis depends on one of these."""
 
@@ -54,7 +56,7 @@ def kafka_bootstrap() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        connect_sync(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         pytest.fail(
             f"Redis is not reachable at {REDIS_URL} (REDIS_URL): {exc}; integration tests need "
@@ -66,6 +68,6 @@ def redis_url() -> str:
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
+    client = connect_sync(redis_url)
     yield client
     client.close()

@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from state import KeySpace
+from state.connect import connect
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def keyspace() -> KeySpace:
 
 @pytest.fixture
 async def aredis(redis_url: str, keyspace: KeySpace) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     yield client
     keys = [k async for k in client.scan_iter(match=f"{{{keyspace.prefix}:*")]
     if keys:

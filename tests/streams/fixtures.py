@@ -16,10 +16,10 @@ from typing import Any
 
 import msgpack
 import pytest
-import redis
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from state import KeySpace
+from state.connect import connect_sync
 from streams.client import Client
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -131,7 +131,7 @@ def read_until(
 
 def cleanup(env: dict[str, str]) -> None:
     """Remove the keys and topics a test created."""
-    client = redis.Redis.from_url(env["REDIS_URL"])
+    client = connect_sync(env["REDIS_URL"])
     prefix = env["LS_KEY_PREFIX"]
     for pattern in (f"{{{prefix}:*", f"{prefix}:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
@@ -155,7 +155,7 @@ class Harness:
         self.settings = Settings.from_env(env)
         self.worker = WorkerProcess(env, name)
         self.keys = KeySpace(self.settings.key_prefix)
-        self.redis = redis.Redis.from_url(env["REDIS_URL"])
+        self.redis = connect_sync(env["REDIS_URL"])
         self.client: Client = Client(self.settings)
 
     def start(self) -> None:

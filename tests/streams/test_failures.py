@@ -8,7 +8,8 @@ import msgpack
 import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, RequestTimedOutError
 from faust.exceptions import ProducerSendError
-from redis.exceptions import BusyLoadingError, ResponseError
+from redis._parsers.base import BaseParser
+from redis.exceptions import BusyLoadingError, ClusterError, ResponseError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -51,6 +52,26 @@ def _wrapped(inner: BaseException) -> BaseException:
 )
 def test_infrastructure_is_retried(exc: BaseException) -> None:
     assert is_infrastructure(exc)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "OOM command not allowed when used memory > 'maxmemory'.",
+        "READONLY You can't write against a read only replica.",
+        "TRYAGAIN Multiple keys request during rehashing of slot",
+        "CLUSTERDOWN The cluster is down",
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+    ],
+)
+def test_transient_replies_as_redis_py_raises_them_are_retried(reply: str) -> None:
+    # redis-py's parser strips the code: READONLY ... arrives as ReadOnlyError("You can't ...")
+    assert is_infrastructure(BaseParser.parse_error(reply))
+
+
+def test_cluster_failover_errors_are_retried() -> None:
+    assert is_infrastructure(ClusterError("TTL exhausted."))
+    assert is_infrastructure(SlotNotCoveredError("Slot 42 is not covered by the cluster."))
 
 
 @pytest.mark.parametrize(
