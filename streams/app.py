@@ -60,6 +60,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         topic_partitions=1,
+        topic_replication_factor=settings.topic_replication,  # faust's own (leader) topic
         topic_allow_declare=True,
         stream_wait_empty=False,
         broker_session_timeout=settings.session_timeout_s,

@@ -14,6 +14,8 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from .producer import IdempotentProducer
+
 __all__ = ["app_class"]
 
 
@@ -32,6 +34,7 @@ def app_class(fetch_max_wait_ms: int) -> type[faust.App]:
 
     class Transport(faust_aiokafka.Transport):
         Consumer = LsConsumer
+        Producer = IdempotentProducer
 
     class App(faust.App):
         def _new_transport(self) -> Any:
