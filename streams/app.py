@@ -141,6 +141,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
             "status": "ok" if healthy else "degraded",
             "redis": redis_ok,
             "kafka": kafka_ok,
+            "leader": bool(app.is_leader()),  # runs the leader-only timers (schedules, trends)
             "events_partitions": [tp.partition for tp in tps],
             "lag": lag,
             "stalls": stalls,
