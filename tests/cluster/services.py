@@ -17,6 +17,7 @@ import time
 from collections import Counter
 
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from tests.private_services import PrivateServices
 
@@ -52,9 +53,7 @@ class PrivateCluster(PrivateServices):
         super().__init__(name)
         self.broker_base = _free_block(len(NODES))
         self.controller_base = _free_block(len(NODES))
-        self.kafka_bootstrap = ",".join(
-            f"127.0.0.1:{self.broker_base + n - 1}" for n in NODES
-        )
+        self.kafka_bootstrap = ",".join(f"127.0.0.1:{self.broker_base + n - 1}" for n in NODES)
 
     def env(self) -> dict[str, str]:
         return {
@@ -91,7 +90,7 @@ class PrivateCluster(PrivateServices):
         admin = KafkaAdminClient(bootstrap_servers=self.kafka_bootstrap.split(","))
         try:
             described = admin.describe_topics([topic])[0]
-            return {p["partition"]: p["leader"] for p in described["partitions"]}
+            return {p["partition_index"]: p["leader_id"] for p in described["partitions"]}
         finally:
             admin.close()
 
@@ -99,12 +98,25 @@ class PrivateCluster(PrivateServices):
         """The node that leads most partitions of `topic`."""
         return Counter(self.leaders(topic).values()).most_common(1)[0][0]
 
-    def in_sync(self, topic: str) -> dict[int, list[int]]:
-        """partition -> node ids of its in-sync replicas."""
+    def replicas(self, topic: str) -> dict[int, tuple[list[int], list[int]]]:
+        """partition -> (node ids of its replicas, node ids of its in-sync replicas)."""
         admin = KafkaAdminClient(bootstrap_servers=self.kafka_bootstrap.split(","))
         try:
             described = admin.describe_topics([topic])[0]
-            return {p["partition"]: sorted(p["isr"]) for p in described["partitions"]}
+            return {
+                p["partition_index"]: (sorted(p["replica_nodes"]), sorted(p["isr_nodes"]))
+                for p in described["partitions"]
+            }
+        finally:
+            admin.close()
+
+    def topic_config(self, topic: str, name: str) -> str | None:
+        """One configuration value of `topic` (None when the topic does not set it)."""
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka_bootstrap.split(","))
+        try:
+            found = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            entry = found["topic"][topic].get(name)
+            return None if entry is None else str(entry["value"])
         finally:
             admin.close()
 

@@ -92,7 +92,10 @@ def workload(seed: int, customers: int, events: int) -> list[Event]:
         elif roll < 0.7:
             kind, props = "purchase", {"amount": rng.randint(1, 100)}
         else:
-            kind, props = "view", {"page": rng.choice(["/p/1", "/p/2", "/p/3", "/p/4", "/p/5", "/"])}
+            kind, props = (
+                "view",
+                {"page": rng.choice(["/p/1", "/p/2", "/p/3", "/p/4", "/p/5", "/"])},
+            )
         event = {
             "event_id": f"ev{n}",
             "customer_id": customer,
@@ -106,7 +109,9 @@ def workload(seed: int, customers: int, events: int) -> list[Event]:
     return out
 
 
-def reference(definitions: Sequence[dict[str, Any]], events: Sequence[Event]) -> dict[str, set[str]]:
+def reference(
+    definitions: Sequence[dict[str, Any]], events: Sequence[Event]
+) -> dict[str, set[str]]:
     """segment id -> members, by the reference interpreter over `events` (each applied once)."""
     profiles: dict[str, Raw] = {}
     seen: set[str] = set()
