@@ -17,6 +17,8 @@ from .workload import workload as make_workload
 CUSTOMERS = 200
 EVENTS = 3000
 
+pytestmark = pytest.mark.timeout(600)  # the folder's first test also starts the cluster
+
 
 @pytest.fixture
 def group(private_cluster: PrivateCluster) -> Iterator[Group]:

@@ -21,6 +21,8 @@ from .workload import workload as make_workload
 
 INTERVAL_MS = 1000
 
+pytestmark = pytest.mark.timeout(600)  # the folder's first test also starts the cluster
+
 
 @pytest.fixture
 def group(private_cluster: PrivateCluster) -> Iterator[Group]:
