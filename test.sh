@@ -15,6 +15,8 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
+# tests/cluster/ starts its own 3-broker Kafka and Redis on free ports (services.sh start
+# kafka-cluster, under .local/private/) and removes them after: nothing to start for it here.
 echo "== pytest"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 

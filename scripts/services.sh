@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local Kafka (KRaft, single node, built from Maven Central jars) and Redis (AOF on),
 # both on loopback. Idempotent: `start` leaves running services alone.
-#   scripts/services.sh start|stop|status [redis|kafka]   (both when no service is named)
+#   scripts/services.sh start|stop|status [redis|kafka|kafka-cluster|redis-cluster]
+# (redis and kafka when no service is named; the cluster only when named).
 # Logs and data live under LS_SERVICES_DIR (.local/, git-ignored). Ports: LS_KAFKA_PORT (9092),
 # LS_KAFKA_CONTROLLER_PORT (9093), LS_REDIS_PORT (6379). Tests that must stop a service start
 # a private pair this way (tests/private_services.py), on their own ports and directory.
@@ -10,6 +11,9 @@
 # (7000) and up, and with LS_REDIS_REPLICAS=1 one replica each (ports 7003..7005); the URL to
 # use is redis+cluster://127.0.0.1:7000/ (README, "Running on a Redis Cluster"). A replica
 # takes over a master unreachable for LS_REDIS_CLUSTER_NODE_TIMEOUT_MS (5000).
+# kafka-cluster: three KRaft nodes (each broker and controller) on LS_KAFKA_CLUSTER_PORT
+# (9192) + 0..2, controllers on LS_KAFKA_CLUSTER_CONTROLLER_PORT (9292) + 0..2; `start`
+# (re)starts only the nodes that are down, so a test can SIGKILL one and bring it back.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +28,10 @@ cluster_port=${LS_REDIS_CLUSTER_PORT:-7000}
 cluster_replicas=${LS_REDIS_REPLICAS:-0}
 cluster_node_timeout=${LS_REDIS_CLUSTER_NODE_TIMEOUT_MS:-5000}
 cluster_dir="$local_dir/redis-cluster"
+kafka_cluster_port=${LS_KAFKA_CLUSTER_PORT:-9192}
+kafka_cluster_controller_port=${LS_KAFKA_CLUSTER_CONTROLLER_PORT:-9292}
+kafka_cluster_dir="$local_dir/kafka-cluster"
+kafka_cluster_nodes=(1 2 3)
 
 log() { echo "services: $*" >&2; }
 
@@ -70,14 +78,28 @@ start_redis() {
   log "redis ready on 127.0.0.1:$redis_port (AOF in $redis_dir)"
 }
 
-kafka_ready() {
-  port_open "$kafka_port" && "$root/.venv/bin/python" - "$kafka_port" <<'PY'
+kafka_ready() {  # port [brokers wanted]
+  port_open "$1" && "$root/.venv/bin/python" - "$1" "${2:-1}" <<'PY'
 import sys
 from kafka import KafkaAdminClient
 admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{sys.argv[1]}", request_timeout_ms=3000)
 admin.list_topics()
+brokers = admin.describe_cluster()["brokers"]
 admin.close()
+sys.exit(0 if len(brokers) >= int(sys.argv[2]) else 1)
 PY
+}
+
+kafka_log4j() {  # dir: the broker's log4j.properties, logging to dir/server.log
+  cat >"$1/log4j.properties" <<PROPS
+log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$1/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+PROPS
 }
 
 start_kafka() {
@@ -104,15 +126,7 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 PROPS
-  cat >"$kafka_dir/log4j.properties" <<PROPS
-log4j.rootLogger=WARN, file
-log4j.appender.file=org.apache.log4j.FileAppender
-log4j.appender.file.File=$kafka_dir/server.log
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.server.KafkaServer=INFO
-log4j.logger.kafka.server.BrokerServer=INFO
-PROPS
+  kafka_log4j "$kafka_dir"
   local cp="$kafka_home/target/lib/*"
   local jvm=(java -Xms256m -Xmx1g -Dlog4j.configuration="file:$kafka_dir/log4j.properties" -cp "$cp")
   if [ ! -f "$kafka_dir/data/meta.properties" ]; then
@@ -121,7 +135,7 @@ PROPS
   fi
   nohup "${jvm[@]}" kafka.Kafka "$props" >"$kafka_dir/stdout.log" 2>&1 &
   echo $! >"$kafka_dir/kafka.pid"
-  wait_for kafka 90 kafka_ready || { tail -20 "$kafka_dir/stdout.log" "$kafka_dir/server.log" >&2; exit 1; }
+  wait_for kafka 90 kafka_ready "$kafka_port" || { tail -20 "$kafka_dir/stdout.log" "$kafka_dir/server.log" >&2; exit 1; }
   log "kafka ready on 127.0.0.1:$kafka_port (KRaft; logs in $kafka_dir)"
 }
 
@@ -196,6 +210,115 @@ status_redis_cluster() {
   fi
 }
 
+# ---- kafka-cluster: three KRaft nodes, each broker and controller (replication 3, min ISR 2)
+
+kafka_cluster_node_dir() { echo "$kafka_cluster_dir/node-$1"; }
+kafka_cluster_node_port() { echo $((kafka_cluster_port + $1 - 1)); }
+kafka_cluster_node_pid() {  # the node's pid when it runs (a killed, unreaped one does not), else nothing
+  local pid_file state; pid_file="$(kafka_cluster_node_dir "$1")/kafka.pid"
+  [ -f "$pid_file" ] || return 0
+  state=$(ps -o stat= -p "$(cat "$pid_file")" 2>/dev/null) || return 0
+  [[ "$state" == Z* ]] || cat "$pid_file"
+}
+
+kafka_cluster_bootstrap() {
+  local n out=()
+  for n in "${kafka_cluster_nodes[@]}"; do out+=("127.0.0.1:$(kafka_cluster_node_port "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+kafka_cluster_node_properties() {  # node
+  local n=$1 dir; dir=$(kafka_cluster_node_dir "$1")
+  local voters=() m
+  for m in "${kafka_cluster_nodes[@]}"; do
+    voters+=("$m@127.0.0.1:$((kafka_cluster_controller_port + m - 1))")
+  done
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$(IFS=,; echo "${voters[*]}")
+listeners=PLAINTEXT://127.0.0.1:$(kafka_cluster_node_port "$n"),CONTROLLER://127.0.0.1:$((kafka_cluster_controller_port + n - 1))
+advertised.listeners=PLAINTEXT://127.0.0.1:$(kafka_cluster_node_port "$n")
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+default.replication.factor=3
+min.insync.replicas=2
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+PROPS
+}
+
+start_kafka_cluster_node() {  # node: start it unless it runs
+  local n=$1 dir; dir=$(kafka_cluster_node_dir "$1")
+  if [ -n "$(kafka_cluster_node_pid "$n")" ]; then return; fi
+  if port_open "$(kafka_cluster_node_port "$n")"; then
+    log "kafka-cluster node $n: port $(kafka_cluster_node_port "$n") is taken by another process"; exit 1
+  fi
+  mkdir -p "$dir"
+  kafka_cluster_node_properties "$n"
+  kafka_log4j "$dir"
+  local jvm=(java -Xms128m -Xmx256m -XX:+UseSerialGC
+    -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$kafka_home/target/lib/*")
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    "${jvm[@]}" kafka.tools.StorageTool format -t "$(cat "$kafka_cluster_dir/cluster.id")" \
+      -c "$dir/server.properties" >"$dir/format.log" 2>&1
+  fi
+  nohup "${jvm[@]}" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 &
+  echo $! >"$dir/kafka.pid"
+  log "kafka-cluster node $n starting (pid $!, 127.0.0.1:$(kafka_cluster_node_port "$n"))"
+}
+
+start_kafka_cluster() {
+  command -v java >/dev/null || { log "java is required (Java 17)"; exit 1; }
+  ensure_kafka_jars
+  mkdir -p "$kafka_cluster_dir"
+  if [ ! -f "$kafka_cluster_dir/cluster.id" ]; then
+    java -cp "$kafka_home/target/lib/*" kafka.tools.StorageTool random-uuid 2>/dev/null >"$kafka_cluster_dir/cluster.id"
+  fi
+  local n
+  for n in "${kafka_cluster_nodes[@]}"; do start_kafka_cluster_node "$n"; done
+  for n in "${kafka_cluster_nodes[@]}"; do  # every node answers and sees all three brokers
+    wait_for "kafka-cluster node $n" 120 kafka_ready "$(kafka_cluster_node_port "$n")" 3 || {
+      tail -n 20 "$(kafka_cluster_node_dir "$n")/stdout.log" "$(kafka_cluster_node_dir "$n")/server.log" >&2
+      exit 1
+    }
+  done
+  log "kafka-cluster ready: $(kafka_cluster_bootstrap) (KRaft x3; logs in $kafka_cluster_dir)"
+}
+
+stop_kafka_cluster() {
+  local n pid pids=()
+  for n in "${kafka_cluster_nodes[@]}"; do
+    pid=$(kafka_cluster_node_pid "$n") || true
+    if [ -n "$pid" ]; then kill "$pid"; pids+=("$pid"); fi
+  done
+  for pid in "${pids[@]}"; do  # all at once: the last ones lose their quorum, do not wait long
+    wait_for "kafka-cluster shutdown" 30 bash -c "! ps -o stat= -p $pid | grep -qv Z" || kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -f "$kafka_cluster_dir"/node-*/kafka.pid
+  [ ${#pids[@]} -gt 0 ] && log "kafka-cluster stopped"
+  true
+}
+
+status_kafka_cluster() {
+  local n
+  for n in "${kafka_cluster_nodes[@]}"; do
+    if [ -n "$(kafka_cluster_node_pid "$n")" ]; then
+      echo "kafka-cluster node $n: up on 127.0.0.1:$(kafka_cluster_node_port "$n")"
+    else
+      echo "kafka-cluster node $n: down"
+    fi
+  done
+}
+
 which=${2:-all}
 if [ "$which" = redis-cluster ]; then
   case "${1:-}" in
@@ -206,14 +329,29 @@ if [ "$which" = redis-cluster ]; then
   esac
   exit 0
 fi
-case "$which" in all|redis|kafka) ;; *) echo "unknown service '$which': redis, kafka or redis-cluster" >&2; exit 2 ;; esac
+case "$which" in
+  all|redis|kafka|kafka-cluster) ;;
+  *) echo "unknown service '$which': redis, kafka, kafka-cluster or redis-cluster" >&2; exit 2 ;;
+esac
 wants() { [ "$which" = all ] || [ "$which" = "$1" ]; }
 
 case "${1:-}" in
   start) wants redis && start_redis; wants kafka && start_kafka; true ;;
   stop) wants kafka && stop_kafka; wants redis && stop_redis; true ;;
   status)
-    if redis_ping 2>/dev/null; then echo "redis: up on 127.0.0.1:$redis_port"; else echo "redis: down"; fi
-    if port_open "$kafka_port"; then echo "kafka: up on 127.0.0.1:$kafka_port"; else echo "kafka: down"; fi ;;
-  *) echo "usage: $0 start|stop|status [redis|kafka]" >&2; exit 2 ;;
+    if wants redis; then
+      if redis_ping 2>/dev/null; then echo "redis: up on 127.0.0.1:$redis_port"; else echo "redis: down"; fi
+    fi
+    if wants kafka; then
+      if port_open "$kafka_port"; then echo "kafka: up on 127.0.0.1:$kafka_port"; else echo "kafka: down"; fi
+    fi
+    true ;;
+  *) echo "usage: $0 start|stop|status [redis|kafka|kafka-cluster]" >&2; exit 2 ;;
+esac
+
+case "${1:-}:$which" in  # the cluster runs only when named
+  start:kafka-cluster) start_kafka_cluster ;;
+  stop:kafka-cluster) stop_kafka_cluster ;;
+  status:kafka-cluster) status_kafka_cluster ;;
+  status:all) if [ -d "$kafka_cluster_dir" ]; then status_kafka_cluster; fi ;;
 esac

@@ -36,12 +36,18 @@ class TrendStore:
         return f"{self.tag}:trend:{segment_id}"
 
     async def record(self, counts: Mapping[str, int], at_ms: int, retention_ms: int) -> None:
-        """Add one point per segment at `at_ms` and drop the points older than the retention."""
+        """Add one point per segment at `at_ms` and drop the points older than the retention.
+
+        A point already at `at_ms` is replaced, atomically (MULTI; one hash tag, one slot):
+        the snapshot timer stamps its points with the start of their interval, so a second
+        snapshot of one interval (an old and a new leader during a leader change) leaves one
+        point, not two."""
         if not counts:
             return
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=True)
         for segment_id, count in counts.items():
             key = self.key(segment_id)
+            pipe.zremrangebyscore(key, at_ms, at_ms)
             pipe.zadd(key, {f"{at_ms}:{count}": at_ms})
             pipe.zremrangebyscore(key, "-inf", f"({at_ms - retention_ms}")
         await pipe.execute()

@@ -61,6 +61,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
         topic_partitions=1,
+        topic_replication_factor=settings.topic_replication,  # faust's own (leader) topic
         topic_allow_declare=True,
         stream_wait_empty=False,
         broker_session_timeout=settings.session_timeout_s,
@@ -142,6 +143,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
             "status": "ok" if healthy else "degraded",
             "redis": redis_ok,
             "kafka": kafka_ok,
+            "leader": bool(app.is_leader()),  # runs the leader-only timers (schedules, trends)
             "events_partitions": [tp.partition for tp in tps],
             "lag": lag,
             "stalls": stalls,

@@ -62,7 +62,10 @@ class Client:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all", linger_ms=5
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            acks="all",
+            enable_idempotence=True,  # a retry after a broker failover is not written twice
+            linger_ms=5,
         )
         self._replies: KafkaConsumer | None = None
         self._pending_replies: dict[str, dict[str, Any]] = {}

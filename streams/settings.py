@@ -59,6 +59,16 @@ class Settings:
         "LS_MEMBERSHIP_TOPIC", "segments.membership", "membership changes (entered/exited)"
     )
     dlq_topic: str = _env_field("LS_DLQ_TOPIC", "segments.events.dlq", "dead letters")
+    topic_replication: int = _env_field(
+        "LS_TOPIC_REPLICATION",
+        1,
+        "replication factor of the topics the worker creates (3 on a 3-broker cluster)",
+    )
+    topic_min_insync: int = _env_field(
+        "LS_TOPIC_MIN_INSYNC",
+        1,
+        "min.insync.replicas of the topics the worker creates (2 with replication 3)",
+    )
     session_timeout_s: float = _env_field(
         "LS_SESSION_TIMEOUT_S",
         30.0,
@@ -174,7 +184,12 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
-        for name in ("api_max_body_bytes", "export_concurrency"):
+        if not 1 <= self.topic_min_insync <= self.topic_replication:
+            raise SettingsError(
+                f"LS_TOPIC_MIN_INSYNC={self.topic_min_insync!r} must be between 1 and "
+                f"LS_TOPIC_REPLICATION={self.topic_replication!r} (e.g. 2 of 3)"
+            )
+        for name in ("api_max_body_bytes", "export_concurrency", "topic_replication"):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise SettingsError(f"{env}={getattr(self, name)!r} must be at least 1")

@@ -1,4 +1,10 @@
-"""Creates the project's topics when missing (kafka-python admin client)."""
+"""Creates the project's topics when missing (kafka-python admin client).
+
+Replication factor and `min.insync.replicas` come from the settings (`LS_TOPIC_REPLICATION`,
+`LS_TOPIC_MIN_INSYNC`): 1 / 1 on a single broker, 3 / 2 on a 3-broker cluster, where every
+producer writes with acks=all, so an acknowledged message is on two brokers at least.
+Topics that exist already keep their replication (the settings apply when creating them).
+"""
 
 from __future__ import annotations
 
@@ -36,8 +42,9 @@ def ensure_topics(settings: Settings) -> int:
             export_runs_topic(settings): 1,  # one exporter at a time, runs in order
         }
         existing = set(admin.list_topics())
+        config = {"min.insync.replicas": str(settings.topic_min_insync)}
         missing = [
-            NewTopic(name, partitions, 1)
+            NewTopic(name, partitions, settings.topic_replication, topic_configs=config)
             for name, partitions in wanted.items()
             if name not in existing
         ]

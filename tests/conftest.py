@@ -18,7 +18,9 @@ import redis
 
 from state.connect import connect_sync
 
-SERVICE_FIXTURES = frozenset({"kafka_bootstrap", "redis_url", "private_services"})
+SERVICE_FIXTURES = frozenset(
+    {"kafka_bootstrap", "redis_url", "private_services", "private_cluster"}
+)
 """Every fixture that talks to Kafka or Redis depends on one of these."""
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")

@@ -43,17 +43,20 @@ class PrivateServices:
         self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
 
-    def _script(self, action: str, which: str) -> None:
-        env = {
+    def env(self) -> dict[str, str]:
+        """The script's environment: this instance's directory and ports."""
+        return {
             **os.environ,
             "LS_SERVICES_DIR": str(self.dir),
             "LS_KAFKA_PORT": str(self.kafka_port),
             "LS_KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "LS_REDIS_PORT": str(self.redis_port),
         }
+
+    def _script(self, action: str, which: str) -> None:
         done = subprocess.run(
             ["bash", str(SCRIPT), action, which],
-            env=env,
+            env=self.env(),
             capture_output=True,
             text=True,
             timeout=180,

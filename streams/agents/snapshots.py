@@ -1,4 +1,10 @@
-"""The trend snapshot timer: every active segment's member count, on the leader only."""
+"""The trend snapshot timer: every active segment's member count, on the leader only.
+
+A point is stamped with the start of its interval (`interval_start`), and the store keeps one
+point per instant: when the leader changes mid-interval (the old one killed, or two leaders
+for a moment during a rebalance) the new leader's snapshot replaces the old one's, so every
+interval has one point at most.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,16 @@ from typing import Any
 from state.reads import StateReads
 from state.trends import TrendStore
 
-__all__ = ["register", "take_snapshot"]
+from .. import clock
+
+__all__ = ["interval_start", "register", "take_snapshot"]
 
 log = logging.getLogger(__name__)
+
+
+def interval_start(at_ms: int, interval_ms: int) -> int:
+    """The start of the snapshot interval `at_ms` falls in (intervals counted from epoch 0)."""
+    return at_ms - at_ms % interval_ms
 
 
 async def take_snapshot(
@@ -31,10 +44,13 @@ async def take_snapshot(
 def register(
     app: Any, reads: StateReads, trends: TrendStore, interval_s: float, retention_s: int
 ) -> Any:
+    interval_ms = max(1, int(interval_s * 1000))
+
     @app.timer(interval=interval_s, on_leader=True, name="trend_snapshots")  # type: ignore[untyped-decorator]
     async def snapshots() -> None:
         try:
-            counts = await take_snapshot(reads, trends, retention_s * 1000)
+            at = interval_start(clock.now_ms(), interval_ms)
+            counts = await take_snapshot(reads, trends, retention_s * 1000, now_ms=at)
             log.info("trend snapshot: %d active segments", len(counts))
         except Exception:
             log.exception("trend snapshot failed; retried at the next interval")

@@ -26,6 +26,8 @@ from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from .producer import IdempotentProducer
+
 __all__ = ["BatchFetcher", "app_class"]
 
 
@@ -55,6 +57,7 @@ def app_class(fetch_max_wait_ms: int, batch_topics: Iterable[str] = ()) -> type[
 
     class Transport(faust_aiokafka.Transport):
         Consumer = LsConsumer
+        Producer = IdempotentProducer
 
     class App(faust.App):
         def _new_transport(self) -> Any:

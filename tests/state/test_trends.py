@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from state import KeySpace, StoredSegment
 from state.reads import StateReads
 from state.trends import TrendPoint, TrendStore
-from streams.agents.snapshots import take_snapshot
+from streams.agents.snapshots import interval_start, take_snapshot
 
 
 async def test_points_in_range_and_retention(aredis: Redis, keyspace: KeySpace) -> None:
@@ -44,3 +44,18 @@ async def test_take_snapshot_counts_active_segments_only(aredis: Redis, keyspace
     assert await trends.points("on") == [TrendPoint(1_000, 3), TrendPoint(2_000, 3)]
     assert await trends.points("off") == []
     assert await trends.points("deleted") == []  # trends of deleted segments are dropped
+
+
+async def test_a_second_snapshot_of_one_interval_replaces_the_first(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    """Two leaders during a leader change: one point per interval, the later count."""
+    trends = TrendStore(aredis, keyspace)
+    interval = 60_000
+    old_leader, new_leader = 120_400, 179_999  # both in the interval starting at 120_000
+    assert interval_start(old_leader, interval) == interval_start(new_leader, interval) == 120_000
+    assert interval_start(180_000, interval) == 180_000
+    await trends.record({"s": 4}, interval_start(old_leader, interval), retention_ms=10**9)
+    await trends.record({"s": 5}, interval_start(new_leader, interval), retention_ms=10**9)
+    await trends.record({"s": 6}, interval_start(180_000, interval), retention_ms=10**9)
+    assert await trends.points("s") == [TrendPoint(120_000, 5), TrendPoint(180_000, 6)]

@@ -35,3 +35,20 @@ def test_secrets_are_masked_when_printed() -> None:
     assert printed["LS_API_TOKEN"] == "***"
     assert printed["REDIS_URL"] == "redis://***@redis.example:6379/0"
     assert "s3cret" not in str(printed) and "pw" not in printed["REDIS_URL"]
+
+
+def test_topic_replication_defaults_to_a_single_broker() -> None:
+    settings = Settings.from_env({})
+    assert (settings.topic_replication, settings.topic_min_insync) == (1, 1)
+    cluster = Settings.from_env({"LS_TOPIC_REPLICATION": "3", "LS_TOPIC_MIN_INSYNC": "2"})
+    assert (cluster.topic_replication, cluster.topic_min_insync) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("replication", "min_insync"), [("1", "2"), ("3", "4"), ("3", "0"), ("0", "0")]
+)
+def test_min_insync_above_the_replication_is_refused(replication: str, min_insync: str) -> None:
+    with pytest.raises(SettingsError, match=r"LS_TOPIC_MIN_INSYNC=.* must be between 1 and"):
+        Settings.from_env(
+            {"LS_TOPIC_REPLICATION": replication, "LS_TOPIC_MIN_INSYNC": min_insync}
+        )
