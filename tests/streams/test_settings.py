@@ -49,6 +49,4 @@ def test_topic_replication_defaults_to_a_single_broker() -> None:
 )
 def test_min_insync_above_the_replication_is_refused(replication: str, min_insync: str) -> None:
     with pytest.raises(SettingsError, match=r"LS_TOPIC_MIN_INSYNC=.* must be between 1 and"):
-        Settings.from_env(
-            {"LS_TOPIC_REPLICATION": replication, "LS_TOPIC_MIN_INSYNC": min_insync}
-        )
+        Settings.from_env({"LS_TOPIC_REPLICATION": replication, "LS_TOPIC_MIN_INSYNC": min_insync})
