@@ -39,7 +39,8 @@ from .model import (
 
 SLUG_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _MAX_NAME: Final = 200
-_TOP_FIELDS: Final = ("id", "name", "description", "tags", "type", "rules")
+_TOP_FIELDS: Final = ("id", "name", "description", "tags", "type", "rules", "expansion", "members")
+_EXPANSION_ONLY: Final = ("expansion", "members")
 _RULE_FIELDS: Final = ("where", "op")
 _COND_SHAPES: Final = ("all", "any", "not", "attr", "event", "in_segment")
 _FILTER_SHAPES: Final = ("all", "any", "not", "prop")
@@ -284,6 +285,28 @@ class _Parser:
             _fail(
                 "invalid_value", f"unknown segment type {seg_type!r} at type; {fix}", "type", hint
             )
+        if seg_type == "expansion":
+            from ._expansion import parse_expansion  # it uses this module's helpers
+
+            expansion, members = parse_expansion(obj)
+            return SegmentDefinition(
+                id=self._segment_id,
+                name=name,
+                rules=(),
+                description=description,
+                tags=tags,
+                type="expansion",
+                expansion=expansion,
+                members=members,
+            )
+        for key in _EXPANSION_ONLY:
+            if key in obj:
+                _fail(
+                    "unknown_field",
+                    f"field {key!r} at {key} belongs to expansion segments only (type "
+                    f"{seg_type!r})",
+                    key,
+                )
         rules = self.rules(_require(obj, "rules", "", "a non-empty 'rules' list"))
         return SegmentDefinition(
             id=self._segment_id,
