@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from . import render
-from .errors import ApiFailure, OperatorError
+from .errors import JobFailed, OperatorError
 from .http import ApiClient
 from .inputs import Add, quoted
 
@@ -71,8 +71,11 @@ def analysis_result(api: ApiClient, job: dict[str, Any], wait: bool, out: TextIO
     done = watch(api, job["job_id"], out)
     if done["status"] == "Failure":
         error = done.get("error") or {}
-        raise ApiFailure(
-            200, error.get("code", "failed"), error.get("message", "failed"), error.get("path")
+        raise JobFailed(
+            job["job_id"],
+            error.get("code", "failed"),
+            error.get("message", "failed"),
+            error.get("path"),
         )
     if done["status"] != "Successful":
         raise OperatorError(f"job {job['job_id']} ended {done['status']}")
