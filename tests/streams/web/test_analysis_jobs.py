@@ -1,0 +1,80 @@
+"""Analysis jobs on a worker of their own: events keep being applied while a model trains,
+and a canceled analysis ends Canceled without writing its segment."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import pytest
+
+from .fixtures import ApiHarness, definition
+
+pytestmark = pytest.mark.integration
+
+CUSTOMERS = 1500
+
+
+@pytest.fixture(scope="module")
+def population(api_harness: ApiHarness) -> ApiHarness:
+    """1,500 customers with a few attributes; `young` (age < 30) is the source segment."""
+    h = api_harness
+    for sid, where in (
+        ("known", {"attr": "age", "op": "exists"}),
+        ("young", {"attr": "age", "op": "lt", "value": 30}),
+    ):
+        h.api.ok("POST", "/segments", {"segment": definition(sid, where), "activate": True}, 201)
+    rng = random.Random(7)
+    profiles = {
+        f"p{i:05d}": {
+            "age": rng.randint(18, 70),
+            "country": rng.choice(("DE", "FR", "IT", "ES")),
+            "ltv": rng.randint(0, 2000),
+            "newsletter": rng.random() < 0.4,
+        }
+        for i in range(CUSTOMERS)
+    }
+    h.populate("known", profiles)
+    return h
+
+
+def _job(h: ApiHarness, job_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = h.api.ok("GET", f"/jobs/{job_id}")
+    return body
+
+
+def test_events_are_applied_while_a_model_trains(population: ApiHarness) -> None:
+    h = population
+    job = h.api.ok("POST", "/segments/young/similar", {"min_score": 0.0}, status=202)
+    seen_during_training = []
+    n = 0
+    while True:
+        state = _job(h, job["job_id"])
+        if state["finished_at"] is not None:
+            break
+        stage = (state.get("progress") or {}).get("stage")
+        customer = f"live-{n}"
+        n += 1
+        h.client.send_event(customer, "profile", {"age": 99})
+        h.client.flush()
+        h.wait_members("known", h.members("known") | {customer}, timeout=30)
+        after = _job(h, job["job_id"])
+        if stage == "training and scoring" and after["finished_at"] is None:
+            # sent after training began, applied (a membership entered) before it ended
+            seen_during_training.append(customer)
+    assert state["status"] == "Successful", state
+    assert seen_during_training, f"no event was applied while training ({n} sent)"
+
+
+def test_a_canceled_analysis_ends_canceled_and_writes_nothing(population: ApiHarness) -> None:
+    h = population
+    job = h.api.ok("POST", "/segments/young/similar", {"segment_id": "young-canceled"}, status=202)
+    h.api.ok("POST", f"/jobs/{job['job_id']}/cancel")
+    deadline = time.monotonic() + 120
+    while (state := _job(h, job["job_id"]))["finished_at"] is None:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    assert state["status"] == "Canceled", state
+    assert [t["status"] for t in state["tasks"]] == ["Canceled"]
+    assert h.api.call("GET", "/segments/young-canceled")[0] == 404
