@@ -44,14 +44,7 @@ def parse_expansion(obj: Mapping[str, object]) -> tuple[Expansion, frozenset[str
             "'rules' at rules",
             "rules",
         )
-    raw = obj.get("expansion")
-    if not isinstance(raw, Mapping):
-        _fail(
-            "missing_field" if raw is None else "wrong_type",
-            "an expansion segment needs 'expansion' at expansion: an object with source, size "
-            f"and min_score, got {_describe(raw)}",
-            "expansion",
-        )
+    raw = _object(obj.get("expansion"), "expansion", "an object with source, size and min_score")
     for key in raw:
         if key not in EXPANSION_FIELDS:
             _fail(
@@ -97,14 +90,18 @@ def parse_expansion(obj: Mapping[str, object]) -> tuple[Expansion, frozenset[str
     )
 
 
-def _members(raw: object) -> frozenset[str]:
+def _object(raw: object, field: str, what: str) -> Mapping[str, object]:
     if not isinstance(raw, Mapping):
         _fail(
             "missing_field" if raw is None else "wrong_type",
-            "an expansion segment needs 'members' at members: an object of customer id -> "
-            f"score 0..1, got {_describe(raw)}",
-            "members",
+            f"an expansion segment needs {field!r} at {field}: {what}, got {_describe(raw)}",
+            field,
         )
+    return raw
+
+
+def _members(value: object) -> frozenset[str]:
+    raw = _object(value, "members", "an object of customer id -> score 0..1")
     if len(raw) > MAX_EXPANSION_MEMBERS:
         _fail(
             "limit_exceeded",

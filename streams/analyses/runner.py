@@ -113,6 +113,10 @@ class AnalysisRunner:
     async def _analysis(self, job: Job, stage: Stage) -> dict[str, Any]:
         params = job.reply["params"]
         if job.command == "similar":
+            if await self.reads.segment(params["source"]) is None:
+                raise InsightError(
+                    "not_found", f"source segment {params['source']!r} was deleted", "source"
+                )
             members = {m async for ids in self.reads.member_ids(params["source"]) for m in ids}
             if not members:
                 raise InsightError(

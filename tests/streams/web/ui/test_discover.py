@@ -77,14 +77,20 @@ def test_an_expansion_segment_shows_its_model_and_scores(signed_in: Page, shop: 
     expect(page.locator("#preview tbody tr")).to_have_count(5)
 
 
+def _suggest(page: Page, base: str, kind: str, fields: dict[str, str], status: str) -> None:
+    """Fill the `kind` tab's form, start the job and wait until it ends in `status`."""
+    page.goto(f"{base}/ui/discover?kind={kind}")
+    for label, value in fields.items():
+        page.get_by_label(label).fill(value)
+    page.get_by_role("button", name="Suggest segments").click()
+    expect(page.locator("#job-status")).to_have_text(status, timeout=120_000)
+
+
 def test_suggest_by_measure_then_accept_and_activate(signed_in: Page, shop: ApiHarness) -> None:
     page = signed_in
-    page.goto(shop.url + "/ui/discover?kind=measure")
-    page.get_by_label("Attribute to explain").fill("age")
-    page.get_by_label("Influencing attributes").fill("tier,country")
-    page.get_by_label("Tree depth").fill("2")
-    page.get_by_role("button", name="Suggest segments").click()
-    expect(page.locator("#job-status")).to_have_text("Successful", timeout=120_000)
+    fields = {"Attribute to explain": "age", "Influencing attributes": "tier,country",
+              "Tree depth": "2"}  # fmt: skip
+    _suggest(page, shop.url, "measure", fields, "Successful")
     rows = page.locator("#result table tbody tr")
     expect(rows.first).to_contain_text("average age")
     shoot(page, "suggest-measure")
@@ -99,12 +105,8 @@ def test_suggest_by_measure_then_accept_and_activate(signed_in: Page, shop: ApiH
 
 def test_suggest_by_activity_lists_the_rfm_groups(signed_in: Page, shop: ApiHarness) -> None:
     page = signed_in
-    page.goto(shop.url + "/ui/discover?kind=activity")
-    page.get_by_label("Activity (event type)").fill("purchase")
-    page.get_by_label("Value property").fill("amount")
-    page.get_by_label("Look-back").fill("30d")
-    page.get_by_role("button", name="Suggest segments").click()
-    expect(page.locator("#job-status")).to_have_text("Successful", timeout=120_000)
+    fields = {"Activity (event type)": "purchase", "Value property": "amount", "Look-back": "30d"}
+    _suggest(page, shop.url, "activity", fields, "Successful")
     expect(page.locator("#result")).to_contain_text(f"{len(shop.members('buyers'))} of 40")
     expect(page.locator("#result table tbody tr").first.get_by_role("button", name="Accept").first)\
         .to_be_visible()  # fmt: skip
@@ -112,11 +114,8 @@ def test_suggest_by_activity_lists_the_rfm_groups(signed_in: Page, shop: ApiHarn
 
 def test_an_analysis_error_names_its_field(signed_in: Page, shop: ApiHarness) -> None:
     page = signed_in
-    page.goto(shop.url + "/ui/discover?kind=measure")
-    page.get_by_label("Attribute to explain").fill("age")
-    page.get_by_label("Influencing attributes").fill("tier,tierr")
-    page.get_by_role("button", name="Suggest segments").click()
-    expect(page.locator("#job-status")).to_have_text("Failure", timeout=120_000)
+    fields = {"Attribute to explain": "age", "Influencing attributes": "tier,tierr"}
+    _suggest(page, shop.url, "measure", fields, "Failure")
     expect(page.locator("#job-error")).to_contain_text("unknown_attribute at using[1]")
     expect(page.get_by_label("Influencing attributes")).to_have_attribute("aria-invalid", "true")
 
