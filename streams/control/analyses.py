@@ -19,6 +19,7 @@ wrong kind) fails the job with the error and its path.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from typing import Any
@@ -29,11 +30,13 @@ from segment_rules.parse import SLUG_RE
 from state import Job, StoredSegment, Task
 from state.jobs import CANCELED, FAILURE, SUCCESSFUL
 
-from ..errors import CommandError, field_error, required_text
+from ..errors import BadMessage, CommandError, field_error, required_text
 from ..messages import ANALYSIS_COMMANDS, AnalysisReport
 from .context import CommandEnv, CommandHandler, Context, Result
 
 __all__ = ["ANALYSES", "HANDLERS", "analysis_done", "similar_refresh"]
+
+log = logging.getLogger(__name__)
 
 ANALYSES = ANALYSIS_COMMANDS
 TOP = 20
@@ -220,8 +223,13 @@ async def suggest_activity(
 
 # -- the runner's report ----------------------------------------------------------------------
 async def analysis_done(runtime: CommandEnv, ctx: Context, raw: dict[str, Any]) -> None:
-    """Fold an `_analysis_done` report into its job (a repeat or an unknown job is ignored)."""
-    report = AnalysisReport.decode(raw)
+    """Fold an `_analysis_done` report into its job (a repeat, an unknown job or a malformed
+    report is ignored: nobody waits for a reply to it)."""
+    try:
+        report = AnalysisReport.decode(raw)
+    except BadMessage as exc:
+        log.warning("malformed analysis report ignored: %s", exc.message)
+        return
     job = ctx.batch.jobs.get(report.job_id) or await runtime.store.job(report.job_id)
     if job is None or job.command not in ANALYSES or job.finished_at is not None:
         return

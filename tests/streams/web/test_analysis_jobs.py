@@ -78,3 +78,24 @@ def test_a_canceled_analysis_ends_canceled_and_writes_nothing(population: ApiHar
     assert state["status"] == "Canceled", state
     assert [t["status"] for t in state["tasks"]] == ["Canceled"]
     assert h.api.call("GET", "/segments/young-canceled")[0] == 404
+
+
+def test_an_analysis_left_by_a_killed_worker_runs_again_on_the_next(
+    population: ApiHarness,
+) -> None:
+    h = population
+    job = h.api.ok("POST", "/segments/young/similar", {"segment_id": "young-after-crash"}, 202)
+    deadline = time.monotonic() + 60
+    while _job(h, job["job_id"]).get("progress") is None:  # the runner started it
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    h.worker.kill()  # SIGKILL: the analysis dies with the worker, its job stays unfinished
+    h.start()  # the next owner of the control partition takes over and runs it again
+    h.api.wait_ready()
+    deadline = time.monotonic() + 180
+    while (state := _job(h, job["job_id"]))["finished_at"] is None:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    assert state["status"] == "Successful", state
+    chosen = set(h.api.ok("GET", "/segments/young-after-crash")["definition"]["members"])
+    h.wait_members("young-after-crash", chosen, timeout=60)
