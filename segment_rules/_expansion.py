@@ -15,11 +15,13 @@ from __future__ import annotations
 
 __all__ = ["EXPANSION_FIELDS", "parse_expansion"]
 
+import math
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, NoReturn
 
+from ._values import SLUG_RE, is_number
+from .errors import DefinitionError, ErrorCode
 from .model import MAX_EXPANSION_MEMBERS, Expansion
-from .parse import _describe, _fail, _number, _slug, _string
 
 EXPANSION_FIELDS: Final = (
     "source",
@@ -33,6 +35,33 @@ EXPANSION_FIELDS: Final = (
     "features",
     "bands",
 )
+
+
+def _fail(code: ErrorCode, message: str, path: str) -> NoReturn:
+    raise DefinitionError(code, message, path)
+
+
+def _describe(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _string(value: object, path: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        _fail("wrong_type", f"expected {what} at {path}, got {_describe(value)} {value!r}", path)
+    return value
+
+
+def _slug(value: object, path: str) -> str:
+    text = _string(value, path, "a segment id (string)")
+    if not SLUG_RE.fullmatch(text):
+        _fail("invalid_value", f"invalid segment id {text!r} at {path}", path)
+    return text
+
+
+def _number(value: object, path: str) -> float:
+    if not is_number(value) or not math.isfinite(value):  # type: ignore[arg-type]
+        _fail("wrong_type", f"expected a number at {path}, got {_describe(value)} {value!r}", path)
+    return float(value)  # type: ignore[arg-type]
 
 
 def parse_expansion(obj: Mapping[str, object]) -> tuple[Expansion, frozenset[str]]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 __all__ = ["SLUG_RE", "parse_definition"]
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Final, NoReturn
 
+from ._expansion import parse_expansion
 from ._suggest import suggest
-from ._values import DURATION_RE, date_to_ms, duration_to_ms, is_number, scalar_kind
+from ._values import DURATION_RE, SLUG_RE, date_to_ms, duration_to_ms, is_number, scalar_kind
 from .errors import DefinitionError, ErrorCode
 from .limits import DEFAULT_LIMITS, Limits
 from .model import (
@@ -37,7 +37,6 @@ from .model import (
     Value,
 )
 
-SLUG_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _MAX_NAME: Final = 200
 _TOP_FIELDS: Final = ("id", "name", "description", "tags", "type", "rules", "expansion", "members")
 _EXPANSION_ONLY: Final = ("expansion", "members")
@@ -286,8 +285,6 @@ class _Parser:
                 "invalid_value", f"unknown segment type {seg_type!r} at type; {fix}", "type", hint
             )
         if seg_type == "expansion":
-            from ._expansion import parse_expansion  # it uses this module's helpers
-
             expansion, members = parse_expansion(obj)
             return SegmentDefinition(
                 id=self._segment_id,
