@@ -174,7 +174,12 @@ class JobViews:
             status=_status_filter(request.query.get("status")),
             request_id=request.query.get("request_id") or None,
         )
-        return json_response(web, {"jobs": [job_row(j) for j in jobs]})
+        rows = [job_row(j) for j in jobs]
+        for row in rows:  # a running analysis: Processing once its runner reported a stage
+            queued = row["command"] in ANALYSIS_COMMANDS and row["status"] == QUEUED
+            if queued and await self.stages.get(row["job_id"]) is not None:
+                row["status"] = PROCESSING
+        return json_response(web, {"jobs": rows})
 
     async def show_job(self, web: Any, request: Any, id: str) -> Any:
         require_token(self.api.settings, request, mutation=False)
