@@ -48,12 +48,17 @@ def test_events_are_applied_while_a_model_trains(population: ApiHarness) -> None
     h = population
     job = h.api.ok("POST", "/segments/young/similar", {"min_score": 0.0}, status=202)
     seen_during_training = []
+    listed_running = False  # the jobs list shows it Processing (or already done)
     n = 0
     while True:
         state = _job(h, job["job_id"])
         if state["finished_at"] is not None:
             break
         stage = (state.get("progress") or {}).get("stage")
+        if stage is not None and not listed_running:
+            rows = h.api.ok("GET", "/jobs?limit=20")["jobs"]
+            row = next(r for r in rows if r["job_id"] == job["job_id"])
+            listed_running = row["status"] in ("Processing", "Successful")
         customer = f"live-{n}"
         n += 1
         h.client.send_event(customer, "profile", {"age": 99})
@@ -65,6 +70,7 @@ def test_events_are_applied_while_a_model_trains(population: ApiHarness) -> None
             seen_during_training.append(customer)
     assert state["status"] == "Successful", state
     assert seen_during_training, f"no event was applied while training ({n} sent)"
+    assert listed_running
 
 
 def test_a_canceled_analysis_ends_canceled_and_writes_nothing(population: ApiHarness) -> None:
