@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from .bands import BANDS, band_of
 from .data import CustomerData, describe_attributes
 from .errors import InsightError
 from .features import Feature, NumericFeature, activity_features, matrix, one_hots
@@ -32,12 +33,6 @@ __all__ = ["BANDS", "MAX_CATEGORIES", "MAX_TRAINING_ROWS", "find_lookalikes", "g
 MAX_CATEGORIES = 30
 MAX_TRAINING_ROWS = 100_000
 FOLDS = 4
-BANDS = (
-    ("very similar", 0.85, 1.0),
-    ("similar", 0.7, 0.85),
-    ("somewhat similar", 0.55, 0.7),
-    ("less similar", 0.4, 0.55),
-)
 
 
 def grade(auc: float) -> str:
@@ -50,13 +45,6 @@ def grade(auc: float) -> str:
     if auc >= 0.6:
         return "weak"
     return "poor: the members look like everyone else"
-
-
-def _band(score: float) -> str | None:
-    for name, low, _high in BANDS:
-        if score >= low:
-            return name
-    return None
 
 
 def _features(
@@ -164,7 +152,7 @@ def find_lookalikes(
     chosen = [(cid, round(s, 4)) for s, cid in ranked if s >= min_score][:wanted]
     bands = {name: 0 for name, _lo, _hi in BANDS}
     for _cid, score in chosen:
-        band = _band(score)
+        band = band_of(score)
         if band is not None:
             bands[band] += 1
     return {
@@ -183,6 +171,6 @@ def find_lookalikes(
         "bands": [
             {"band": name, "from": lo, "to": hi, "customers": bands[name]} for name, lo, hi in BANDS
         ],
-        "customers": [{"customer_id": cid, "score": s, "band": _band(s)} for cid, s in chosen],
+        "customers": [{"customer_id": cid, "score": s, "band": band_of(s)} for cid, s in chosen],
         "scores": {cid: s for s, cid in ranked},
     }

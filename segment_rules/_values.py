@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "DURATION_RE",
+    "SLUG_RE",
     "date_to_ms",
     "duration_to_ms",
     "is_number",
@@ -21,6 +22,8 @@ from functools import lru_cache
 from typing import Final
 
 DURATION_RE: Final = re.compile(r"[1-9][0-9]*[smhdw]")
+SLUG_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+"""A segment id: 1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit."""
 _UNIT_MS: Final[dict[str, int]] = {
     "s": 1000,
     "m": 60 * 1000,

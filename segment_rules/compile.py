@@ -93,6 +93,8 @@ class CompiledSegment:
 def compile_segment(defn: SegmentDefinition | Mapping[str, object]) -> CompiledSegment:
     """Compile a parsed definition (a raw JSON object is parsed first)."""
     definition = defn if isinstance(defn, SegmentDefinition) else parse_definition(defn)
+    if definition.type == "expansion":
+        return CompiledSegment(definition, _listed(definition.members), None)
     compiled = [(rule.op, _compile(rule.where)) for rule in definition.rules]
     first = compiled[0][1][0]
     nexts = [n for _, (_, n) in compiled if n is not None]
@@ -113,6 +115,15 @@ def compile_segment(defn: SegmentDefinition | Mapping[str, object]) -> CompiledS
         return member
 
     return CompiledSegment(definition, evaluate, next_change)
+
+
+def _listed(members: frozenset[str]) -> _Evaluate:
+    """An expansion segment: the customers of its list (a view without an id has none)."""
+
+    def evaluate(profile: ProfileView, now: int) -> bool:
+        return getattr(profile, "customer_id", None) in members
+
+    return evaluate
 
 
 def _earliest(parts: Sequence[_NextChange]) -> _NextChange:

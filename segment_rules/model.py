@@ -11,6 +11,7 @@ __all__ = [
     "AGGREGATES",
     "AGGREGATE_OPS",
     "ATTRIBUTE_OPS",
+    "MAX_EXPANSION_MEMBERS",
     "RULE_OPS",
     "SEGMENT_TYPES",
     "AllOf",
@@ -18,6 +19,7 @@ __all__ = [
     "AttrCondition",
     "Condition",
     "EventCondition",
+    "Expansion",
     "InSegment",
     "Not",
     "PropCondition",
@@ -62,7 +64,12 @@ AGGREGATE_OPS: Final[tuple[str, ...]] = ("eq", "ne", "lt", "lte", "gt", "gte", "
 AGGREGATES: Final[tuple[str, ...]] = ("count", "sum", "avg", "min", "max", "distinct_count")
 #: How a later rule combines with the result so far.
 RULE_OPS: Final[tuple[str, ...]] = ("union", "intersect", "except")
-SEGMENT_TYPES: Final[tuple[str, ...]] = ("dynamic", "static")
+SEGMENT_TYPES: Final[tuple[str, ...]] = ("dynamic", "static", "expansion")
+#: Types whose membership changes only when a job (activate, refresh) evaluates them.
+_EVALUATED_BY_JOBS: Final = frozenset({"static", "expansion"})
+#: The most customers an ``expansion`` segment holds: its list travels in its definition (the
+#: registry, every partition's catalog and the task message), so it must stay small.
+MAX_EXPANSION_MEMBERS: Final = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +149,20 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Expansion:
+    """What an ``expansion`` segment (similar customers) was found from, and how.
+
+    Its members are an explicit list of customers (with their scores in the stored JSON);
+    refreshing re-trains on ``source``'s members then and re-scores everybody.
+    """
+
+    source: str
+    size: int
+    min_score: float
+    attributes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentDefinition:
     """A validated segment definition."""
 
@@ -151,8 +172,12 @@ class SegmentDefinition:
     description: str | None = None
     tags: tuple[str, ...] = ()
     type: str = "dynamic"
+    expansion: Expansion | None = None
+    """``expansion`` segments only: where the list came from."""
+    members: frozenset[str] = frozenset()
+    """``expansion`` segments only: the customers it holds (no ``rules``)."""
 
     @property
     def is_static(self) -> bool:
-        """Static segments are evaluated only on activate/refresh."""
-        return self.type == "static"
+        """Static and expansion segments are evaluated only on activate/refresh."""
+        return self.type in _EVALUATED_BY_JOBS

@@ -9,12 +9,12 @@ from __future__ import annotations
 __all__ = ["SLUG_RE", "parse_definition"]
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Final, NoReturn
 
+from ._expansion import parse_expansion
 from ._suggest import suggest
-from ._values import DURATION_RE, date_to_ms, duration_to_ms, is_number, scalar_kind
+from ._values import DURATION_RE, SLUG_RE, date_to_ms, duration_to_ms, is_number, scalar_kind
 from .errors import DefinitionError, ErrorCode
 from .limits import DEFAULT_LIMITS, Limits
 from .model import (
@@ -37,9 +37,9 @@ from .model import (
     Value,
 )
 
-SLUG_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _MAX_NAME: Final = 200
-_TOP_FIELDS: Final = ("id", "name", "description", "tags", "type", "rules")
+_TOP_FIELDS: Final = ("id", "name", "description", "tags", "type", "rules", "expansion", "members")
+_EXPANSION_ONLY: Final = ("expansion", "members")
 _RULE_FIELDS: Final = ("where", "op")
 _COND_SHAPES: Final = ("all", "any", "not", "attr", "event", "in_segment")
 _FILTER_SHAPES: Final = ("all", "any", "not", "prop")
@@ -284,6 +284,26 @@ class _Parser:
             _fail(
                 "invalid_value", f"unknown segment type {seg_type!r} at type; {fix}", "type", hint
             )
+        if seg_type == "expansion":
+            expansion, members = parse_expansion(obj)
+            return SegmentDefinition(
+                id=self._segment_id,
+                name=name,
+                rules=(),
+                description=description,
+                tags=tags,
+                type="expansion",
+                expansion=expansion,
+                members=members,
+            )
+        for key in _EXPANSION_ONLY:
+            if key in obj:
+                _fail(
+                    "unknown_field",
+                    f"field {key!r} at {key} belongs to expansion segments only (type "
+                    f"{seg_type!r})",
+                    key,
+                )
         rules = self.rules(_require(obj, "rules", "", "a non-empty 'rules' list"))
         return SegmentDefinition(
             id=self._segment_id,

@@ -116,10 +116,14 @@ class RegistryKeys:
         """hash: export id -> msgpack stored export (definition with secrets, times, schedule)."""
         return f"{self.tag}:exports"
 
-    @property
-    def suggestions(self) -> str:
-        """hash: suggestion id -> msgpack suggested segment (definition, figures, when)."""
-        return f"{self.tag}:suggestions"
+    def suggestion(self, suggestion_id: str) -> str:
+        """string, expiring (LS_SUGGESTION_TTL_S): msgpack suggested segment (definition,
+        figures, when)."""
+        return f"{self.tag}:suggestion:{suggestion_id}"
+
+    def analysis_progress(self, job_id: str) -> str:
+        """string, expiring: JSON progress of a running analysis job (stage, done, total)."""
+        return f"{self.tag}:analysis-progress:{job_id}"
 
     @property
     def exports_due(self) -> str:

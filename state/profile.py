@@ -153,6 +153,11 @@ class ProfileSnapshot:
         self._profile = profile
         self._cutoff = cutoff_ms
 
+    @property
+    def customer_id(self) -> str:
+        """Whose profile this is (an expansion segment's list is of customer ids)."""
+        return self._profile.customer_id
+
     def attribute(self, name: str) -> object | None:
         return self._profile.attrs.get(name)
 

@@ -117,6 +117,11 @@ class Settings:
     job_retention_s: float = _env_field(
         "LS_JOB_RETENTION_S", 30 * 86_400.0, "how long finished jobs are kept for status queries"
     )
+    suggestion_ttl_s: float = _env_field(
+        "LS_SUGGESTION_TTL_S",
+        7 * 86_400.0,
+        "how long a suggested segment can be previewed and accepted after it was suggested",
+    )
     max_active_segments: int = _env_field("LS_MAX_ACTIVE_SEGMENTS", 1000, "active segments at most")
     max_conditions: int = _env_field("LS_MAX_CONDITIONS", 100, "leaf conditions per segment")
     max_depth: int = _env_field("LS_MAX_DEPTH", 10, "nesting depth of all/any/not")

@@ -39,8 +39,11 @@ Result = dict[str, Any] | None
 
 CommandHandler = Callable[["CommandEnv", "Context", dict[str, Any], str], Awaitable[Result]]
 
-CANCELABLE = frozenset({"activate", "update", "refresh"})
-"""Jobs that only (re)evaluate; a delete or deactivate must finish to keep state consistent."""
+CANCELABLE = frozenset(
+    {"activate", "update", "refresh", "similar", "suggest_measure", "suggest_activity"}
+)
+"""Jobs that only (re)evaluate or analyse; a delete or deactivate must finish to keep state
+consistent."""
 
 
 class Context:

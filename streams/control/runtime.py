@@ -24,6 +24,7 @@ from state import FencedError, RegistryBatch, RegistryMeta, StoredSegment
 
 from .. import metrics
 from .._suggest import did_you_mean
+from ..analyses import AnalysisRunner
 from ..clock import now_ms
 from ..errors import BadMessage, CommandError, field_error
 from ..failures import is_infrastructure
@@ -31,7 +32,7 @@ from ..messages import Incoming, Reply, TaskReport, decode_map
 from ..publisher import Publisher
 from ..settings import Settings
 from ..shard import deliver, take_over
-from . import erasure, exports, jobs, lifecycle, segments
+from . import analyses, erasure, exports, jobs, lifecycle, segments
 from .context import CommandEnv, Context
 
 __all__ = ["ControlRuntime"]
@@ -51,7 +52,9 @@ class ControlRuntime(CommandEnv):
         self._meta: RegistryMeta | None = None
         self._epoch = 0
         self._segments: dict[str, StoredSegment] = {}
-        for family in (segments, lifecycle, jobs, exports, erasure):
+        self.analyses = AnalysisRunner(settings, self.reads, self.store, publisher)
+        """Runs the analysis jobs (`streams.control.analyses`) once their command committed."""
+        for family in (segments, lifecycle, jobs, exports, erasure, analyses):
             clash = self.handlers.keys() & family.HANDLERS.keys()
             assert not clash, f"commands defined twice: {sorted(clash)}"
             self.handlers.update(family.HANDLERS)
@@ -63,7 +66,16 @@ class ControlRuntime(CommandEnv):
         self._segments = await self.store.segments()
         self._meta = meta
         self._count_active()
+        await self._resume_analyses()
         return meta
+
+    async def _resume_analyses(self) -> None:
+        """Run again the analysis jobs a previous owner left unfinished (they report once: the
+        first report finishes the job, a repeat is ignored)."""
+        ids = await self.store.recent_job_ids(0, 500)
+        for job in await self.store.jobs(ids):
+            if job.command in analyses.ANALYSES and job.finished_at is None:
+                self.analyses.start(job)
 
     def _count_active(self) -> None:
         metrics.ACTIVE_SEGMENTS.set(sum(s.active for s in self._segments.values()))
@@ -106,6 +118,9 @@ class ControlRuntime(CommandEnv):
         self._meta = RegistryMeta(ver, batch.offset)
         self._segments = ctx.segments
         self._count_active()
+        for job in batch.jobs.values():  # committed: their analyses may start
+            if job.command in analyses.ANALYSES and job.finished_at is None and not job.done:
+                self.analyses.start(job)
         if batch.outbox:
             try:
                 await deliver(self.store, self.publisher, [batch.outbox], self._epoch)
@@ -171,6 +186,9 @@ class ControlRuntime(CommandEnv):
                 return
             if command.get("command") == "_export_done":  # the exporter's report (exports)
                 await exports.export_done(self, ctx, command)
+                return
+            if command.get("command") == "_analysis_done":  # an analysis job's report
+                await analyses.analysis_done(self, ctx, command)
                 return
             raw_id = command.get("request_id")
             if not isinstance(raw_id, str) or not raw_id:

@@ -11,7 +11,7 @@ from segment_rules.catalog import dependencies
 from state import Job, StoredSegment, Task
 
 from ..errors import CommandError
-from . import exports, lifecycle
+from . import analyses, exports, lifecycle
 from .context import CommandEnv, CommandHandler, Context, Result
 
 __all__ = ["HANDLERS"]
@@ -136,11 +136,19 @@ async def refresh(
     wanted = sorted(ctx.segments) if chosen is None else list(chosen)
     active = {i: ctx.segments[i] for i in wanted if ctx.segments[i].active}
     skipped = [i for i in wanted if i not in active]
+    # expansion segments re-train on their source's members now: one analysis job each
+    retraining = {
+        i: analyses.similar_refresh(runtime, ctx, active.pop(i), request_id)
+        for i in sorted(active)
+        if active[i].definition.get("type") == "expansion"
+    }
     order = _refresh_order(runtime, active)
     result: dict[str, Any] = {"segment_ids": order, "skipped_inactive": skipped}
+    if retraining:
+        result["retraining"] = retraining
     reasons = {i: "not evaluated: the segment is inactive" for i in skipped}
     if not order:
-        if skipped:  # still a job, for the record: every task Skipped
+        if skipped and not retraining:  # still a job, for the record: every task Skipped
             job_id = uuid.uuid4().hex
             tasks = {i: Task.skipped(i, r, ctx.now) for i, r in reasons.items()}
             ctx.batch.jobs[job_id] = Job(

@@ -4,10 +4,11 @@
 `outputs`: membership changes and command replies; `dead_letters`: what the dead-letter
 topic carries; `tasks`: the task messages the control plane writes into the events
 partitions and the partitions' reports; `exports`: export run requests and the exporter's
-reports.
+reports; `analyses`: the report of an analysis job.
 Nothing past these modules sees raw bytes.
 """
 
+from .analyses import ANALYSIS_COMMANDS, AnalysisReport
 from .dead_letters import DeadLetter, safe_text
 from .events import (
     TASK_HEADER,
@@ -22,8 +23,10 @@ from .outputs import MembershipChange, Reply
 from .tasks import FORGED_TASK, SegmentOutcome, TaskMessage, TaskReport, task_digest
 
 __all__ = [
+    "ANALYSIS_COMMANDS",
     "FORGED_TASK",
     "TASK_HEADER",
+    "AnalysisReport",
     "DeadLetter",
     "Event",
     "ExportReport",

@@ -71,8 +71,13 @@ def _members(api: ApiClient, args: argparse.Namespace) -> Any:
     if args.json:
         return body
     fields = body["fields"]
-    rows = [[m["customer_id"], *(m["attributes"].get(f) for f in fields)] for m in body["members"]]
-    print(render.table(rows, ["CUSTOMER", *fields]) if rows else "no members")
+    scored = ["SCORE", "BAND"] if any("score" in m for m in body["members"]) else []
+    rows = [
+        [m["customer_id"], *([m["score"], m["band"]] if scored else []),
+         *(m["attributes"].get(f) for f in fields)]
+        for m in body["members"]
+    ]  # fmt: skip
+    print(render.table(rows, ["CUSTOMER", *scored, *fields]) if rows else "no members")
     print(f"({len(rows)} shown of {body['total']})")
     return None
 
@@ -194,6 +199,14 @@ def _refresh(api: ApiClient, args: argparse.Namespace) -> Any:
             print(f"{status.lower()} {segment_id!r}: {'; '.join(tasks[segment_id]['errors'])}")
     for segment_id in result.get("skipped_inactive", []):
         print(f"skipped {segment_id!r}: inactive")
+    for segment_id, job_id in result.get("retraining", {}).items():  # expansion segments
+        if not args.wait:
+            print(f"re-training {segment_id!r}: job {job_id}")
+            continue
+        job = api.request("GET", f"/jobs/{quoted(job_id)}")
+        done = jobs.analysis_result(api, job, True, sys.stderr)
+        print(f"re-trained {segment_id!r} on {done['source']}'s {done['source_size']} members: "
+              f"{done['size']} customers, ROC AUC {done['auc']:.3f} ({done['grade']})")  # fmt: skip
     jobs.check_tasks(result, "refresh")
     return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from livesegments_error import LiveSegmentsError
 
-__all__ = ["ApiFailure", "OperatorError", "UsageError"]
+__all__ = ["ApiFailure", "JobFailed", "OperatorError", "UsageError"]
 
 
 class OperatorError(LiveSegmentsError):
@@ -25,3 +25,15 @@ class ApiFailure(OperatorError):
     def __str__(self) -> str:
         where = f" at {self.path}" if self.path else ""
         return f"{self.code}{where}: {self.message} (HTTP {self.status})"
+
+
+class JobFailed(OperatorError):
+    """An analysis job ended in Failure: its error's code, message and path."""
+
+    def __init__(self, job_id: str, code: str, message: str, path: str | None = None) -> None:
+        super().__init__(message, code=code, path=path)
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        where = f" at {self.path}" if self.path else ""
+        return f"{self.code}{where}: {self.message} (job {self.job_id})"

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from . import render
 from .errors import UsageError
 from .http import ApiClient
+from .jobs import analysis_result
 
 __all__ = ["condition_text", "register"]
 
@@ -100,13 +102,14 @@ def _suggest(api: ApiClient, args: argparse.Namespace) -> Any:
                 request["target"] = args.target
         if args.depth is not None:
             request["max_depth"] = args.depth
-        body = api.request("POST", "/suggestions/measure", request)
+        job = api.request("POST", "/suggestions/measure", request)
     else:
         request = {"event": args.name, "lookback": args.lookback}
         if args.value:
             request["value"] = args.value
-        body = api.request("POST", "/suggestions/activity", request)
-    if args.json:
+        job = api.request("POST", "/suggestions/activity", request)
+    body = analysis_result(api, job, args.wait, _progress_out(args))
+    if args.json or not args.wait:
         return body
     if args.kind == "measure":
         print(f"{body['measure']} over {body['customers']} customers: {body['overall_value']:g} "
@@ -173,8 +176,13 @@ def _similar(api: ApiClient, args: argparse.Namespace) -> Any:
         request["min_score"] = args.min_score
     if args.attributes:
         request["attributes"] = _names(args.attributes)
-    body = api.request("POST", f"/segments/{_q(args.source)}/similar", request)
-    if args.json:
+    if args.segment_id:
+        request["segment_id"] = args.segment_id
+    if args.name:
+        request["name"] = args.name
+    job = api.request("POST", f"/segments/{_q(args.source)}/similar", request)
+    body = analysis_result(api, job, args.wait, _progress_out(args))
+    if args.json or not args.wait:
         return body
     print(f"similar to {args.source} ({body['source_size']} members) among "
           f"{body['non_members']} others; model {body['model']}")  # fmt: skip
@@ -186,10 +194,17 @@ def _similar(api: ApiClient, args: argparse.Namespace) -> Any:
     print(render.table(rows, ["BAND", "SCORE", "CUSTOMERS"]))
     print(f"{body['size']} customers chosen (asked {body['requested_size']}, "
           f"score >= {body['min_score']:g})")  # fmt: skip
-    top = [[c["customer_id"], f"{c['score']:.3f}", c["band"]] for c in body["customers"][:10]]
+    top = [[c["customer_id"], f"{c['score']:.3f}", c["band"]] for c in body["top"][:10]]
     if top:
         print(render.table(top, ["CUSTOMER", "SCORE", "BAND"]))
+    print(f"saved as expansion segment {body['segment_id']!r} (refresh re-trains it on "
+          f"{args.source}'s members)")  # fmt: skip
     return None
+
+
+def _progress_out(args: argparse.Namespace) -> TextIO:
+    """Progress lines go to stderr, so that stdout holds the result (also with --json)."""
+    return sys.stderr
 
 
 def register(add: Add, common: argparse.ArgumentParser) -> None:
@@ -208,6 +223,7 @@ def register(add: Add, common: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, help="measure: tree depth 1..6 (default 3)")
     p.add_argument("--value", help="activity: numeric property summed as money, e.g. amount")
     p.add_argument("--lookback", default="90d", help="activity: period, e.g. 90d (default)")
+    _no_wait(p)
     p = add("suggestion", _suggestion, "preview a suggestion: rule, estimate now, members")
     p.add_argument("id")
     p.add_argument("--limit", type=int, default=20, help="members shown (default 20)")
@@ -221,3 +237,15 @@ def register(add: Add, common: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, help="how many (default 20%% of the source)")
     p.add_argument("--min-score", type=float, help="lowest score kept, 0..1 (default 0.4)")
     p.add_argument("--attributes", help="attributes to use a,b (default: all that qualify)")
+    p.add_argument("--segment-id", help="id of the expansion segment (default SOURCE-similar)")
+    p.add_argument("--name", help="its name (default: Similar to <source's name>)")
+    _no_wait(p)
+
+
+def _no_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="print the job (id, status) at once instead of waiting for its result",
+    )

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from . import render
-from .errors import OperatorError
+from .errors import JobFailed, OperatorError
 from .http import ApiClient
 from .inputs import Add, quoted
 
-__all__ = ["add_commands", "progress_lines", "run_with_progress"]
+__all__ = ["add_commands", "analysis_result", "progress_lines", "run_with_progress"]
 
 POLL_S = 0.3
 _RUNNING = ("Queued", "Processing")
@@ -29,9 +29,16 @@ def progress_bar(done: int | None, total: int | None, width: int = 30) -> str:
 
 
 def progress_lines(job: dict[str, Any]) -> list[str]:
-    """One line per partition, then the total: customers done of the partition's total."""
+    """One line per partition, then the total: customers done of the partition's total (an
+    analysis job: its stage, done of total)."""
     progress = job["progress"]
     lines = [f"job {job['job_id']} ({job['command']}): {job['status']}"]
+    if "params" in job:  # an analysis job
+        if progress:
+            lines.append(
+                f"  {progress['stage']:<22} {progress_bar(progress['done'], progress['total'])}"
+            )
+        return lines
     for p in progress["partitions"]:
         lines.append(f"  p{p['partition']:<3} {progress_bar(p['done'], p['total'])} {p['status']}")
     lines.append(f"  all  {progress_bar(progress['done'], progress['total'])}")
@@ -54,6 +61,25 @@ class _Live:
         self.out.write("\n".join(lines) + "\n")
         self.out.flush()
         self.shown = lines
+
+
+def analysis_result(api: ApiClient, job: dict[str, Any], wait: bool, out: TextIO) -> Any:
+    """An analysis job's result: watched to its end unless not `wait` (then the job itself).
+    A failed job raises its error (code and path), a canceled one says so."""
+    if not wait:
+        return job
+    done = watch(api, job["job_id"], out)
+    if done["status"] == "Failure":
+        error = done.get("error") or {}
+        raise JobFailed(
+            job["job_id"],
+            error.get("code", "failed"),
+            error.get("message", "failed"),
+            error.get("path"),
+        )
+    if done["status"] != "Successful":
+        raise OperatorError(f"job {job['job_id']} ended {done['status']}")
+    return done["result"]
 
 
 def watch(api: ApiClient, job_id: str, out: TextIO) -> dict[str, Any]:

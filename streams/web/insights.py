@@ -1,28 +1,26 @@
 """AI-found segments and insights over HTTP: overlap, differentiators, suggested segments
 (by measure, by activity), preview and accept, and similar customers (lookalikes).
 
-The analyses (`insights/`) are pure and CPU-bound: they run in a one-process pool (spawned,
-so no state of the worker is inherited), never on the worker's event loop, which keeps
-consuming events meanwhile. Profiles are read page by page from Redis first and sent to the
-pool as plain values. Accepting a suggestion sends the normal `create` command through the
+Similar customers and the two suggestions are analysis jobs: the route sends the control
+command (`streams.control.analyses`) and answers 202 with the job, whose progress and result
+`GET /jobs/{id}` shows. Overlap (set counts) and differentiators (one pass, no training) stay
+synchronous: they take seconds. Differentiators run in the analyses' process pool, never on
+the worker's event loop. Accepting a suggestion sends the normal `create` command through the
 control topic: the new segment is an ordinary dynamic segment, exact in real time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from insights import InsightError, tasks
+from insights import InsightError
 from insights.data import Customer
 from insights.overlap import Overlap, check_segment_ids, count_regions
 from segment_rules import NO_LIMITS, compile_segment, parse_definition
 from state.insights import SuggestionStore, all_customers, partition_member_sets
 
+from ..analyses import AnalysisCrashed, run_analysis
 from .api import ApiBase, Page
 from .auth import require_token
 from .errors import ApiError
@@ -31,15 +29,6 @@ from .requests import json_response, query_int, read_json
 __all__ = ["InsightViews", "register"]
 
 PREVIEW = 20
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_pool: ProcessPoolExecutor | None = None
-
-
-def _executor() -> ProcessPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    return _pool
 
 
 def _now() -> int:
@@ -50,17 +39,10 @@ def _bad(exc: InsightError) -> ApiError:
     return ApiError(400, exc.code, exc.message, exc.path)
 
 
-def _duration_ms(raw: Any, path: str) -> int:
-    text = str(raw)
-    if len(text) >= 2 and text[:-1].isdigit() and text[-1] in _UNIT_MS and int(text[:-1]) > 0:
-        return int(text[:-1]) * _UNIT_MS[text[-1]]
-    raise ApiError(400, "bad_duration", f"{raw!r} is not a duration like 90d or 12h", path)
-
-
 class InsightViews:
     def __init__(self, api: ApiBase) -> None:
         self.api = api
-        self.suggestions = SuggestionStore(api.reads)
+        self.suggestions = SuggestionStore(api.reads, api.settings.suggestion_ttl_s)
 
     async def _customers(self) -> list[Customer]:
         return [
@@ -74,17 +56,17 @@ class InsightViews:
         return {m async for ids in self.api.reads.member_ids(segment_id) for m in ids}
 
     async def _run(self, task: str, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(_executor(), tasks.run, task, *args)
+            return await run_analysis(task, *args)
         except InsightError as exc:
             raise _bad(exc) from None
-        except BrokenProcessPool:
-            global _pool
-            _pool = None  # the next analysis starts a fresh process
-            raise ApiError(
-                500, "analysis_failed", f"the {task} analysis process died (see worker log)"
-            ) from None
+        except AnalysisCrashed as exc:
+            raise ApiError(500, exc.code, exc.message) from None
+
+    async def _job(self, web: Any, command: dict[str, Any]) -> Any:
+        """Send an analysis command; 202 with its job (Queued)."""
+        result = await self.api.gateway.command(command)
+        return json_response(web, result["job"], status=202)
 
     # -- insights -------------------------------------------------------------------------
     async def overlap(self, web: Any, request: Any) -> Any:
@@ -122,50 +104,16 @@ class InsightViews:
         result = await self._run("differentiators", segment, baseline, _now(), limit)
         return json_response(web, {"segment_id": id, "vs": vs or "all customers", **result})
 
-    # -- suggestions ----------------------------------------------------------------------
-    async def _suggested(self, result: dict[str, Any]) -> dict[str, Any]:
-        stamp = _now()
-        await self.suggestions.save([{**s, "suggested_at": stamp} for s in result["suggestions"]])
-        return result
-
+    # -- suggestions (jobs) ---------------------------------------------------------------
     async def by_measure(self, web: Any, request: Any) -> Any:
-        require_token(self.api.settings, request, mutation=False)
+        require_token(self.api.settings, request, mutation=True)
         body = await read_json(request)
-        primary = body.get("primary")
-        if not isinstance(primary, str) or not primary:
-            raise ApiError(400, "missing_field", "'primary' (an attribute name) is required",
-                           "primary")  # fmt: skip
-        using = body.get("using") or []
-        if not isinstance(using, list) or not all(isinstance(u, str) for u in using):
-            raise ApiError(400, "wrong_type", "'using' must be a list of attribute names", "using")
-        depth = body.get("max_depth", 3)
-        if not isinstance(depth, int) or not 1 <= depth <= 6:
-            raise ApiError(400, "invalid_value", "'max_depth' must be 1..6", "max_depth")
-        customers = await self._customers()
-        result = await self._run(
-            "measure", customers, primary, using, _now(), body.get("target"), depth
-        )
-        return json_response(web, await self._suggested(result))
+        return await self._job(web, {**_fields(body, _MEASURE), "command": "suggest_measure"})
 
     async def by_activity(self, web: Any, request: Any) -> Any:
-        require_token(self.api.settings, request, mutation=False)
+        require_token(self.api.settings, request, mutation=True)
         body = await read_json(request)
-        event = body.get("event")
-        if not isinstance(event, str) or not event:
-            raise ApiError(400, "missing_field", "'event' (an event type) is required", "event")
-        value = body.get("value")
-        if value is not None and not isinstance(value, str):
-            raise ApiError(400, "wrong_type", "'value' must be a property name", "value")
-        lookback = _duration_ms(body.get("lookback", "90d"), "lookback")
-        if lookback > self.api.settings.history_max_age_ms:
-            raise ApiError(
-                400, "limit_exceeded",
-                f"lookback {body.get('lookback')!r} is longer than the event history kept "
-                "(LS_HISTORY_MAX_AGE_MS)", "lookback",
-            )  # fmt: skip
-        customers = await self._customers()
-        result = await self._run("activity", customers, event, value, lookback, _now())
-        return json_response(web, await self._suggested(result))
+        return await self._job(web, {**_fields(body, _ACTIVITY), "command": "suggest_activity"})
 
     async def _suggestion(self, suggestion_id: str) -> dict[str, Any]:
         found = await self.suggestions.get(suggestion_id)
@@ -207,29 +155,28 @@ class InsightViews:
         result = await self.api.gateway.command(command)
         return json_response(web, {"suggestion_id": id, **result}, status=201)
 
-    # -- similar customers ----------------------------------------------------------------
+    # -- similar customers (a job making an expansion segment) ----------------------------
     async def similar(self, web: Any, request: Any, id: str) -> Any:
-        require_token(self.api.settings, request, mutation=False)
+        require_token(self.api.settings, request, mutation=True)
         raw = await request.read()
         body = await read_json(request) if raw.strip() else {}
-        members = await self._members(id, "segment_id")
-        size = body.get("size")
-        if size is not None and (not isinstance(size, int) or size < 1):
-            raise ApiError(400, "invalid_value", "'size' must be a positive integer", "size")
-        min_score = body.get("min_score", 0.4)
-        if not isinstance(min_score, int | float) or isinstance(min_score, bool):
-            raise ApiError(400, "wrong_type", "'min_score' must be a number 0..1", "min_score")
-        attributes = body.get("attributes")
-        if attributes is not None and (
-            not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes)
-        ):
-            raise ApiError(400, "wrong_type", "'attributes' must be a list of names",
-                           "attributes")  # fmt: skip
-        customers = await self._customers()
-        result = await self._run(
-            "lookalikes", customers, members, _now(), size, float(min_score), attributes
-        )
-        return json_response(web, {"source": id, **result})
+        command = {**_fields(body, _SIMILAR), "command": "similar", "source": id}
+        return await self._job(web, command)
+
+
+_MEASURE = ("primary", "using", "target", "max_depth")
+_ACTIVITY = ("event", "value", "lookback")
+_SIMILAR = ("size", "min_score", "attributes", "segment_id", "name")
+
+
+def _fields(body: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The request's fields a command takes (the control plane checks them); others refused."""
+    for key in body:
+        if key not in names:
+            raise ApiError(
+                400, "unknown_field", f"unknown field {key!r}; expected {', '.join(names)}", key
+            )
+    return {k: body[k] for k in names if k in body}
 
 
 def register(page: Page, api: ApiBase) -> InsightViews:

@@ -11,8 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from state import Job, Task
+from state.insights import ProgressStore
 from state.jobs import PROCESSING, QUEUED, STATUSES
 
+from ..messages import ANALYSIS_COMMANDS
 from .api import ApiBase, Page
 from .auth import require_token
 from .errors import ApiError
@@ -41,11 +43,16 @@ def job_row(job: Job) -> dict[str, Any]:
     }
 
 
-def job_detail(job: Job, live: dict[int, dict[str, Any]] | None) -> dict[str, Any]:
+def job_detail(
+    job: Job, live: dict[int, dict[str, Any]] | None, stage: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """`GET /jobs/{id}`: the job, its tasks and the progress of every partition.
 
-    `live` is `StateReads.task_progress` for a running job (None once finished).
+    `live` is `StateReads.task_progress` for a running job (None once finished); `stage` the
+    progress of a running analysis job (`state.insights.ProgressStore`).
     """
+    if job.command in ANALYSIS_COMMANDS:
+        return _analysis_detail(job, stage)
     partitions: list[dict[str, Any]] = []
     for partition in range(job.partitions):
         reported = job.done.get(partition)
@@ -76,6 +83,30 @@ def job_detail(job: Job, live: dict[int, dict[str, Any]] | None) -> dict[str, An
         },
         "tasks": tasks,
     }
+
+
+def _analysis_detail(job: Job, stage: dict[str, Any] | None) -> dict[str, Any]:
+    """An analysis job: its parameters, stage (done of total), then result or error."""
+    status = job.status
+    running = job.finished_at is None and stage is not None
+    if status == QUEUED and running:
+        status = PROCESSING
+    body: dict[str, Any] = {
+        **job_row(job),
+        "status": status,
+        "request_id": job.request_id,
+        "params": job.reply.get("params", {}),
+        "progress": (
+            {"stage": stage["stage"], "done": stage["done"], "total": stage["total"]}
+            if running and stage is not None
+            else None
+        ),
+        "tasks": [_task(t, running, None) for t in job.tasks.values()],
+    }
+    for key in ("result", "error"):
+        if key in job.reply:
+            body[key] = job.reply[key]
+    return body
 
 
 def _task(task: Task, running: bool, started_at: int | None) -> dict[str, Any]:
@@ -121,6 +152,7 @@ def _status_filter(text: str | None) -> str | None:
 class JobViews:
     def __init__(self, api: ApiBase) -> None:
         self.api = api
+        self.stages = ProgressStore(api.reads, api.settings.job_retention_s)
 
     async def _job(self, job_id: str) -> Job:
         job = await self.api.reads.job(job_id)
@@ -142,12 +174,21 @@ class JobViews:
             status=_status_filter(request.query.get("status")),
             request_id=request.query.get("request_id") or None,
         )
-        return json_response(web, {"jobs": [job_row(j) for j in jobs]})
+        rows = [job_row(j) for j in jobs]
+        for row in rows:  # a running analysis: Processing once its runner reported a stage
+            queued = row["command"] in ANALYSIS_COMMANDS and row["status"] == QUEUED
+            if queued and await self.stages.get(row["job_id"]) is not None:
+                row["status"] = PROCESSING
+        return json_response(web, {"jobs": rows})
 
     async def show_job(self, web: Any, request: Any, id: str) -> Any:
         require_token(self.api.settings, request, mutation=False)
         job = await self._job(id)
-        live = await self.api.reads.task_progress(id) if job.finished_at is None else None
+        running = job.finished_at is None
+        if job.command in ANALYSIS_COMMANDS:
+            stage = await self.stages.get(id) if running else None
+            return json_response(web, job_detail(job, None, stage))
+        live = await self.api.reads.task_progress(id) if running else None
         return json_response(web, job_detail(job, live))
 
     async def cancel(self, web: Any, request: Any, id: str) -> Any:

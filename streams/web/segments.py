@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web as aioweb
 
+from insights.bands import band_of
 from state import Job, StoredSegment
 
 from .analysis import attribute_stats, estimate
@@ -37,6 +38,13 @@ def segment_row(segment: StoredSegment, members: int, last_refresh: int | None) 
         "tags": list(definition.get("tags", [])),
         "last_refresh": last_refresh,
     }
+
+
+def _scores(segment: StoredSegment) -> dict[str, float] | None:
+    """An expansion segment's member -> score (None for a segment of rules)."""
+    if segment.definition.get("type") != "expansion":
+        return None
+    return dict(segment.definition.get("members") or {})
 
 
 def job_summary(job: Job) -> dict[str, Any]:
@@ -113,7 +121,7 @@ class Api(ApiBase):
 
     async def members(self, web: Any, request: Any, id: str) -> Any:
         require_token(self.settings, request, mutation=False)
-        await self._segment(id)
+        scores = _scores(await self._segment(id))
         limit = query_int(request, "limit", 100, 1, 1000)
         rows: list[dict[str, Any]] = []
         fields: set[str] = set()
@@ -121,7 +129,11 @@ class Api(ApiBase):
             for customer_id, profile in page.profiles:
                 attrs = dict(profile.attrs) if profile is not None else {}
                 fields.update(attrs)
-                rows.append({"customer_id": customer_id, "attributes": attrs})
+                row: dict[str, Any] = {"customer_id": customer_id, "attributes": attrs}
+                if scores is not None:
+                    row["score"] = scores.get(customer_id)
+                    row["band"] = band_of(row["score"]) if row["score"] is not None else None
+                rows.append(row)
                 if len(rows) >= limit:
                     break
             if len(rows) >= limit:
@@ -138,7 +150,7 @@ class Api(ApiBase):
 
     async def members_csv(self, web: Any, request: Any, id: str) -> Any:
         require_token(self.settings, request, mutation=False)
-        await self._segment(id)
+        scores = _scores(await self._segment(id))
         bom = query_flag(request, "bom")
         response = aioweb.StreamResponse(
             headers={"Content-Disposition": f'attachment; filename="{id}-members.csv"'}
@@ -148,7 +160,7 @@ class Api(ApiBase):
         response.enable_chunked_encoding()
         await response.prepare(request)
         try:
-            async for chunk in csv_chunks(self.reads, id, bom=bom):
+            async for chunk in csv_chunks(self.reads, id, bom=bom, scores=scores):
                 await response.write(chunk)
         except Exception as exc:
             log.exception("CSV export of %r failed midway; connection dropped", id)

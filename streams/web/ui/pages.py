@@ -148,12 +148,14 @@ class Pages:
             preview = await self._read(
                 request, f"the members of {id!r}", path + "/members", "limit=100"
             )
+            listed = (await self._read(request, "the segments", "/segments"))["segments"]
             return self._render(
                 session,
                 "details.html",
                 title=segment["name"],
                 segment=segment,
                 preview=preview,
+                others=[r for r in listed if r["id"] != id],
                 timezones=self.timezones,
             )
 
@@ -183,6 +185,19 @@ class Pages:
 
     async def edit(self, request: Any, id: str) -> aioweb.StreamResponse:
         return await self.builder(request, id)
+
+    async def discover(self, request: Any) -> aioweb.StreamResponse:
+        """Find segments: similar customers, suggestions by measure or by activity (jobs)."""
+
+        async def build(session: Session) -> aioweb.StreamResponse:
+            kind = request.query.get("kind", "similar")
+            kind = kind if kind in ("similar", "measure", "activity") else "similar"
+            listed = (await self._read(request, "the segments", "/segments"))["segments"]
+            return self._render(
+                session, "discover.html", title="Find segments", kind=kind, segments=listed
+            )
+
+        return await self._guarded(request, build)
 
     async def quick(self, request: Any) -> aioweb.StreamResponse:
         async def build(session: Session) -> aioweb.StreamResponse:

@@ -57,6 +57,7 @@ def register(app: Any, api: ApiBase) -> None:
     page("/ui/signout", "ui_signout", post=pages.signout)
     page("/ui/new", "ui_new", get=pages.builder)
     page("/ui/quick", "ui_quick", get=pages.quick)
+    page("/ui/discover", "ui_discover", get=pages.discover)
     page("/ui/jobs", "ui_jobs", get=pages.jobs)
     page("/ui/jobs/{id}", "ui_job", get=pages.job)
     page("/ui/exports", "ui_exports", get=pages.exports)

@@ -84,6 +84,20 @@ def test_similar(run: Run) -> None:
     code, out, err = run("similar", "young", "--size", "5", "--min-score", "0")
     assert code == 0, err
     assert "ROC AUC" in out and "very similar" in out and "5 customers chosen" in out
+    assert "saved as expansion segment 'young-similar'" in out
+    assert "training and scoring" in err  # the job's progress, on stderr
+    code, out, err = run(
+        "--json", "similar", "young", "--no-wait", "--segment-id", "young-like", "--size", "3"
+    )
+    assert code == 0, err
+    job = json.loads(out)
+    assert (job["status"], job["command"], job["params"]["segment_id"]) == (
+        "Queued",
+        "similar",
+        "young-like",
+    )
+    code, out, err = run("job", job["job_id"], "--watch")
+    assert code == 0 and "(similar): Successful" in out, err
     code, _out, err = run("similar", "young", "--min-score", "2")
     assert code == 2 and "expected 0..1" in err
 

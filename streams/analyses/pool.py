@@ -1,0 +1,47 @@
+"""The one-process pool the analyses run in (`insights.tasks.run`).
+
+Spawned, so it inherits nothing of the worker; numpy and scikit-learn are imported there
+only. The worker's event loop awaits the result and keeps consuming events meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from insights import tasks
+from livesegments_error import LiveSegmentsError
+
+__all__ = ["AnalysisCrashed", "run_analysis"]
+
+_pool: ProcessPoolExecutor | None = None
+
+
+class AnalysisCrashed(LiveSegmentsError):
+    """The analysis process died (killed, out of memory); the next analysis starts anew."""
+
+    def __init__(self, task: str) -> None:
+        super().__init__(
+            f"the {task} analysis process died (see the worker log)", code="analysis_failed"
+        )
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+async def run_analysis(task: str, *args: Any) -> Any:
+    """`insights.tasks.run(task, *args)` in the pool; InsightError passes through."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(_executor(), tasks.run, task, *args)
+    except BrokenProcessPool:
+        global _pool
+        _pool = None
+        raise AnalysisCrashed(task) from None
