@@ -83,3 +83,34 @@ def test_dependents_are_transitive() -> None:
 
 def test_dependencies_are_direct() -> None:
     assert dependencies(CATALOG["vip-de"]) == {"vip"}
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ({"any": [{"attr": "a", "op": "exists"}, {"in_segment": "gone"}]}, "where.any[1]"),
+        ({"not": {"in_segment": "gone"}}, "where.not"),
+        ({"all": [{"not": {"any": [{"in_segment": "gone"}]}}]}, "where.all[0].not.any[0]"),
+        (
+            {
+                "any": [
+                    {"event": "buy", "agg": "count", "op": "gt", "value": 0,
+                     "filter": {"not": {"prop": "p", "op": "exists"}}},
+                    {"in_segment": "gone"},
+                ]
+            },
+            "where.any[1]",
+        ),
+    ],  # fmt: skip
+)
+def test_missing_segment_path_through_any_not_and_filters(where: Any, path: str) -> None:
+    """The path of an unknown ``in_segment`` names every group on the way, in any rule."""
+    defn = {
+        "id": "top",
+        "name": "top",
+        "rules": [{"where": {"attr": "a", "op": "exists"}}, {"op": "union", "where": where}],
+    }
+    with pytest.raises(DefinitionError) as info:
+        check_references(CATALOG, parse_definition(defn))
+    assert info.value.code == "missing_segment"
+    assert info.value.path == f"rules[1].{path}.in_segment"

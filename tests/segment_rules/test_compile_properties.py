@@ -21,7 +21,14 @@ from hypothesis import strategies as st
 from segment_rules import compile_segment, definition_to_json, parse_definition
 from segment_rules._predicates import LATEST_CHANGE_MS
 
-from .reference import Raw, instants, ref_aggregate_value, ref_segment, ref_timeline
+from .reference import (
+    Raw,
+    instants,
+    ref_aggregate_value,
+    ref_next_change,
+    ref_segment,
+    ref_timeline,
+)
 from .strategies import (
     AGGS,
     aggregate_cases,
@@ -31,6 +38,7 @@ from .strategies import (
     leaf_cases,
     nows,
     raw_profiles,
+    recency_filter_cases,
     timed_definitions,
     to_profile,
 )
@@ -141,6 +149,19 @@ def follow_timers(defn: dict[str, Any], raw: Raw, now: int) -> None:
 @given(cases(timed_definitions()))
 def test_timers_see_every_change_of_a_timed_definition(case: Case) -> None:
     follow_timers(*case)
+
+
+@budget(60)
+@given(recency_filter_cases())
+def test_timers_follow_a_recency_filter(case: Case) -> None:
+    """A recency test inside an event filter flips after ``now``: the reference's own
+    ``next_change`` says when, and the engine's timers must get there, not later."""
+    defn, raw, now = case
+    due = ref_next_change(defn, raw, now)
+    assert due is not None, "the generator must build a change after now"
+    wake = compile_segment(parse_definition(defn)).next_change(to_profile(raw), now)
+    assert wake is not None and wake <= due, f"timer at {wake}, membership changes at {due}"
+    follow_timers(defn, raw, now)
 
 
 @budget(50)
