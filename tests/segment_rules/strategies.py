@@ -413,7 +413,11 @@ def recency_filter_cases(draw: st.DrawFn) -> tuple[dict[str, Any], Raw, int]:
     span = draw(st.sampled_from(DURATIONS))
     ms = ref_dur(span)
     prop = draw(st.sampled_from(PROPS))
-    test = {"prop": prop, "op": draw(st.sampled_from(["within_last", "not_within_last"])), "value": span}
+    test = {
+        "prop": prop,
+        "op": draw(st.sampled_from(["within_last", "not_within_last"])),
+        "value": span,
+    }
     group = draw(st.sampled_from(["", "all", "any", "not"]))
     if group == "not":
         filt: dict[str, Any] = {"not": test}

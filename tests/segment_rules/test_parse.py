@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,8 @@ def defn(where: Any, **top: Any) -> dict[str, Any]:
 
 
 LEAF = {"attr": "country", "op": "eq", "value": "DE"}
+# the whole message and suggestion of each case of test_error, as users see them
+MESSAGES = json.loads((Path(__file__).parent / "parse_messages.json").read_text())
 
 
 def error(obj: Any, limits: Limits | None = None) -> DefinitionError:
@@ -102,9 +106,9 @@ def test_defaults() -> None:
         (defn({"attr": 5, "op": "eq", "value": 1}), "wrong_type", "rules[0].where.attr",
          "attribute name"),
         (defn({"attr": "a", "op": "gt", "value": "5"}), "wrong_type", "rules[0].where.value",
-         "expected a number"),
+         "got string '5'"),
         (defn({"attr": "a", "op": "gt", "value": True}), "wrong_type", "rules[0].where.value",
-         "expected a number"),
+         "got boolean True"),
         (defn({"attr": "a", "op": "eq", "value": None}), "wrong_type", "rules[0].where.value",
          "not_exists"),
         (defn({"attr": "a", "op": "eq", "value": [1]}), "wrong_type", "rules[0].where.value",
@@ -147,9 +151,9 @@ def test_defaults() -> None:
         (defn({"attr": "a", "op": "in", "value": []}), "invalid_value", "rules[0].where.value",
          "empty list"),
         (defn({"attr": "a", "op": "in", "value": [1, "1"]}), "invalid_value",
-         "rules[0].where.value", "mixed value types"),
+         "rules[0].where.value", "mixed value types at rules[0].where.value: [1, '1']"),
         (defn({"attr": "a", "op": "in", "value": [1, True]}), "invalid_value",
-         "rules[0].where.value", "mixed value types"),
+         "rules[0].where.value", "mixed value types at rules[0].where.value: [1, True]"),
         (defn({"attr": "a", "op": "after", "value": "2024-13-01"}), "invalid_value",
          "rules[0].where.value", "invalid date '2024-13-01'"),
         (defn({"attr": "a", "op": "gt", "value": float("nan")}), "invalid_value",
@@ -173,9 +177,12 @@ def test_defaults() -> None:
     ],
 )  # fmt: skip
 def test_error(obj: Any, code: str, path: str, fragment: str) -> None:
+    """The code, the path, and the whole message and suggestion users see (``MESSAGES``,
+    keyed by the case: update it there when a message changes on purpose)."""
     err = error(obj)
     assert (err.code, err.path) == (code, path)
     assert fragment in str(err)
+    assert [str(err), err.suggestion] == MESSAGES[f"{code} {path} | {fragment}"]
 
 
 def test_unknown_op_message_matches_the_house_example() -> None:
