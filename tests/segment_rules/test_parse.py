@@ -162,6 +162,12 @@ def test_defaults() -> None:
          "invalid segment id"),
         (defn({"attr": "a", "op": "within_last", "value": "7 days"}), "bad_duration",
          "rules[0].where.value", "invalid duration '7 days'"),
+        (defn({"attr": "a", "op": "within_last", "value": " 7 D"}), "bad_duration",
+         "rules[0].where.value", "did you mean '7d'?"),
+        (defn({"attr": "a", "op": "in", "value": "x"}), "wrong_type", "rules[0].where.value",
+         "expected a list of strings"),
+        (defn({"event": "e", "agg": "count", "op": "gt"}), "missing_field",
+         "rules[0].where.value", "numeric"),
         (defn({"event": "e", "agg": "count", "within": "0d", "op": "gt", "value": 1}),
          "bad_duration", "rules[0].where.within", "positive whole number"),
         (defn({"event": "e", "agg": "count", "within": 7, "op": "gt", "value": 1}),
@@ -209,6 +215,12 @@ def test_too_deep_nesting() -> None:
     err = error(defn({"any": [where]}), Limits(max_depth=3))
     assert err.code == "limit_exceeded"
     assert err.path == "rules[0].where.any[0].not.not"  # the fourth level
+    err = error(defn({"all": [{"any": [{"not": {"any": [LEAF]}}]}]}), Limits(max_depth=3))
+    assert err.path == "rules[0].where.all[0].any[0].not"  # the fourth level, an any group
+    assert str(err) == (
+        "conditions nested too deep at rules[0].where.all[0].any[0].not: level 4, at most 3"
+        " levels of all/any/not are allowed; flatten the condition"
+    )
 
 
 def test_filter_nesting_counts_toward_depth() -> None:
