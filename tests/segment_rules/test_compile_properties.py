@@ -78,7 +78,13 @@ def test_every_aggregate_has_the_reference_value(case: Case) -> None:
     """Every aggregate of one dense history, whose values are equal across kinds (``1``,
     ``1.0``, ``True``, ``"1"``), compared to probes at and around its exact value."""
     defn, raw, now = case
-    every_aggregate_agrees(defn, defn["rules"][0]["where"], raw, now)
+    where = defn["rules"][0]["where"]
+    every_aggregate_agrees(defn, where, raw, now)
+    # and, for sure, every value that collides across kinds, inside the window, unfiltered
+    bare = {k: v for k, v in where.items() if k != "filter"}
+    twins = [(now, {bare.get("prop", "p"): v}) for v in (1, True, 1.0, 0, False, -0.0, "1")]
+    history = [*raw["events"][where["event"]], *twins]
+    every_aggregate_agrees(defn, bare, {**raw, "events": {where["event"]: history}}, now)
 
 
 def every_aggregate_agrees(defn: dict[str, Any], where: dict[str, Any], raw: Raw, now: int) -> None:
