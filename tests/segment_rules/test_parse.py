@@ -124,6 +124,11 @@ def test_defaults() -> None:
         (defn({"attr": "a", "op": "within_last", "value": 7}), "wrong_type",
          "rules[0].where.value", "duration"),
         (defn(LEAF, tags=["a", 1]), "wrong_type", "tags[1]", "expected a string"),
+        (defn(LEAF, tags="vip"), "wrong_type", "tags", "expected a list of strings"),
+        (defn(LEAF, id=5), "wrong_type", "id", "segment id"),
+        ({**defn(LEAF), "rules": ["x"]}, "wrong_type", "rules[0]", "rule"),
+        (defn({"attr": "a", "op": 5, "value": 1}), "wrong_type", "rules[0].where.op",
+         "operator"),
         (defn(LEAF, description=3), "wrong_type", "description", "expected a string"),
         ({**defn(LEAF), "rules": {"where": LEAF}}, "wrong_type", "rules", "list of rules"),
         (defn({"event": "buy", "agg": "count", "op": "gt", "value": "1"}), "wrong_type",
@@ -205,6 +210,18 @@ def test_too_many_conditions_counts_filter_leaves() -> None:
     parse_definition(defn(where), Limits(max_conditions=5))
     err = error(defn(where), Limits(max_conditions=4))
     assert (err.code, err.path) == ("limit_exceeded", "rules[0].where.all[1].filter.all[2]")
+    assert str(err) == (
+        "too many conditions: the one at rules[0].where.all[1].filter.all[2] is number 5, at "
+        "most 4 are allowed (filters included); split the segment or use 'in' lists"
+    )
+
+
+def test_a_window_as_long_as_the_retention_is_allowed() -> None:
+    for span in ("365d", "52w"):  # the retention exactly, and just under it
+        parse_definition(defn({"attr": "a", "op": "within_last", "value": span}))
+        parse_definition(
+            defn({"event": "e", "agg": "count", "within": span, "op": "gt", "value": 1})
+        )
 
 
 def test_too_deep_nesting() -> None:
