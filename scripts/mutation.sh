@@ -1,24 +1,50 @@
 #!/usr/bin/env bash
 # Mutation testing of segment_rules/ with tests/segment_rules as the test command (mutmut).
-# Long (about an hour on a loaded 2-core machine), so not part of .ci/run; see docs/testing.md.
-#   scripts/mutation.sh            run (incremental: mutmut keeps results in mutants/)
-#   scripts/mutation.sh --fresh    forget earlier results first
+# Long, so not part of .ci/run; see docs/testing.md ("Mutation testing").
+#   scripts/mutation.sh                 every mutant (incremental: mutmut keeps results in
+#                                       mutants/; ~2,400 mutants, about 2 h on a 2-core machine)
+#   scripts/mutation.sh --sample N      a seeded simple random sample of N mutants over all
+#                                       files (LS_MUTATION_SEED, default 13), then its summary
+#   scripts/mutation.sh --fresh ...     forget earlier results first
 # Environment: LS_MUTATION_JOBS (parallel mutants, default 2), LS_PROPERTY_SCALE (property
-# test examples relative to the default run, default 0.3).
+# test examples relative to the default run, default 0.1), LS_MUTATION_SEED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-mutation
 if [ "${1:-}" = "--fresh" ]; then
   rm -rf mutants
+  shift
+fi
+sample=""
+if [ "${1:-}" = "--sample" ]; then
+  sample="${2:?--sample needs a number of mutants}"
 fi
 if [ ! -x "$venv/bin/mutmut" ]; then
   # its own venv: mutmut 3.8 needs click>=8.4.2, faust-streaming 0.15.3 needs click<8.4
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "mutmut==3.8.1" "pytest>=8" "pytest-asyncio>=0.23" \
-    "hypothesis>=6.100" "jsonschema>=4.20" "redis==8.1.0"
+    "pytest-timeout==2.4.0" "hypothesis>=6.100" "jsonschema>=4.20" "redis==8.1.0"
 fi
 # fewer, fixed examples per property test: each mutant is judged on the same inputs
-export LS_PROPERTY_SCALE="${LS_PROPERTY_SCALE:-0.3}" LS_PROPERTY_DERANDOMIZE=1
-nice -n 19 "$venv/bin/mutmut" run --max-children "${LS_MUTATION_JOBS:-2}" || true
-"$venv/bin/mutmut" export-cicd-stats >/dev/null 2>&1 || true
-"$venv/bin/mutmut" results --all true | grep -v ': killed$' || true
+export LS_PROPERTY_SCALE="${LS_PROPERTY_SCALE:-0.1}" LS_PROPERTY_DERANDOMIZE=1
+mutmut=("nice" "-n" "19" "$venv/bin/mutmut")
+if [ -z "$sample" ]; then
+  "${mutmut[@]}" run --max-children "${LS_MUTATION_JOBS:-2}" || true
+  "$venv/bin/mutmut" results --all true | grep -v ': killed$' || true
+  exit 0
+fi
+if ! ls mutants/segment_rules/*.meta >/dev/null 2>&1; then
+  # mutmut generates every mutant (and maps tests to functions) on its first run
+  "${mutmut[@]}" run --max-children 1 "segment_rules.errors.*__mutmut_1" >/dev/null || true
+fi
+"$venv/bin/mutmut" results --all true | sed -n 's/^ *\([^ :]*__mutmut_[0-9]*\):.*/\1/p' |
+  sort >mutants/all.txt
+python3 - "$sample" "${LS_MUTATION_SEED:-13}" <<'EOF' >mutants/sample.txt
+import random, sys
+names = open("mutants/all.txt").read().split()
+print("\n".join(sorted(random.Random(int(sys.argv[2])).sample(names, int(sys.argv[1])))))
+EOF
+xargs "${mutmut[@]}" run --max-children "${LS_MUTATION_JOBS:-2}" <mutants/sample.txt >/dev/null || true
+"$venv/bin/mutmut" results --all true | grep -wFf mutants/sample.txt |
+  sed 's/.*: //' | sort | uniq -c
+"$venv/bin/mutmut" results --all true | grep -wFf mutants/sample.txt | grep -v ': killed$' || true

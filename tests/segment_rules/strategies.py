@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from segment_rules import DictProfile, EventRecord
 
-from .reference import DAY, Raw, ref_date, ref_dur, walk
+from .reference import DAY, Raw, ref_aggregate_value, ref_date, ref_dur, walk
 
 NOW = 1_700_000_000_000
 ATTRS = ["a", "b", "c"]
@@ -390,4 +390,55 @@ def aggregate_cases(draw: st.DrawFn) -> tuple[dict[str, Any], Raw, int]:
     for twin in draw(st.lists(family, min_size=2, max_size=2, unique_by=repr)):
         records.insert(draw(st.integers(0, len(records))), (draw(times), {prop: twin}))
     raw = {"attrs": {}, "events": {where["event"]: records}, "segments": frozenset()}
+    return defn, raw, now
+
+
+_NEUTRAL = {  # a filter test that leaves the recency test in charge: no generated prop is "z"
+    "all": {"prop": "z", "op": "not_exists"},
+    "any": {"prop": "z", "op": "exists"},
+}
+
+
+@st.composite
+def recency_filter_cases(draw: st.DrawFn) -> tuple[dict[str, Any], Raw, int]:
+    """A count of events whose filter holds a recency test on a date-valued property, and a
+    history in which that test flips for some events *after* ``now``: so membership changes
+    at a future instant that only the filter's wake-up can announce.
+
+    The property dates are ``now - span + k``: ``k`` in ``1..span`` flips after ``now`` (at
+    ``now + k``), ``k <= 0`` has flipped already (``k = 0`` exactly at ``now``). The test sits
+    alone, under ``not``, or beside a neutral test in ``all``/``any``; the count is compared
+    with ``eq``/``ne`` to its value at ``now``, so its first flip changes membership.
+    """
+    span = draw(st.sampled_from(DURATIONS))
+    ms = ref_dur(span)
+    prop = draw(st.sampled_from(PROPS))
+    test = {
+        "prop": prop,
+        "op": draw(st.sampled_from(["within_last", "not_within_last"])),
+        "value": span,
+    }
+    group = draw(st.sampled_from(["", "all", "any", "not"]))
+    if group == "not":
+        filt: dict[str, Any] = {"not": test}
+    elif group:
+        filt = {group: draw(st.permutations([_NEUTRAL[group], test]))}
+    else:
+        filt = test
+    now = draw(busy_nows)
+    future = st.one_of(st.sampled_from([1, ms]), st.integers(1, ms))
+    past = st.one_of(st.just(0), st.integers(-ms, -1))
+    ks = draw(st.lists(future, min_size=1, max_size=3)) + draw(st.lists(past, max_size=2))
+    records = [(draw(free_times), {prop: draw(date_of(st.just(now - ms + k)))}) for k in ks]
+    # other values (a date among them keeps the count monotone: every flip goes one way)
+    noise = st.dictionaries(st.sampled_from(PROPS), small_scalars, max_size=2)
+    records += draw(st.lists(st.tuples(free_times, noise), max_size=2))
+    records = draw(st.permutations(records))
+    raw = {"attrs": {}, "events": {"view": records}, "segments": frozenset()}
+    where: dict[str, Any] = {"event": "view", "agg": "count", "filter": filt}
+    where |= {"op": draw(st.sampled_from(["eq", "ne"])), "value": 0}
+    where["value"] = int(ref_aggregate_value(where, raw, now))  # type: ignore[arg-type]
+    if draw(st.booleans()):
+        where = {"not": where}
+    defn = {"id": "seg", "name": "Recency filter", "rules": [{"where": where}]}
     return defn, raw, now

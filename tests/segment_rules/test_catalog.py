@@ -40,6 +40,16 @@ def test_missing_segment_names_the_node_and_suggests() -> None:
     assert str(err) == (
         "unknown segment 'vipde' at rules[0].where.all[2].in_segment; did you mean 'vip-de'?"
     )
+    assert err.suggestion == "vip-de"
+
+
+def test_missing_segment_with_nothing_close_says_to_create_it() -> None:
+    with pytest.raises(DefinitionError) as info:
+        check_references(CATALOG, seg("top", "zzzzzz"))
+    assert str(info.value) == (
+        "unknown segment 'zzzzzz' at rules[0].where.all[1].in_segment; create that segment first"
+    )
+    assert info.value.suggestion is None
 
 
 def test_cycle_lists_the_loop() -> None:
@@ -47,8 +57,12 @@ def test_cycle_lists_the_loop() -> None:
         check_references(CATALOG, seg("base", "vip-de"))
     err = info.value
     assert err.code == "cycle"
-    assert "base -> vip-de -> vip -> base" in str(err)
+    assert str(err) == (
+        "segment membership would depend on itself: base -> vip-de -> vip -> base "
+        "(via rules[0].where.all[1].in_segment); remove one of these in_segment conditions"
+    )
     assert err.path == "rules[0].where.all[1].in_segment"
+    assert err.suggestion is None
 
 
 def test_replacing_a_definition_uses_the_new_version() -> None:
@@ -71,8 +85,12 @@ def test_topological_order_reports_a_cycle() -> None:
     looped = {**CATALOG, "base": seg("base", "vip-de")}
     with pytest.raises(DefinitionError) as info:
         topological_order(looped)
-    assert info.value.code == "cycle"
-    assert "base -> vip-de -> vip -> base" in str(info.value)
+    err = info.value
+    assert (err.code, err.path, err.suggestion) == ("cycle", "base", None)
+    assert str(err) == (
+        "segment membership depends on itself: base -> vip-de -> vip -> base; "
+        "remove one of these in_segment conditions"
+    )
 
 
 def test_dependents_are_transitive() -> None:
@@ -83,3 +101,39 @@ def test_dependents_are_transitive() -> None:
 
 def test_dependencies_are_direct() -> None:
     assert dependencies(CATALOG["vip-de"]) == {"vip"}
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ({"any": [{"attr": "a", "op": "exists"}, {"in_segment": "gone"}]}, "where.any[1]"),
+        ({"not": {"in_segment": "gone"}}, "where.not"),
+        ({"all": [{"not": {"any": [{"in_segment": "gone"}]}}]}, "where.all[0].not.any[0]"),
+        (
+            {
+                "any": [
+                    {
+                        "event": "buy",
+                        "agg": "count",
+                        "op": "gt",
+                        "value": 0,
+                        "filter": {"not": {"prop": "p", "op": "exists"}},
+                    },
+                    {"in_segment": "gone"},
+                ]
+            },
+            "where.any[1]",
+        ),
+    ],
+)
+def test_missing_segment_path_through_any_not_and_filters(where: Any, path: str) -> None:
+    """The path of an unknown ``in_segment`` names every group on the way, in any rule."""
+    defn = {
+        "id": "top",
+        "name": "top",
+        "rules": [{"where": {"attr": "a", "op": "exists"}}, {"op": "union", "where": where}],
+    }
+    with pytest.raises(DefinitionError) as info:
+        check_references(CATALOG, parse_definition(defn))
+    assert info.value.code == "missing_segment"
+    assert info.value.path == f"rules[1].{path}.in_segment"

@@ -21,9 +21,21 @@ from hypothesis import strategies as st
 from segment_rules import compile_segment, definition_to_json, parse_definition
 from segment_rules._predicates import LATEST_CHANGE_MS
 
-from .reference import Raw, instants, ref_aggregate_value, ref_segment, ref_timeline
+from .reference import (
+    DAY,
+    Raw,
+    instants,
+    ref_aggregate_value,
+    ref_next_change,
+    ref_segment,
+    ref_timeline,
+    walk,
+)
 from .strategies import (
     AGGS,
+    NOW,
+    OPS,
+    _iso,
     aggregate_cases,
     budget,
     cases,
@@ -31,6 +43,7 @@ from .strategies import (
     leaf_cases,
     nows,
     raw_profiles,
+    recency_filter_cases,
     timed_definitions,
     to_profile,
 )
@@ -65,8 +78,19 @@ def test_every_aggregate_has_the_reference_value(case: Case) -> None:
     """Every aggregate of one dense history, whose values are equal across kinds (``1``,
     ``1.0``, ``True``, ``"1"``), compared to probes at and around its exact value."""
     defn, raw, now = case
-    profile = to_profile(raw)
     where = defn["rules"][0]["where"]
+    every_aggregate_agrees(defn, where, raw, now)
+    # and, for sure, every value that collides across kinds, inside the window, unfiltered
+    bare = {k: v for k, v in where.items() if k != "filter"}
+    twins = [(now, {bare.get("prop", "p"): v}) for v in (1, True, 1.0, 0, False, -0.0, "1")]
+    history = [*raw["events"][where["event"]], *twins]
+    every_aggregate_agrees(defn, bare, {**raw, "events": {where["event"]: history}}, now)
+
+
+def every_aggregate_agrees(defn: dict[str, Any], where: dict[str, Any], raw: Raw, now: int) -> None:
+    """Every aggregate of ``where``'s events, compared with ``eq``, ``lt``, ``gt`` and
+    ``between`` to probes at and around the reference's exact value."""
+    profile = to_profile(raw)
     for agg in AGGS:
         node = {**where, "agg": agg, "prop": where.get("prop", "p")}
         if agg == "count":
@@ -143,6 +167,27 @@ def test_timers_see_every_change_of_a_timed_definition(case: Case) -> None:
     follow_timers(*case)
 
 
+@budget(60)
+@given(recency_filter_cases())
+def test_timers_follow_a_recency_filter(case: Case) -> None:
+    """A recency test inside an event filter flips after ``now``: the reference's own
+    ``next_change`` says when, and the engine's timers must get there, not later."""
+    defn, raw, now = case
+    due = ref_next_change(defn, raw, now)
+    assert due is not None, "the generator must build a change after now"
+    wake = compile_segment(parse_definition(defn)).next_change(to_profile(raw), now)
+    assert wake is not None and wake <= due, f"timer at {wake}, membership changes at {due}"
+    follow_timers(defn, raw, now)
+    # every aggregate of the filtered events, before and at the flip
+    where = defn["rules"][0]["where"]
+    where = where.get("not", where)
+    recency = [
+        n for n in walk(where["filter"]) if n.get("op") in ("within_last", "not_within_last")
+    ]
+    for t in (now, due):
+        every_aggregate_agrees(defn, {**where, "prop": recency[0]["prop"]}, raw, t)
+
+
 @budget(50)
 @given(cases())
 def test_timers_see_every_change(case: Case) -> None:
@@ -186,3 +231,48 @@ def test_reference_agrees_after_round_trip(case: Case) -> None:
     defn, raw, now = case
     encoded = definition_to_json(parse_definition(defn))
     assert compile_segment(encoded).evaluate(to_profile(raw), now) == ref_segment(encoded, raw, now)
+
+
+def _table_values() -> list[Any]:
+    edge = NOW - DAY  # the edge of "1d" at NOW, and the constant of before/after
+    dates = [
+        d for t in (edge - 1, edge, edge + 1) for d in (t, _iso(t, "z", 0), _iso(t, "plus2", 0))
+    ]
+    scalars = [None, 0, 1, 1.0, -0.0, 0.5, 2, 2.5, True, False, "", "a", "ab", "b", "1", "true"]
+    return [*scalars, *dates, [1], ["a", "ab"], [True, 1.0], [None], {"k": 1}, "not a date"]
+
+
+_TABLE_CONSTANTS: dict[str, list[Any]] = {
+    "eq": ["a", "1", 1, 1.0, 0, -0.0, 0.5, True, False, ""],
+    "lt": [1, 1.0, 0, -0.0, 0.5, 2.5, -1],
+    "between": [[0, 1], [0.5, 2.5], [1, 1], [-1, 0]],
+    "in": [["a", "ab"], [1, 2.5], [True], [0], [False]],
+    "contains": ["a", "ab", "b", "", "1", 1, 1.0, True],
+    "starts_with": ["a", "ab", "", "b"],
+    "before": [NOW - DAY, _iso(NOW - DAY, "z", 0), _iso(NOW - DAY, "plus2", 0)],
+    "within_last": ["1d", "1s"],
+}
+_SAME = {"ne": "eq", "lte": "lt", "gt": "lt", "gte": "lt", "not_in": "in", "not_contains":
+         "contains", "ends_with": "starts_with", "after": "before", "not_within_last":
+         "within_last"}  # fmt: skip
+
+
+def test_every_operator_on_a_table_of_values() -> None:
+    """Each operator, on constants of each kind it takes, against values of every kind (dates
+    on and next to the edge), at ``now`` and one ms either side: no luck of the draw."""
+    values = _table_values()
+    for op in OPS:
+        constants = (
+            [None] if op in ("exists", "not_exists") else _TABLE_CONSTANTS[_SAME.get(op, op)]
+        )
+        for constant in constants:
+            leaf = {"attr": "a", "op": op}
+            if constant is not None:
+                leaf["value"] = constant
+            defn = {"id": "seg", "name": "Table", "rules": [{"where": leaf}]}
+            compiled = compile_segment(parse_definition(defn))
+            for value in values:
+                raw = {"attrs": {"a": value}, "events": {}, "segments": frozenset()}
+                for now in (NOW - 1, NOW, NOW + 1):
+                    got = compiled.evaluate(to_profile(raw), now)
+                    assert got == ref_segment(defn, raw, now), (leaf, value, now)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,8 @@ def defn(where: Any, **top: Any) -> dict[str, Any]:
 
 
 LEAF = {"attr": "country", "op": "eq", "value": "DE"}
+# the whole message and suggestion of each case of test_error, as users see them
+MESSAGES = json.loads((Path(__file__).parent / "parse_messages.json").read_text())
 
 
 def error(obj: Any, limits: Limits | None = None) -> DefinitionError:
@@ -102,9 +106,9 @@ def test_defaults() -> None:
         (defn({"attr": 5, "op": "eq", "value": 1}), "wrong_type", "rules[0].where.attr",
          "attribute name"),
         (defn({"attr": "a", "op": "gt", "value": "5"}), "wrong_type", "rules[0].where.value",
-         "expected a number"),
+         "got string '5'"),
         (defn({"attr": "a", "op": "gt", "value": True}), "wrong_type", "rules[0].where.value",
-         "expected a number"),
+         "got boolean True"),
         (defn({"attr": "a", "op": "eq", "value": None}), "wrong_type", "rules[0].where.value",
          "not_exists"),
         (defn({"attr": "a", "op": "eq", "value": [1]}), "wrong_type", "rules[0].where.value",
@@ -120,6 +124,14 @@ def test_defaults() -> None:
         (defn({"attr": "a", "op": "within_last", "value": 7}), "wrong_type",
          "rules[0].where.value", "duration"),
         (defn(LEAF, tags=["a", 1]), "wrong_type", "tags[1]", "expected a string"),
+        (defn(LEAF, tags="vip"), "wrong_type", "tags", "expected a list of strings"),
+        (defn({"attr": "a", "op": "qqqqqq", "value": 1}), "unknown_op", "rules[0].where.op",
+         "expected one of"),
+        (defn(LEAF, type="qqqqqq"), "invalid_value", "type", "expected one of"),
+        (defn(LEAF, id=5), "wrong_type", "id", "segment id"),
+        ({**defn(LEAF), "rules": ["x"]}, "wrong_type", "rules[0]", "rule"),
+        (defn({"attr": "a", "op": 5, "value": 1}), "wrong_type", "rules[0].where.op",
+         "operator"),
         (defn(LEAF, description=3), "wrong_type", "description", "expected a string"),
         ({**defn(LEAF), "rules": {"where": LEAF}}, "wrong_type", "rules", "list of rules"),
         (defn({"event": "buy", "agg": "count", "op": "gt", "value": "1"}), "wrong_type",
@@ -147,9 +159,9 @@ def test_defaults() -> None:
         (defn({"attr": "a", "op": "in", "value": []}), "invalid_value", "rules[0].where.value",
          "empty list"),
         (defn({"attr": "a", "op": "in", "value": [1, "1"]}), "invalid_value",
-         "rules[0].where.value", "mixed value types"),
+         "rules[0].where.value", "mixed value types at rules[0].where.value: [1, '1']"),
         (defn({"attr": "a", "op": "in", "value": [1, True]}), "invalid_value",
-         "rules[0].where.value", "mixed value types"),
+         "rules[0].where.value", "mixed value types at rules[0].where.value: [1, True]"),
         (defn({"attr": "a", "op": "after", "value": "2024-13-01"}), "invalid_value",
          "rules[0].where.value", "invalid date '2024-13-01'"),
         (defn({"attr": "a", "op": "gt", "value": float("nan")}), "invalid_value",
@@ -158,6 +170,12 @@ def test_defaults() -> None:
          "invalid segment id"),
         (defn({"attr": "a", "op": "within_last", "value": "7 days"}), "bad_duration",
          "rules[0].where.value", "invalid duration '7 days'"),
+        (defn({"attr": "a", "op": "within_last", "value": " 7 D"}), "bad_duration",
+         "rules[0].where.value", "did you mean '7d'?"),
+        (defn({"attr": "a", "op": "in", "value": "x"}), "wrong_type", "rules[0].where.value",
+         "expected a list of strings"),
+        (defn({"event": "e", "agg": "count", "op": "gt"}), "missing_field",
+         "rules[0].where.value", "numeric"),
         (defn({"event": "e", "agg": "count", "within": "0d", "op": "gt", "value": 1}),
          "bad_duration", "rules[0].where.within", "positive whole number"),
         (defn({"event": "e", "agg": "count", "within": 7, "op": "gt", "value": 1}),
@@ -173,9 +191,12 @@ def test_defaults() -> None:
     ],
 )  # fmt: skip
 def test_error(obj: Any, code: str, path: str, fragment: str) -> None:
+    """The code, the path, and the whole message and suggestion users see (``MESSAGES``,
+    keyed by the case: update it there when a message changes on purpose)."""
     err = error(obj)
     assert (err.code, err.path) == (code, path)
     assert fragment in str(err)
+    assert [str(err), err.suggestion] == MESSAGES[f"{code} {path} | {fragment}"]
 
 
 def test_unknown_op_message_matches_the_house_example() -> None:
@@ -192,6 +213,18 @@ def test_too_many_conditions_counts_filter_leaves() -> None:
     parse_definition(defn(where), Limits(max_conditions=5))
     err = error(defn(where), Limits(max_conditions=4))
     assert (err.code, err.path) == ("limit_exceeded", "rules[0].where.all[1].filter.all[2]")
+    assert str(err) == (
+        "too many conditions: the one at rules[0].where.all[1].filter.all[2] is number 5, at "
+        "most 4 are allowed (filters included); split the segment or use 'in' lists"
+    )
+
+
+def test_a_window_as_long_as_the_retention_is_allowed() -> None:
+    for span in ("365d", "52w"):  # the retention exactly, and just under it
+        parse_definition(defn({"attr": "a", "op": "within_last", "value": span}))
+        parse_definition(
+            defn({"event": "e", "agg": "count", "within": span, "op": "gt", "value": 1})
+        )
 
 
 def test_too_deep_nesting() -> None:
@@ -202,6 +235,12 @@ def test_too_deep_nesting() -> None:
     err = error(defn({"any": [where]}), Limits(max_depth=3))
     assert err.code == "limit_exceeded"
     assert err.path == "rules[0].where.any[0].not.not"  # the fourth level
+    err = error(defn({"all": [{"any": [{"not": {"any": [LEAF]}}]}]}), Limits(max_depth=3))
+    assert err.path == "rules[0].where.all[0].any[0].not"  # the fourth level, an any group
+    assert str(err) == (
+        "conditions nested too deep at rules[0].where.all[0].any[0].not: level 4, at most 3"
+        " levels of all/any/not are allowed; flatten the condition"
+    )
 
 
 def test_filter_nesting_counts_toward_depth() -> None:

@@ -23,3 +23,14 @@ def test_event_record_is_a_named_tuple() -> None:
     record = EventRecord(5, {"a": 1})
     assert record.ts == 5 and record.props == {"a": 1}
     assert tuple(record) == (5, {"a": 1})
+
+
+def test_dict_profile_keeps_its_own_memberships_and_sorted_events() -> None:
+    """A value: later changes to the caller's containers do not reach it."""
+    memberships = ["vip"]
+    records = [EventRecord(2, {}), EventRecord(1, {})]
+    profile = DictProfile({}, {"buy": records}, memberships)  # type: ignore[arg-type]
+    memberships.append("late")
+    records.append(EventRecord(0, {}))
+    assert profile.memberships == frozenset({"vip"}) and not profile.in_segment("late")
+    assert [e.ts for e in profile.events("buy")] == [1, 2]
