@@ -103,7 +103,8 @@ def _create_segments(client: Client, definitions: list[dict[str, Any]]) -> float
     return time.perf_counter() - started
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every phase in order; figures land in `out` as each phase ends (kept on failure)."""
     workload = Workload(args.customers, args.segments, args.events, args.seed)
     bench = BenchEnv(args.partitions)
     settings = bench.settings
@@ -111,7 +112,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     machine = describe_machine(settings.redis_url, ROOT)
     worker = WorkerProcess(bench.env, bench.run_id, args.workers)
     progress = Progress(bench, parts)
-    out: dict[str, Any] = {
+    out = {} if out is None else out
+    out |= {
         "machine": machine,
         "run": {
             "run_id": bench.run_id,
@@ -495,9 +497,17 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    out = run(args)
-    print(_table(out))
+    out: dict[str, Any] = {}
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run(args, out)
+    except BaseException:
+        # a failed phase (e.g. the broker unreachable) keeps the figures of those before it
+        failed = args.output.with_suffix(".failed.json")
+        failed.write_text(json.dumps(out, indent=2, sort_keys=True, default=str) + "\n")
+        print(f"run failed; the figures measured so far are in {failed}", file=sys.stderr)
+        raise
+    print(_table(out))
     args.output.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     print(f"\nfigures written to {args.output}")
     return 0

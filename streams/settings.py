@@ -86,7 +86,7 @@ class Settings:
         "address the HTTP server listens on (0.0.0.0: every interface, e.g. in a container)",
     )
     batch_size: int = _env_field(
-        "LS_BATCH_SIZE", 500, "most events per processing batch (one getmany of the events)"
+        "LS_BATCH_SIZE", 500, "most events of one partition per processing batch (per getmany)"
     )
     batch_within_s: float = _env_field(
         "LS_BATCH_WITHIN_S",

@@ -3,7 +3,7 @@
 faust's stream machinery costs ~50 µs per message, aiokafka's `getmany` ~3 µs. The events topic
 stays in the app's consumer group (faust assigns, revokes and seeks its partitions), but faust's
 fetcher leaves it to this reader (`engine.consumer.app_class(batch_topics=...)`), which takes up to
-`LS_BATCH_SIZE` records per `getmany` of the assigned events partitions and hands each
+`LS_BATCH_SIZE` records of each assigned events partition per `getmany` and hands each
 partition's list, in order, to `PartitionRuntime.process` (partitions concurrently).
 
 Offsets: Kafka gets only what the state applied (`PartitionRuntime.applied_offset` + 1), from a

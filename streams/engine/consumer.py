@@ -23,6 +23,7 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from aiokafka.errors import ConsumerStoppedError
 from aiokafka.structs import OffsetAndMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -101,16 +102,32 @@ class BatchFetcher:
         self, tps: Sequence[Any], timeout: float, max_records: int
     ) -> Mapping[Any, list[Any]]:
         """Records already fetched for `tps` (waiting up to `timeout` for some), at most
-        `max_records` in all: aiokafka `ConsumerRecord`s by partition, in offset order. Empty
-        while the flow is stopped (a rebalance)."""
-        thread = self._consumer._thread
-        return await thread.call_thread(  # type: ignore[no-any-return]
-            thread._fetch_records,
-            thread._ensure_consumer(),
-            set(tps),
-            timeout=timeout,
-            max_records=max_records,
-        )
+        `max_records` of each partition: aiokafka `ConsumerRecord`s by partition, in offset
+        order. Empty while the flow is stopped (a rebalance).
+
+        Per partition, because aiokafka hands out one partition's fetched records (up to
+        `max_partition_fetch_bytes`, thousands) before the next one's: with a cap on the total,
+        a backlog is drained one partition at a time and the others wait minutes."""
+        faust_consumer = self._consumer
+        thread = faust_consumer._thread
+        consumer = thread._ensure_consumer()
+        wanted = list(tps)
+
+        async def fetch_in_thread() -> dict[Any, list[Any]]:
+            if not faust_consumer.flow_active:
+                return {}
+            fetcher = consumer._fetcher
+            if consumer._closed or fetcher._closed:
+                raise ConsumerStoppedError()
+            with fetcher._subscriptions.fetch_context():
+                found: dict[Any, list[Any]] = {}
+                for tp in wanted:
+                    found.update(await fetcher.fetched_records({tp}, 0, max_records))
+                if not found and timeout:
+                    found.update(await fetcher.fetched_records(set(wanted), timeout, max_records))
+                return found
+
+        return await thread.call_thread(fetch_in_thread)  # type: ignore[no-any-return]
 
     async def commit(self, offsets: Mapping[int, int], timeout: float = 10.0) -> None:
         """Commit the group's next offsets (`last applied + 1`) of the topic's partitions that
