@@ -219,13 +219,19 @@ class EventSeries(Sequence[EventRecord]):
     def __getitem__(self, index: slice) -> Sequence[EventRecord]: ...
 
     def __getitem__(self, index: int | slice) -> EventRecord | Sequence[EventRecord]:
+        return self.item_from(self._head, index)
+
+    def item_from(self, start: int, index: int | slice) -> EventRecord | Sequence[EventRecord]:
+        """``self[index]`` as if the series began at absolute position ``start``."""
+        records = self._records
         if isinstance(index, slice):
-            return self._records[self._head :][index]
+            return records[start:][index]
+        size = len(records) - start
         if index < 0:
-            index += len(self)
-            if index < 0:
-                raise IndexError("event index out of range")
-        return self._records[self._head + index]
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("event index out of range")
+        return records[start + index]
 
     def __iter__(self) -> Iterator[EventRecord]:
         records = self._records
@@ -301,9 +307,6 @@ class EventSeries(Sequence[EventRecord]):
         """The events from absolute position ``start`` on (a copy)."""
         return self._records[start:]
 
-    def at(self, position: int) -> EventRecord:
-        return self._records[position]
-
     def indexed(self, key: Hashable, build: Callable[[], _Index]) -> Any:
         """The index stored under ``key`` (made by ``build`` the first time), up to date."""
         found = self._indexes.get(key)
@@ -344,15 +347,7 @@ class EventSlice(Sequence[EventRecord]):
     def __getitem__(self, index: slice) -> Sequence[EventRecord]: ...
 
     def __getitem__(self, index: int | slice) -> EventRecord | Sequence[EventRecord]:
-        if isinstance(index, slice):
-            return self.series.records(self.start)[index]
-        if index < 0:
-            index += len(self)
-            if index < 0:
-                raise IndexError("event index out of range")
-        elif index >= len(self):
-            raise IndexError("event index out of range")
-        return self.series.at(self.start + index)
+        return self.series.item_from(self.start, index)
 
     def __iter__(self) -> Iterator[EventRecord]:
         return iter(self.series.records(self.start))

@@ -33,20 +33,13 @@ def _digest(event_id: str) -> bytes:
     return hashlib.blake2b(event_id.encode(), digest_size=_ID_DIGEST).digest()
 
 
-def _array_header(count: int) -> bytes:
+def _header(count: int, fix: int, wider: int) -> bytes:
+    """A msgpack array (fix 0x90, wider 0xdc) or map (0x80, 0xde) header of `count` items."""
     if count < 16:
-        return bytes((0x90 | count,))
+        return bytes((fix | count,))
     if count < 0x10000:
-        return b"\xdc" + count.to_bytes(2, "big")
-    return b"\xdd" + count.to_bytes(4, "big")
-
-
-def _map_header(count: int) -> bytes:
-    if count < 16:
-        return bytes((0x80 | count,))
-    if count < 0x10000:
-        return b"\xde" + count.to_bytes(2, "big")
-    return b"\xdf" + count.to_bytes(4, "big")
+        return bytes((wider,)) + count.to_bytes(2, "big")
+    return bytes((wider + 1,)) + count.to_bytes(4, "big")
 
 
 class _EncodedRecords:
@@ -80,7 +73,7 @@ class _EncodedRecords:
             self.first = self.start = 0
 
     def encode(self) -> bytes:
-        header = _array_header(len(self.sizes) - self.first)
+        header = _header(len(self.sizes) - self.first, 0x90, 0xDC)
         return header + memoryview(self.body)[self.start :]
 
 
@@ -114,7 +107,7 @@ class Profile:
         pack = _PACKER.pack
         kept = [(t, series) for t, series in self.events.items() if series]
         parts: list[bytes | memoryview] = [b"\x85\xa1a", pack(self.attrs), b"\xa1e"]
-        parts.append(_map_header(len(kept)))
+        parts.append(_header(len(kept), 0x80, 0xDE))
         encoded = self._encoded
         for event_type, series in kept:
             records = encoded.get(event_type)
