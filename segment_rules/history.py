@@ -17,15 +17,22 @@ indexes into the record list, including dropped slots before ``head``.
 
 from __future__ import annotations
 
-__all__ = ["EventSeries", "EventSlice"]
+__all__ = ["EventRecord", "EventSeries", "EventSlice"]
 
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from ._values import is_number, scalar_kind
-from .profile import EventRecord
+
+
+class EventRecord(NamedTuple):
+    """One past event of a customer: epoch-ms timestamp and its properties."""
+
+    ts: int
+    props: Mapping[str, object]
+
 
 PropTest = Callable[[Mapping[str, object], int], bool]
 """A property filter that does not depend on time (its ``now`` argument is ignored)."""
