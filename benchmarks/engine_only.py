@@ -34,11 +34,11 @@ from state import (
 )
 from state.commit import pack_ops
 from streams.engine.collector import ProfileFreezer
-from streams.engine.machine import EngineConfig, PartitionEngine, compiled_for
+from streams.engine.machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
 from streams.messages import decode_event
 from streams.settings import Settings
 
-from .workload import Workload, segment_definitions
+from .workload import Workload, backfill_segment, segment_definitions
 
 __all__ = ["EngineCeiling", "engine_ceiling", "main"]
 
@@ -62,8 +62,14 @@ class EngineCeiling:
     commit_bytes_per_event: float
     """Bytes of the packed commit payloads (what the Lua script would receive) per event."""
     gc_max_pause_ms: float
-    """Longest garbage collection seen during the measured events (`gc.callbacks`)."""
+    """Longest garbage collection seen during the measured events (`gc.callbacks`), wall
+    time: other processes on the machine lengthen it."""
+    gc_max_pause_cpu_ms: float
+    """The same in CPU time (`time.process_time`)."""
     gc_collections: int
+    backfill_customers_per_s: float
+    """Activating one more segment (`workload.backfill_segment`) over every customer, per CPU
+    second: the CPU ceiling of a backfill, without its Redis reads and commits."""
 
 
 class _GcPauses:
@@ -71,15 +77,17 @@ class _GcPauses:
 
     def __init__(self) -> None:
         self.max_s = 0.0
+        self.max_cpu_s = 0.0
         self.count = 0
-        self._started = 0.0
+        self._started = (0.0, 0.0)
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started = (time.perf_counter(), time.process_time())
         else:
             self.count += 1
-            self.max_s = max(self.max_s, time.perf_counter() - self._started)
+            self.max_s = max(self.max_s, time.perf_counter() - self._started[0])
+            self.max_cpu_s = max(self.max_cpu_s, time.process_time() - self._started[1])
 
     def __enter__(self) -> _GcPauses:
         gc.callbacks.append(self)
@@ -104,6 +112,25 @@ class _Partition:
         self.stored: dict[str, bytes] = {}
         self.changes = 0
         self.commit_bytes = 0
+
+    def backfill(self, applied: AppliedSegment, now: int, chunk: int, all_timers: bool) -> int:
+        """Activate `applied` over every customer as a task does, chunk by chunk: profiles
+        from the cache or decoded from their committed bytes (a task reads those from Redis),
+        evaluated, timers asked, the chunk's commit built. Returns the customers done."""
+        engine = self.engine
+        engine.set_segment(applied)
+        ids = sorted(self.stored)
+        stats = TaskStats()
+        seeds = [applied.segment_id]
+        timers = None if all_timers else set(seeds)
+        for start in range(0, len(ids), chunk):
+            batch = PartitionBatch(self.keys, self.meta)
+            for cid in ids[start : start + chunk]:
+                profile = self.cache.get(cid) or Profile.decode(cid, self.stored[cid])
+                engine.evaluate(batch, profile, seeds, now, "activate", stats)
+                engine.schedule(batch, profile, now, changed=timers)
+            self.commit_bytes += len(pack_ops(batch.writes().ops))
+        return len(ids)
 
     def apply(self, raw: list[tuple[bytes, bytes]], now: int, settings: Settings) -> None:
         batch = PartitionBatch(self.keys, self.meta)
@@ -176,12 +203,14 @@ def engine_ceiling(
     settings: Settings | None = None,
     profile: cProfile.Profile | None = None,
     freeze: bool = True,
+    backfill_all_timers: bool = False,
 ) -> EngineCeiling:
     """Run the workload through the engine on this core; `settings` gives the batch size,
     profile cache size and history retention (defaults: the worker's). With `profile`, the
     measured events run under that profiler; `freeze` moves cached profiles out of the
     collector's reach as the worker does (`streams.engine.collector`), else nothing is frozen
-    (the worker before that change)."""
+    (the worker before that change). `backfill_all_timers` asks every timed segment for each
+    customer's timer during the backfill (the worker before it asked only the task's)."""
     settings = settings or Settings.from_env({})
     config = EngineConfig(
         settings.membership_topic, settings.history_max_events, settings.history_max_age_ms
@@ -197,6 +226,9 @@ def engine_ceiling(
             part.engine.set_segment(applied)
 
     preload = _by_partition(list(workload.profiles(now)), partitions, settings.batch_size)
+    activity = _by_partition(list(workload.activity(now)), partitions, settings.batch_size)
+    gc.collect()
+    gc.freeze()  # the benchmark's own inputs: not the worker's, out of the collector's way
     started = time.process_time()
     for number, batch in preload:
         parts[number].apply(batch, now, settings)
@@ -205,7 +237,6 @@ def engine_ceiling(
         part.changes = 0
         part.commit_bytes = 0
 
-    activity = _by_partition(list(workload.activity(now)), partitions, settings.batch_size)
     with _GcPauses() as pauses:
         wall = time.perf_counter()
         started = time.process_time()
@@ -217,8 +248,13 @@ def engine_ceiling(
             profile.disable()
         cpu_s = time.process_time() - started
         wall_s = time.perf_counter() - wall
-    gc.unfreeze()
     changes = sum(p.changes for p in parts)
+    task = AppliedSegment("bench-backfill", 1, backfill_segment(seed))
+    compiled_for(task)
+    started = time.process_time()
+    done = sum(part.backfill(task, now, settings.task_chunk, backfill_all_timers) for part in parts)
+    backfill_s = time.process_time() - started
+    gc.unfreeze()
     return EngineCeiling(
         events=events,
         cpu_s=cpu_s,
@@ -229,7 +265,9 @@ def engine_ceiling(
         preload_profiles_per_s=customers / preload_s if preload_s else 0.0,
         commit_bytes_per_event=sum(p.commit_bytes for p in parts) / events if events else 0.0,
         gc_max_pause_ms=pauses.max_s * 1000,
+        gc_max_pause_cpu_ms=pauses.max_cpu_s * 1000,
         gc_collections=pauses.count,
+        backfill_customers_per_s=done / backfill_s if backfill_s else 0.0,
     )
 
 
@@ -243,6 +281,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="print a cProfile top list")
     parser.add_argument("--top", type=int, default=30, help="rows of the cProfile list")
     parser.add_argument("--no-freeze", action="store_true", help="never gc.freeze() profiles")
+    parser.add_argument(
+        "--backfill-all-timers",
+        action="store_true",
+        help="the backfill asks every timed segment for timers (the worker before perf-engine)",
+    )
     args = parser.parse_args(argv)
     prof = cProfile.Profile() if args.profile else None
     result = engine_ceiling(
@@ -253,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         partitions=args.partitions,
         profile=prof,
         freeze=not args.no_freeze,
+        backfill_all_timers=args.backfill_all_timers,
     )
     print(
         f"engine only: {result.events_per_s:,.0f} events/s on one core "
@@ -264,8 +308,10 @@ def main(argv: list[str] | None = None) -> None:
         f"preload {result.preload_profiles_per_s:,.0f} profiles/s"
     )
     print(
-        f"  gc: {result.gc_collections} collections, longest pause {result.gc_max_pause_ms:.1f} ms"
+        f"  gc: {result.gc_collections} collections, longest pause "
+        f"{result.gc_max_pause_cpu_ms:.1f} ms CPU ({result.gc_max_pause_ms:.1f} ms wall)"
     )
+    print(f"  backfill (CPU only): {result.backfill_customers_per_s:,.0f} customers/s")
     if prof is not None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
 

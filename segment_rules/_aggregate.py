@@ -1,11 +1,12 @@
 """Compile an aggregate condition over a customer's events.
 
 On an :class:`~segment_rules.history.EventSeries` (what the engine's profiles and
-:class:`DictProfile` hold) an aggregate reads the series' incremental indexes: its cost does
-not grow with the length of the history. A filter that depends on time (``within_last`` on a
-property), an infinite or NaN value, or a plain sequence from another :class:`ProfileView`
-falls back to a scan of the window. Sums and averages are exact on both paths (integers
-scaled by a power of two), as the reference interpreter's fractions are.
+:class:`DictProfile` hold) an aggregate over more than ``SCAN_AT_MOST`` events reads the
+series' incremental indexes: its cost does not grow with the length of the history. A
+filter that depends on time (``within_last`` on a property), an infinite or NaN value, or a
+plain sequence from another :class:`ProfileView` falls back to a scan of the window. Sums
+and averages are exact on both paths (integers scaled by a power of two), as the reference
+interpreter's fractions are.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ _RatioMatches = Callable[[int, int], bool]
 """Compares ``numerator / denominator`` (denominator > 0) exactly."""
 
 _TS: Final = attrgetter("ts")
+
+SCAN_AT_MOST: Final = 8
+"""Windows of at most this many events are scanned: cheaper than building an index."""
 
 
 def _exact_sum(found: Sequence[float]) -> float | Fraction:
@@ -149,7 +153,7 @@ def compile_aggregate(
             series, start = found
         if span is not None:
             start = max(start, series.after(now - span))
-        if indexed is not None:
+        if indexed is not None and series.end - start > SCAN_AT_MOST:
             result = indexed(series, start)
             if result is not None:
                 return result

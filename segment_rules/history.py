@@ -17,15 +17,22 @@ indexes into the record list, including dropped slots before ``head``.
 
 from __future__ import annotations
 
-__all__ = ["EventSeries", "EventSlice"]
+__all__ = ["EventRecord", "EventSeries", "EventSlice"]
 
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from ._values import is_number, scalar_kind
-from .profile import EventRecord
+
+
+class EventRecord(NamedTuple):
+    """One past event of a customer: epoch-ms timestamp and its properties."""
+
+    ts: int
+    props: Mapping[str, object]
+
 
 PropTest = Callable[[Mapping[str, object], int], bool]
 """A property filter that does not depend on time (its ``now`` argument is ignored)."""
@@ -219,13 +226,19 @@ class EventSeries(Sequence[EventRecord]):
     def __getitem__(self, index: slice) -> Sequence[EventRecord]: ...
 
     def __getitem__(self, index: int | slice) -> EventRecord | Sequence[EventRecord]:
+        return self.item_from(self._head, index)
+
+    def item_from(self, start: int, index: int | slice) -> EventRecord | Sequence[EventRecord]:
+        """``self[index]`` as if the series began at absolute position ``start``."""
+        records = self._records
         if isinstance(index, slice):
-            return self._records[self._head :][index]
+            return records[start:][index]
+        size = len(records) - start
         if index < 0:
-            index += len(self)
-            if index < 0:
-                raise IndexError("event index out of range")
-        return self._records[self._head + index]
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("event index out of range")
+        return records[start + index]
 
     def __iter__(self) -> Iterator[EventRecord]:
         records = self._records
@@ -301,9 +314,6 @@ class EventSeries(Sequence[EventRecord]):
         """The events from absolute position ``start`` on (a copy)."""
         return self._records[start:]
 
-    def at(self, position: int) -> EventRecord:
-        return self._records[position]
-
     def indexed(self, key: Hashable, build: Callable[[], _Index]) -> Any:
         """The index stored under ``key`` (made by ``build`` the first time), up to date."""
         found = self._indexes.get(key)
@@ -344,15 +354,7 @@ class EventSlice(Sequence[EventRecord]):
     def __getitem__(self, index: slice) -> Sequence[EventRecord]: ...
 
     def __getitem__(self, index: int | slice) -> EventRecord | Sequence[EventRecord]:
-        if isinstance(index, slice):
-            return self.series.records(self.start)[index]
-        if index < 0:
-            index += len(self)
-            if index < 0:
-                raise IndexError("event index out of range")
-        elif index >= len(self):
-            raise IndexError("event index out of range")
-        return self.series.at(self.start + index)
+        return self.series.item_from(self.start, index)
 
     def __iter__(self) -> Iterator[EventRecord]:
         return iter(self.series.records(self.start))

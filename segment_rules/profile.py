@@ -6,14 +6,9 @@ __all__ = ["DictProfile", "EventRecord", "ProfileView"]
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
-
-class EventRecord(NamedTuple):
-    """One past event of a customer: epoch-ms timestamp and its properties."""
-
-    ts: int
-    props: Mapping[str, object]
+from .history import EventRecord, EventSeries
 
 
 class ProfileView(Protocol):
@@ -52,8 +47,6 @@ class DictProfile:
     memberships: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        from .history import EventSeries  # history builds on EventRecord, defined here
-
         ordered = {etype: EventSeries(records) for etype, records in self.events_by_type.items()}
         object.__setattr__(self, "events_by_type", ordered)
         object.__setattr__(self, "memberships", frozenset(self.memberships))

@@ -2,12 +2,17 @@
 
 Stored as one msgpack blob per customer (`PartitionKeys.profile`). Retention (count and age)
 is applied on every append and, for exactness between appends, when rules read the history.
+
+The history is not re-encoded when a customer is touched: each event type keeps the msgpack
+bytes of its records (`_EncodedRecords`), appended to and cut from the front in step with the
+series, and `encode` joins them with the freshly packed attributes, ids and segments. The
+bytes are those `msgpack.packb` gives for the whole profile.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -15,6 +20,9 @@ import msgpack
 from segment_rules import EventRecord, EventSeries
 
 __all__ = ["Profile", "ProfileSnapshot"]
+
+_PACKER = msgpack.Packer(use_bin_type=True)
+"""One packer for the process (`packb` builds one per call); the event loop is one thread."""
 
 _ID_DIGEST = 8
 RECENT_IDS = 256
@@ -25,10 +33,54 @@ def _digest(event_id: str) -> bytes:
     return hashlib.blake2b(event_id.encode(), digest_size=_ID_DIGEST).digest()
 
 
+def _header(count: int, fix: int, wider: int) -> bytes:
+    """A msgpack array (fix 0x90, wider 0xdc) or map (0x80, 0xde) header of `count` items."""
+    if count < 16:
+        return bytes((fix | count,))
+    if count < 0x10000:
+        return bytes((wider,)) + count.to_bytes(2, "big")
+    return bytes((wider + 1,)) + count.to_bytes(4, "big")
+
+
+class _EncodedRecords:
+    """The msgpack bytes of one event type's kept records, in order, without their header."""
+
+    __slots__ = ("body", "first", "sizes", "start")
+
+    def __init__(self, records: Iterable[EventRecord]) -> None:
+        self.body = bytearray()
+        self.sizes: list[int] = []
+        self.first = 0
+        """Index in `sizes` of the oldest kept record; `start` is its byte offset."""
+        self.start = 0
+        for record in records:
+            self.append(record)
+
+    def append(self, record: EventRecord) -> None:
+        blob = _PACKER.pack([record.ts, record.props])
+        self.body += blob
+        self.sizes.append(len(blob))
+
+    def drop(self, count: int) -> None:
+        """Forget the `count` oldest records."""
+        sizes = self.sizes
+        first = self.first
+        self.start += sum(sizes[first : first + count])
+        self.first = first + count
+        if self.first >= 64 and 2 * self.first >= len(sizes):
+            del self.body[: self.start]
+            del sizes[: self.first]
+            self.first = self.start = 0
+
+    def encode(self) -> bytes:
+        header = _header(len(self.sizes) - self.first, 0x90, 0xDC)
+        return header + memoryview(self.body)[self.start :]
+
+
 class Profile:
     """Mutable while a batch is applied; encoded back to bytes at commit."""
 
-    __slots__ = ("attrs", "customer_id", "events", "recent_ids", "segments", "wake")
+    __slots__ = ("_encoded", "attrs", "customer_id", "events", "recent_ids", "segments", "wake")
 
     def __init__(
         self,
@@ -46,20 +98,30 @@ class Profile:
         self.segments: set[str] = segments if segments is not None else set()
         self.wake = wake
         """When this customer is next due for a time-window re-evaluation (mirrors `timers`)."""
+        self._encoded: dict[str, _EncodedRecords] = {}
+        """Event type -> its records' bytes, made on the first encode and kept in step."""
 
     # -- encoding -------------------------------------------------------------------------
     def encode(self) -> bytes:
-        events = {t: [[r.ts, r.props] for r in recs] for t, recs in self.events.items() if recs}
-        return msgpack.packb(  # type: ignore[no-any-return]
-            {
-                "a": self.attrs,
-                "e": events,
-                "r": bytes(self.recent_ids),
-                "m": sorted(self.segments),
-                "w": self.wake,
-            },
-            use_bin_type=True,
-        )
+        """The profile as `msgpack.packb({"a", "e", "r", "m", "w"})` would give it."""
+        pack = _PACKER.pack
+        kept = [(t, series) for t, series in self.events.items() if series]
+        parts: list[bytes | memoryview] = [b"\x85\xa1a", pack(self.attrs), b"\xa1e"]
+        parts.append(_header(len(kept), 0x80, 0xDE))
+        encoded = self._encoded
+        for event_type, series in kept:
+            records = encoded.get(event_type)
+            if records is None or len(records.sizes) - records.first != len(series):
+                records = encoded[event_type] = _EncodedRecords(series)
+            parts.append(pack(event_type))
+            parts.append(records.encode())
+        parts.append(b"\xa1r")
+        parts.append(pack(bytes(self.recent_ids)))
+        parts.append(b"\xa1m")
+        parts.append(pack(sorted(self.segments)))
+        parts.append(b"\xa1w")
+        parts.append(pack(self.wake))
+        return b"".join(parts)
 
     @classmethod
     def decode(cls, customer_id: str, blob: bytes) -> Profile:
@@ -108,7 +170,15 @@ class Profile:
         series = self.events.get(event_type)
         if series is None:
             series = self.events[event_type] = EventSeries()
-        series.add(EventRecord(ts, dict(props)))
+        record = EventRecord(ts, dict(props))
+        in_order = not series or series[-1].ts <= ts
+        series.add(record)
+        encoded = self._encoded.get(event_type)
+        if encoded is not None:
+            if in_order:
+                encoded.append(record)
+            else:
+                del self._encoded[event_type]
         self.prune(max_events, cutoff_ms)
         return True
 
@@ -116,9 +186,12 @@ class Profile:
         """Drop events at or before `cutoff_ms`, then the oldest beyond `max_events`."""
         touched: set[str] = set()
         total = 0
+        encoded = self._encoded
         for event_type, series in self.events.items():
             if series and series.first_ts() <= cutoff_ms:
-                series.drop_through(cutoff_ms)
+                dropped = series.drop_through(cutoff_ms)
+                if event_type in encoded:
+                    encoded[event_type].drop(dropped)
                 touched.add(event_type)
             total += len(series)
         while total > max_events:
@@ -127,10 +200,13 @@ class Profile:
                 key=lambda t: self.events[t].first_ts(),
             )
             self.events[oldest_type].drop_oldest()
+            if oldest_type in encoded:
+                encoded[oldest_type].drop(1)
             touched.add(oldest_type)
             total -= 1
         for event_type in [t for t, recs in self.events.items() if not recs]:
             del self.events[event_type]
+            encoded.pop(event_type, None)
         return frozenset(touched)
 
     def oldest_event_ts(self) -> int | None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from segment_rules import EventRecord, EventSeries, compile_segment
+from segment_rules import EventRecord, EventSeries, _aggregate, compile_segment
 
 from .reference import DAY, ref_segment
 from .strategies import NOW, budget, small_numbers
@@ -98,7 +99,19 @@ def _apply(series: EventSeries, op: tuple[str, Any, Any]) -> None:
 @budget(100)
 @given(_OPS, st.sampled_from([NOW - DAY, NOW, NOW + 1]))
 def test_indexes_follow_every_change_of_the_series(ops: list[Any], now: int) -> None:
-    """Evaluated after every change, so each index is extended, rebuilt or cut in turn."""
+    """Evaluated after every change, so each index is extended, rebuilt or cut in turn
+    (indexes even for the short windows that the evaluator scans otherwise)."""
+    with patch.object(_aggregate, "SCAN_AT_MOST", 0):
+        _follow(ops, now)
+
+
+@budget(50)
+@given(_OPS, st.sampled_from([NOW - DAY, NOW]))
+def test_short_windows_are_scanned_with_the_same_results(ops: list[Any], now: int) -> None:
+    _follow(ops, now)
+
+
+def _follow(ops: list[Any], now: int) -> None:
     series = EventSeries()
     incremental = _View(series)
     for op in ops:
@@ -120,6 +133,11 @@ def test_indexes_follow_every_change_of_the_series(ops: list[Any], now: int) -> 
 @budget(50)
 @given(_OPS)
 def test_a_window_of_a_series_reads_from_its_start(ops: list[Any]) -> None:
+    with patch.object(_aggregate, "SCAN_AT_MOST", 0):
+        _windows(ops)
+
+
+def _windows(ops: list[Any]) -> None:
     series = EventSeries()
     for op in ops:
         _apply(series, op)

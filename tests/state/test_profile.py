@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import msgpack
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from state import Profile
@@ -88,3 +89,49 @@ def test_seen_matches_a_plain_list_of_the_last_ids(ids: list[str]) -> None:
         assert profile.seen(event_id) is expected
         if not expected:
             remembered.append(event_id)
+
+
+def _whole(profile: Profile) -> bytes:
+    """The profile packed in one go, as before the history was encoded incrementally."""
+    events = {t: [[r.ts, r.props] for r in recs] for t, recs in profile.events.items() if recs}
+    return msgpack.packb(
+        {
+            "a": profile.attrs,
+            "e": events,
+            "r": bytes(profile.recent_ids),
+            "m": sorted(profile.segments),
+            "w": profile.wake,
+        },
+        use_bin_type=True,
+    )
+
+
+steps = st.lists(
+    st.tuples(
+        st.one_of(st.sampled_from(["a", "b"]), st.sampled_from([f"t{n}" for n in range(16)])),
+        st.integers(0, 400),
+        st.integers(0, 2**40),
+        st.booleans(),
+    ),
+    min_size=40,
+    max_size=120,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps, st.integers(1, 80))
+def test_incremental_encoding_gives_the_bytes_of_a_whole_encoding(
+    items: list[tuple[str, int, int, bool]], max_events: int
+) -> None:
+    """Encoded after every step (so each type's bytes are appended to, cut and rebuilt in
+    turn), through appends in and out of order, age and count retention and 16+ types."""
+    profile = Profile("c", {"x": 1})
+    for event_type, ts, value, encode in items:
+        cutoff = max(-1, ts - 300)
+        profile.append_event(event_type, ts, {"v": value}, max_events, cutoff)
+        profile.segments.symmetric_difference_update({event_type})
+        if encode:
+            assert profile.encode() == _whole(profile)
+    blob = profile.encode()
+    assert blob == _whole(profile)
+    assert Profile.decode("c", blob).events == profile.events

@@ -196,3 +196,42 @@ def test_a_recreated_segment_id_gets_its_new_definition() -> None:
     assert first.segments["again"].evaluate(gold.snapshot(0), NOW)
     assert second.segments["again"].evaluate(silver.snapshot(0), NOW)
     assert not second.segments["again"].evaluate(gold.snapshot(0), NOW)
+
+
+def test_a_task_leaves_a_due_timer_to_its_expiry() -> None:
+    """`schedule` with the task's segments only: a timer already due stays (its expiry
+    recomputes every segment); replacing it would lose the other segments' changes."""
+    recent = _applied(
+        "recent", {"event": "visit", "agg": "count", "op": "gte", "value": 1, "within": "1d"}
+    )
+    added = _applied(
+        "week", {"event": "visit", "agg": "count", "op": "gte", "value": 1, "within": "7d"}
+    )
+    engine = _engine(recent)
+    profile = Profile("c1")
+    engine.apply_event(_batch(), profile, _event("visit", {}, ts=NOW - DAY // 2), NOW - DAY // 2)
+    assert profile.wake == NOW + DAY // 2  # "recent" changes then
+    engine.set_segment(added)
+    later = NOW + DAY  # the timer is due, its expiry has not run yet
+    batch = _batch()
+    engine.schedule(batch, profile, later, changed={"week"})
+    assert profile.wake == NOW + DAY // 2 and batch.timers == {}
+    engine.expire(batch, profile, later)  # the expiry asks every timed segment
+    assert profile.wake == NOW - DAY // 2 + 7 * DAY
+
+
+def test_a_task_keeps_an_earlier_timer_and_adds_its_own() -> None:
+    week = _applied(
+        "week", {"event": "visit", "agg": "count", "op": "gte", "value": 1, "within": "7d"}
+    )
+    engine = _engine(
+        _applied(
+            "recent", {"event": "visit", "agg": "count", "op": "gte", "value": 1, "within": "1d"}
+        )
+    )
+    profile = Profile("c1")
+    engine.apply_event(_batch(), profile, _event("visit", {}, ts=NOW), NOW)
+    assert profile.wake == NOW + DAY
+    engine.set_segment(week)
+    engine.schedule(_batch(), profile, NOW, changed={"week"})
+    assert profile.wake == NOW + DAY  # still the earlier one
