@@ -34,7 +34,7 @@ from state import KeySpace, OutboxRecord
 from state.commit import Writes, fenced_commit
 from state.outbox import pack_entry
 from streams.messages import MembershipChange
-from streams.publisher import Publisher
+from streams.publisher import BareProducerApp, Publisher
 from streams.settings import Settings
 
 __all__ = ["IoFloor", "io_floor"]
@@ -54,21 +54,6 @@ class IoFloor:
 def _own_prefix(settings: Settings) -> str:
     """The floor's keys: beside the run's, deleted when the floor ends."""
     return f"{settings.key_prefix}-floor"
-
-
-class _App:
-    """What `Publisher` uses of a faust app: `.producer._producer` and faust's `send`."""
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self.producer = self
-        self._producer = producer
-
-    async def send(
-        self, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any
-    ) -> Any:
-        return await self._producer.send(
-            topic, value, key=key, partition=partition, headers=headers
-        )
 
 
 class _Seek(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -195,7 +180,7 @@ async def _run(
     await producer.start()
     await consumer.start()
     try:
-        publisher = Publisher(_App(producer), drop_undeliverable=True)
+        publisher = Publisher(BareProducerApp(producer), drop_undeliverable=True)
         floor = _Floor(settings, redis, publisher, changes_per_event, output_topic)
         consumer.subscribe([settings.events_topic], listener=_Seek(consumer, start))
         parts: dict[int, _Partition] = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -16,22 +15,7 @@ from kafka.admin import NewTopic
 
 from state import OutboxRecord
 from streams import metrics
-from streams.publisher import Publisher
-
-
-class _ProducerApp:
-    """What the publisher uses of the Faust app: `.producer.send(...)` with faust's arguments."""
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self.producer = self
-        self._producer = producer
-
-    async def send(
-        self, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any
-    ) -> Any:
-        return await self._producer.send(
-            topic, value, key=key, partition=partition, headers=headers
-        )
+from streams.publisher import BareProducerApp, Publisher
 
 
 def _dropped(topic: str) -> float:
@@ -53,7 +37,7 @@ def test_a_record_larger_than_the_request_limit_is_dropped_and_counted(
         )
         await producer.start()
         try:
-            publisher = Publisher(_ProducerApp(producer), drop_undeliverable=True)
+            publisher = Publisher(BareProducerApp(producer), drop_undeliverable=True)
             records = [
                 OutboxRecord(topic, b"k1", b"small-1"),
                 OutboxRecord(topic, b"k2", b"x" * 10_000),
@@ -96,7 +80,7 @@ def test_the_control_planes_publisher_raises_what_it_cannot_deliver(kafka_bootst
         )
         await producer.start()
         try:
-            publisher = Publisher(_ProducerApp(producer), drop_undeliverable=False)
+            publisher = Publisher(BareProducerApp(producer), drop_undeliverable=False)
             await asyncio.wait_for(
                 publisher.publish([OutboxRecord(topic, b"k", b"x" * 10_000)]), 60
             )
@@ -123,7 +107,7 @@ def test_records_go_to_the_partitioners_partition_in_commit_order(kafka_bootstra
         try:
             await producer.client._wait_on_metadata(topic)
             expected = {k: producer._partition(topic, None, None, None, k, b"") for k in keys}
-            publisher = Publisher(_ProducerApp(producer), drop_undeliverable=True)
+            publisher = Publisher(BareProducerApp(producer), drop_undeliverable=True)
             for commit in range(3):  # the second and third commits hit the cache
                 records = [OutboxRecord(topic, k, f"{commit}".encode()) for k in keys]
                 await asyncio.wait_for(publisher.publish(records), 60)
