@@ -75,7 +75,9 @@ class NumericFeature:
             return float(raw) if is_number(raw) else None
         records = customer.events.get(self.event or "", ())
         if self.agg == "days_since":
-            return (now_ms - records[-1].ts) / DAY_MS if records else None
+            # whole days, the unit the feature names: differences of seconds between customers
+            # active today are noise (they made a spurious "large" differentiator)
+            return float((now_ms - records[-1].ts) // DAY_MS) if records else None
         start = now_ms - (self.window_d or 0) * DAY_MS
         recent = [r for r in records if r.ts > start]
         if self.agg == "count":
