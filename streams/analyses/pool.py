@@ -1,13 +1,18 @@
 """The one-process pool the analyses run in (`insights.tasks.run`).
 
 Spawned, so it inherits nothing of the worker; numpy and scikit-learn are imported there
-only. The worker's event loop awaits the result and keeps consuming events meanwhile.
+only. The worker's event loop awaits the result and keeps consuming events meanwhile. The
+process exits when the worker does, also when the worker is SIGKILLed (`_exit_with_parent`):
+otherwise a killed worker would leave it idle forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -18,6 +23,7 @@ from livesegments_error import LiveSegmentsError
 __all__ = ["AnalysisCrashed", "run_analysis"]
 
 _pool: ProcessPoolExecutor | None = None
+_PARENT_CHECK_S = 1.0
 
 
 class AnalysisCrashed(LiveSegmentsError):
@@ -29,10 +35,26 @@ class AnalysisCrashed(LiveSegmentsError):
         )
 
 
+def _exit_with_parent(parent: int) -> None:
+    """In the pool's process: exit as soon as `parent` (the worker) is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-worker", daemon=True).start()
+
+
 def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
     return _pool
 
 
