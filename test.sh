@@ -2,8 +2,9 @@
 # The whole test suite: lint, types, then unit and integration tests against the real
 # Kafka broker and Redis (started here on loopback unless KAFKA_BOOTSTRAP/REDIS_URL are set).
 # Arguments go to pytest: `./test.sh -m "not integration"` needs (and starts) no service.
-# With LS_TEST_REDIS_CLUSTER=1 and no arguments a second pass runs the Redis Cluster suite
-# (below) against a local Redis Cluster (started here unless LS_TEST_REDIS_CLUSTER_URL names one).
+# With no arguments a second pass runs the Redis Cluster suite (below) against a local Redis
+# Cluster (started here on 7000.. unless LS_TEST_REDIS_CLUSTER_URL names one);
+# LS_TEST_REDIS_CLUSTER=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh
@@ -32,9 +33,7 @@ REDIS_CLUSTER_SUITE=(
   tests/streams/test_state_behind.py tests/streams/test_forget.py
   tests/streams/operator
 )
-# Opt-in for now (LS_TEST_REDIS_CLUSTER=1): its last hand run had failures not yet diagnosed
-# (issue 10), and a red pass would stop CI.
-if [ $# -eq 0 ] && [ -n "${LS_TEST_REDIS_CLUSTER:-}" ]; then
+if [ $# -eq 0 ] && [ "${LS_TEST_REDIS_CLUSTER:-1}" != 0 ]; then
   cluster_url=${LS_TEST_REDIS_CLUSTER_URL:-}
   if [ -z "$cluster_url" ]; then
     scripts/services.sh start redis-cluster

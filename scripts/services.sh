@@ -7,7 +7,7 @@
 # LS_KAFKA_CONTROLLER_PORT (9093), LS_REDIS_PORT (6379). Tests that must stop a service start
 # a private pair this way (tests/private_services.py), on their own ports and directory.
 #   scripts/services.sh start|stop|status redis-cluster
-# A Redis Cluster (never part of `all`): 3 masters with AOF on ports LS_REDIS_CLUSTER_PORT
+# A Redis Cluster (never started by `start` alone; `stop` alone stops it too): 3 masters with AOF on ports LS_REDIS_CLUSTER_PORT
 # (7000) and up, and with LS_REDIS_REPLICAS=1 one replica each (ports 7003..7005); the URL to
 # use is redis+cluster://127.0.0.1:7000/ (README, "Running on a Redis Cluster"). A replica
 # takes over a master unreachable for LS_REDIS_CLUSTER_NODE_TIMEOUT_MS (5000).
@@ -166,6 +166,19 @@ cluster_node_ping() { redis-cli -p "$1" ping | grep -q PONG; }
 
 cluster_ok() { redis-cli -p "$cluster_port" cluster info | grep -q '^cluster_state:ok'; }
 
+# Every replica has finished its first sync with its master. A replica that never synced
+# refuses to take over ("Disconnected from master for longer than allowed"), so a master
+# killed before that point would leave its slots down for good (issue 10).
+cluster_replicas_synced() {
+  local port
+  for port in $(cluster_ports); do
+    if redis-cli -p "$port" info replication | grep -q '^role:slave'; then
+      redis-cli -p "$port" info replication | grep -q '^master_link_status:up' || return 1
+      redis-cli -p "$port" info replication | grep -q '^master_sync_in_progress:0' || return 1
+    fi
+  done
+}
+
 start_cluster_node() {  # port: a cluster-enabled redis-server with AOF, unless it answers
   local port=$1 dir="$cluster_dir/$1"
   if cluster_node_ping "$port" 2>/dev/null; then return; fi
@@ -186,6 +199,7 @@ start_redis_cluster() {
       --cluster-yes >"$cluster_dir/create.log" 2>&1 || { cat "$cluster_dir/create.log" >&2; exit 1; }
   fi
   wait_for "redis cluster" 30 cluster_ok
+  if [ "$cluster_replicas" -gt 0 ]; then wait_for "redis cluster replicas in sync" 60 cluster_replicas_synced; fi
   log "redis cluster ready: redis+cluster://127.0.0.1:$cluster_port/ (${#nodes[@]} nodes, AOF in $cluster_dir)"
 }
 
@@ -352,6 +366,7 @@ esac
 case "${1:-}:$which" in  # the cluster runs only when named
   start:kafka-cluster) start_kafka_cluster ;;
   stop:kafka-cluster) stop_kafka_cluster ;;
+  stop:all) if [ -d "$cluster_dir" ]; then stop_redis_cluster; fi ;;
   status:kafka-cluster) status_kafka_cluster ;;
   status:all) if [ -d "$kafka_cluster_dir" ]; then status_kafka_cluster; fi ;;
 esac

@@ -12,6 +12,14 @@ transaction touches one slot, as a cluster requires. The cluster client is retur
 single-server type: both implement the same command methods, and the cluster-only differences
 (SCAN visiting every master, DEL/UNLINK split per slot, pipelines grouped per node) are handled
 inside redis-py's cluster client.
+
+Failover (issue 10): redis-py refreshes its slot map after a connection error, but each
+refresh also re-reads the server's command table (COMMAND) from the *default node*, the first
+master of its map. While a dead master still owns its slots (before its replica is promoted),
+that default node may be the dead one: every refresh then fails, so commands to the healthy
+masters stall too. `_CommandTable` reads COMMAND once (its answer does not change with the
+topology), from any reachable master, so a refresh needs CLUSTER SLOTS only, from any of the
+cluster's nodes.
 """
 
 from __future__ import annotations
@@ -21,13 +29,25 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.cluster
+from redis._parsers import AsyncCommandsParser
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import PRIMARY
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .errors import StateError
 
-__all__ = ["CLUSTER_SCHEMES", "RedisUrlError", "connect", "connect_sync", "is_cluster"]
+__all__ = [
+    "CLUSTER_SCHEMES",
+    "RedisUrlError",
+    "connect",
+    "connect_sync",
+    "is_cluster",
+    "transaction",
+]
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 """Scheme -> whether it uses TLS."""
@@ -85,6 +105,35 @@ def _cluster_options(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     return nodes, options
 
 
+class _CommandTable(AsyncCommandsParser):
+    """The cluster client's command table, read once from any reachable master.
+
+    redis-py reads it again on every slot-map refresh, from the default node only; after a
+    master died that node can be the dead one, and the refresh fails for every command.
+    """
+
+    def __init__(self, cluster: AsyncRedisCluster) -> None:
+        super().__init__()
+        self._cluster = cluster
+
+    async def initialize(self, node: AsyncClusterNode | None = None) -> None:
+        if self.commands:
+            return  # COMMAND's answer does not depend on which master is alive
+        manager = self._cluster.nodes_manager
+        candidates = [n for n in (node, *manager.get_nodes_by_server_type(PRIMARY)) if n]
+        failure: Exception | None = None
+        for candidate in dict.fromkeys(candidates):
+            try:
+                await super().initialize(candidate)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                failure = exc
+                continue
+            return
+        if failure is not None:
+            raise failure
+        await super().initialize(node)  # no master known yet: redis-py's own error
+
+
 def connect(url: str, **options: Any) -> Redis:
     """An asyncio client for `url` (one server or a cluster); `options` go to redis-py."""
     if not is_cluster(url):
@@ -92,7 +141,23 @@ def connect(url: str, **options: Any) -> Redis:
     nodes, parsed = _cluster_options(url)
     startup = [AsyncClusterNode(host, port) for host, port in nodes]
     cluster = AsyncRedisCluster(startup_nodes=startup, **parsed, **options)
+    cluster.commands_parser = _CommandTable(cluster)
     return cast(Redis, cluster)
+
+
+async def transaction(redis: Redis) -> Pipeline:
+    """A MULTI/EXEC pipeline of `redis`; on a cluster, its client is initialised first.
+
+    redis-py's asyncio cluster queues each command of a transaction from a thread that runs
+    an event loop of its own (`TransactionStrategy.execute_command`). A client that must
+    (re)initialise then (never used yet, or after a connection error) does so in that
+    short-lived loop, and its connections stay bound to it: "Future attached to a different
+    loop", then "Event loop is closed". Initialised here, in the caller's loop, with no await
+    before the commands are queued, the thread only queues them.
+    """
+    if isinstance(redis, AsyncRedisCluster):
+        await redis.initialize()
+    return redis.pipeline(transaction=True)
 
 
 def connect_sync(url: str, **options: Any) -> redis.Redis:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from ._redis import as_text
+from .connect import transaction
 from .keys import KeySpace
 
 __all__ = ["DeliveredStore", "ExportKeys", "export_keys", "forget_export"]
@@ -87,7 +88,7 @@ class DeliveredStore:
 
     async def acknowledge(self, added: Sequence[str], removed: Sequence[str]) -> None:
         """The destination acknowledged a batch: record exactly its changes (atomically)."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = await transaction(self.redis)  # MULTI/EXEC, safe on a cluster
         if added:
             pipe.sadd(self.delivered, *added)
         if removed:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from .connect import transaction
 from .keys import KeySpace
 
 __all__ = ["TrendPoint", "TrendStore"]
@@ -44,7 +45,7 @@ class TrendStore:
         point, not two."""
         if not counts:
             return
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = await transaction(self.redis)  # MULTI/EXEC, safe on a cluster
         for segment_id, count in counts.items():
             key = self.key(segment_id)
             pipe.zremrangebyscore(key, at_ms, at_ms)

@@ -24,6 +24,7 @@ from redis.exceptions import (
     ClusterError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     ResponseError,
     SlotNotCoveredError,
     TryAgainError,
@@ -51,6 +52,12 @@ _TRANSIENT_REDIS = (OutOfMemoryError, ReadOnlyError, TryAgainError, ClusterError
 and the cluster client giving up after a failover's redirections."""
 
 
+_UNREACHABLE_CLUSTER = ("Redis Cluster cannot be connected", "All slots are not covered")
+"""How redis-py's cluster client says that no node answered, or that the nodes that did
+answer serve only part of the slots (a master down and not replaced yet): it raises the base
+`RedisClusterException` for those, as it does for a command it cannot route (not retried)."""
+
+
 class InfrastructureError(Exception):
     """Raised by livesegments itself for a condition an operator must fix (retried)."""
 
@@ -72,6 +79,8 @@ def _infrastructure(exc: BaseException) -> bool:
         return True
     if isinstance(exc, ResponseError):
         return str(exc).startswith(_TRANSIENT_REPLIES)
+    if type(exc) is RedisClusterException:
+        return str(exc).startswith(_UNREACHABLE_CLUSTER)
     return isinstance(
         exc,
         RedisConnectionError

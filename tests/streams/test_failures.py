@@ -9,7 +9,13 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, RequestTimedOutError
 from faust.exceptions import ProducerSendError
 from redis._parsers.base import BaseParser
-from redis.exceptions import BusyLoadingError, ClusterError, ResponseError, SlotNotCoveredError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterError,
+    RedisClusterException,
+    ResponseError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -72,6 +78,17 @@ def test_transient_replies_as_redis_py_raises_them_are_retried(reply: str) -> No
 def test_cluster_failover_errors_are_retried() -> None:
     assert is_infrastructure(ClusterError("TTL exhausted."))
     assert is_infrastructure(SlotNotCoveredError("Slot 42 is not covered by the cluster."))
+    # redis-py's cluster client, with no node answering or part of the slots unserved
+    assert is_infrastructure(
+        RedisClusterException(
+            "Redis Cluster cannot be connected. Please provide at least one reachable node: None"
+        )
+    )
+    assert is_infrastructure(
+        RedisClusterException("All slots are not covered after query all startup_nodes. 5 of")
+    )
+    # a command it cannot route is the caller's fault, not an outage
+    assert not is_infrastructure(RedisClusterException("No way to dispatch this command"))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -173,14 +172,6 @@ def cluster_harness(
             cluster.close()  # even when the worker's cleanup failed
 
 
-@pytest.mark.skipif(
-    not os.environ.get("LS_TEST_REDIS_FAILOVER"),
-    reason=(
-        "known bug, issue 10: in 1 of about 4 runs the worker's cluster client kept connecting "
-        "to the killed master for 120 s after its replica was promoted (no slot-map refresh); "
-        "run with LS_TEST_REDIS_FAILOVER=1"
-    ),
-)
 @pytest.mark.parametrize("cluster_harness", [1], indirect=True)
 def test_master_killed_mid_stream_a_replica_takes_over_and_results_are_exact(
     cluster_harness: tuple[PrivateRedisCluster, Harness],
