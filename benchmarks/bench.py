@@ -194,8 +194,13 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
                 marks["rss"] = sum(rss_bytes(pid) or 0 for pid in worker.pids)
             # the window opens once warm and, with N workers, once every one owns partitions
             if "warm" not in marks and done >= warm_at and settle.poll(now):
-                marks["warm"] = (now, done, meter.snapshot())
-                marks["offsets"] = progress.offsets()
+                offsets = progress.offsets()  # read again: asking the workers took a while
+                marks["warm"] = (
+                    time.perf_counter(),
+                    sum(max(0, off + 1 - start1[p]) for p, off in enumerate(offsets)),
+                    meter.snapshot(),
+                )
+                marks["offsets"] = offsets
 
         t_first, done_first, t_last, done_last = progress.wait_until(
             start1, end1, timeout=3600, worker=worker, on_poll=on_poll

@@ -6,6 +6,12 @@ fetcher leaves it to this reader (`engine.consumer.app_class(batch_topics=...)`)
 `LS_BATCH_SIZE` records of each assigned events partition per `getmany` and hands each
 partition's list, in order, to `PartitionRuntime.process` (partitions concurrently).
 
+Fetch rhythm: aiokafka asks the broker for a partition again only once its buffered records
+were taken, so after a batch longer than `_STALE_AFTER_S` the buffer is as old as that batch;
+the next fetch then also waits (at most `_REFRESH_S`) for the answer to the request that taking
+them triggered, so a batch ends at what the broker has now, not a batch ago. Before the first
+fetch the heap is frozen after a full collection (`engine.collector`).
+
 Offsets: Kafka gets only what the state applied (`PartitionRuntime.applied_offset` + 1), from a
 timer, when partitions are revoked and when the worker stops; never a fetched, unapplied record.
 After a crash the group resumes at or before the state's offset, and the state skips what it

@@ -131,8 +131,9 @@ class BatchFetcher:
                     found.update(await fetcher.fetched_records({tp}, 0, max_records))
                 if not found and timeout:
                     found.update(await fetcher.fetched_records(set(wanted), timeout, max_records))
-                if found and refresh_s:
-                    # taking the records made aiokafka ask the broker again: wait for that answer
+                if refresh_s and any(0 < len(got) < max_records for got in found.values()):
+                    # a partition's buffer was emptied, so aiokafka asks the broker again: wait
+                    # for that answer (when every buffer still holds records, no one is asked)
                     waiter = fetcher._create_fetch_waiter()
                     await asyncio.wait([waiter], timeout=refresh_s)
                     if not waiter.done():
