@@ -62,13 +62,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: 5k customers, 20 segments, 20k events, 5 s latency phase",
+        help="small run: 5k customers, 20 segments, 60k events, 5 s latency phases",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     args.latency_rate = args.latency_rate or [1000.0, 5000.0]
     if args.quick:
-        args.customers, args.segments, args.events = 5_000, 20, 20_000
+        # 60k events: with --workers 2 the group settles after ~15k, the window needs the rest
+        args.customers, args.segments, args.events = 5_000, 20, 60_000
         args.latency_seconds = 5.0
         if args.output == RESULTS / "latest.json":
             args.output = RESULTS / "quick.json"
@@ -136,6 +137,7 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         worker.start()
         client = Client(settings)
         started = time.perf_counter()
+        _wait_settled(worker, parts)  # a command answered mid-rebalance may lose its reply
         reply = client.command({"command": "refresh", "all": True}, timeout=120)
         assert reply["ok"], reply
         out["worker_ready_s"] = time.perf_counter() - started
@@ -254,6 +256,7 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         _say("restarting the worker for the latency phases")
         worker.start()
         meter = _meter(bench, worker)
+        _wait_settled(worker, parts)
         reply = client.command({"command": "refresh", "all": True}, timeout=120)
         assert reply["ok"], reply
         flips = flip_pool(args.customers, args.seed)
@@ -335,6 +338,18 @@ def _meter(bench: BenchEnv, worker: WorkerProcess) -> CpuMeter:
     """CPU of the worker(s), redis-server, the broker's JVM and this process (the producer)."""
     groups = {f"worker{n}": [pid] for n, pid in enumerate(worker.pids)}
     return CpuMeter({**groups, **_services(bench), "bench-producer": [os.getpid()]})
+
+
+def _wait_settled(worker: WorkerProcess, partitions: int, timeout: float = 180) -> None:
+    """Until every worker owns events partitions and the group stopped rebalancing."""
+    settle = GroupSettle(worker.assignments, partitions)
+    deadline = time.monotonic() + timeout
+    while not settle.poll(time.monotonic()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the group did not settle within {timeout}s: {settle.current}")
+        if not worker.alive():
+            raise RuntimeError(f"worker exited; see {worker.log_path}")
+        time.sleep(0.1)
 
 
 def _per_worker(
