@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from aiokafka import TopicPartition
 from prometheus_client import generate_latest
 
 from state import KeySpace
@@ -69,14 +68,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     redis = connect(settings.redis_url)
-
-    async def log_end(partition: int) -> int | None:
-        tp = TopicPartition(settings.events_topic, partition)
-        return (await app.consumer.highwaters(tp)).get(tp)
-
-    offsets = GroupOffsets(
-        settings.kafka_bootstrap, settings.app_id, settings.events_topic, log_end
-    )
+    offsets = GroupOffsets(settings.kafka_bootstrap, settings.app_id, settings.events_topic)
     partitions = PartitionRuntime(
         settings, redis, Publisher(app, drop_undeliverable=True), offsets.committed
     )

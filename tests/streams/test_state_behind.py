@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.engine.group_offsets import GroupOffsets
 
@@ -82,49 +81,3 @@ def test_state_flushed_under_a_running_worker_is_refused_and_degraded(
     assert profile(h, "after-flush") is None
     log = h.worker.log_path.read_text(errors="replace")
     assert "committed offset" in log and "Refusing to process" in log
-
-
-def _commit_past_the_log_end(h: Harness) -> dict[int, int]:
-    """Commit, for the worker's group, one past each events partition's log end."""
-    s = h.settings
-
-    async def commit() -> dict[int, int]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            tps = [TopicPartition(s.events_topic, p) for p in range(2)]
-            consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
-            await consumer.commit({tp: ends[tp] + 1 for tp in tps})
-            return {tp.partition: ends[tp] + 1 for tp in tps}
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(commit())
-
-
-def test_a_committed_offset_past_the_log_end_is_not_taken_for_a_lost_state(
-    own_harness: Harness,
-) -> None:
-    """Regression: a bench run found the group's offsets one past the log end of every
-    partition after a stop; the restarted worker refused every partition (StateBehindError),
-    though no record was ever applied at such an offset."""
-    h = own_harness
-    expected = {f"before-{i}": {"n": i} for i in range(10)}
-    for customer, attrs in expected.items():
-        h.client.send_event(customer, "profile", attrs)
-    h.client.flush()
-    wait_attrs(h, expected)
-    h.worker.stop()
-    beyond = _commit_past_the_log_end(h)
-    assert _committed(h) == beyond
-
-    h.start()
-    h.client.send_event("after-restart", "profile", {"n": 99})
-    h.client.flush()
-    wait_attrs(h, {"after-restart": {"n": 99}, **expected})
-    log = h.worker.log_path.read_text(errors="replace")
-    assert "past the log end" in log
-    assert "Refusing to process" not in log
