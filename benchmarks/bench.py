@@ -24,6 +24,7 @@ from typing import Any
 
 from streams.client import Client
 
+from .group import GroupSettle
 from .harness import ROOT, BenchEnv, Progress, WorkerProcess, bulk_produce, end_offsets
 from .io_floor import io_floor
 from .latency import LatencyResult, flip_pool, measure_latency
@@ -61,13 +62,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: 5k customers, 20 segments, 20k events, 5 s latency phase",
+        help="small run: 5k customers, 20 segments, 60k events, 5 s latency phases",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     args.latency_rate = args.latency_rate or [1000.0, 5000.0]
     if args.quick:
-        args.customers, args.segments, args.events = 5_000, 20, 20_000
+        # 60k events: with --workers 2 the group settles after ~15k, the window needs the rest
+        args.customers, args.segments, args.events = 5_000, 20, 60_000
         args.latency_seconds = 5.0
         if args.output == RESULTS / "latest.json":
             args.output = RESULTS / "quick.json"
@@ -135,6 +137,7 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         worker.start()
         client = Client(settings)
         started = time.perf_counter()
+        _wait_settled(worker, parts)  # a command answered mid-rebalance may lose its reply
         reply = client.command({"command": "refresh", "all": True}, timeout=120)
         assert reply["ok"], reply
         out["worker_ready_s"] = time.perf_counter() - started
@@ -186,12 +189,20 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         meter = _meter(bench, worker)
         warm_at = max(1, int(total * WARMUP_SHARE))
         marks: dict[str, Any] = {}
+        settle = GroupSettle(worker.assignments, parts)
 
         def on_poll(now: float, done: int) -> None:
             if "rss" not in marks:  # the worker is up, its caches are empty
                 marks["rss"] = sum(rss_bytes(pid) or 0 for pid in worker.pids)
-            if "warm" not in marks and done >= warm_at:
-                marks["warm"] = (now, done, meter.snapshot())
+            # the window opens once warm and, with N workers, once every one owns partitions
+            if "warm" not in marks and done >= warm_at and settle.poll(now):
+                offsets = progress.offsets()  # read again: asking the workers took a while
+                marks["warm"] = (
+                    time.perf_counter(),
+                    sum(max(0, off + 1 - start1[p]) for p, off in enumerate(offsets)),
+                    meter.snapshot(),
+                )
+                marks["offsets"] = offsets
 
         t_first, done_first, t_last, done_last = progress.wait_until(
             start1, end1, timeout=3600, worker=worker, on_poll=on_poll
@@ -204,6 +215,7 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         measured = done_last - done_warm
         e2e = _rate(measured, t_last - t_warm)
         cpu = CpuMeter.delta(cpu_warm, cpu_end)
+        per_worker = _per_worker(settle, marks.get("offsets"), end1, cpu)
         out["end_to_end"] = {
             "events": total,
             "measured_events": measured,
@@ -221,6 +233,10 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
             "changes_per_event": changes / total if total else 0.0,
             "cpu_s": cpu,
             "cpu_us_per_event": {k: v / measured * 1e6 for k, v in cpu.items()} if measured else {},
+            "group_settled": "warm" in marks,
+            "group_rebalances_seen": settle.changes,
+            "measured_share": measured / total if total else 0.0,
+            "per_worker": per_worker,
             "worker_rss_bytes": rss,
             "worker_rss_at_first_commit_bytes": marks.get("rss", 0),
             "worker_rss_per_100k_customers": rss * 100_000 / args.customers,
@@ -240,6 +256,7 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         _say("restarting the worker for the latency phases")
         worker.start()
         meter = _meter(bench, worker)
+        _wait_settled(worker, parts)
         reply = client.command({"command": "refresh", "all": True}, timeout=120)
         assert reply["ok"], reply
         flips = flip_pool(args.customers, args.seed)
@@ -321,6 +338,42 @@ def _meter(bench: BenchEnv, worker: WorkerProcess) -> CpuMeter:
     """CPU of the worker(s), redis-server, the broker's JVM and this process (the producer)."""
     groups = {f"worker{n}": [pid] for n, pid in enumerate(worker.pids)}
     return CpuMeter({**groups, **_services(bench), "bench-producer": [os.getpid()]})
+
+
+def _wait_settled(worker: WorkerProcess, partitions: int, timeout: float = 180) -> None:
+    """Until every worker owns events partitions and the group stopped rebalancing."""
+    settle = GroupSettle(worker.assignments, partitions)
+    deadline = time.monotonic() + timeout
+    while not settle.poll(time.monotonic()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the group did not settle within {timeout}s: {settle.current}")
+        if not worker.alive():
+            raise RuntimeError(f"worker exited; see {worker.log_path}")
+        time.sleep(0.1)
+
+
+def _per_worker(
+    settle: GroupSettle,
+    offsets: list[int] | None,
+    end: dict[int, int],
+    cpu: dict[str, float],
+) -> list[dict[str, Any]]:
+    """Each worker's partitions, events applied and CPU seconds over the measured window."""
+    if offsets is None:
+        return []
+    rows = []
+    for n, owned in enumerate(settle.current):
+        parts = owned or []
+        events = sum(max(0, end[p] - (offsets[p] + 1)) for p in parts)
+        rows.append(
+            {
+                "worker": f"worker{n}",
+                "partitions": parts,
+                "events": events,
+                "cpu_s": cpu.get(f"worker{n}", 0.0),
+            }
+        )
+    return rows
 
 
 def _latency(lat: LatencyResult, cpu: dict[str, float]) -> dict[str, Any]:
@@ -407,6 +460,25 @@ def _table(out: dict[str, Any]) -> str:
             f"{e2e['measured_events']:,} events in {e2e['seconds']:.1f} s; "
             + (f"{e2e['ratio_to_fair_ceiling']:.1%} of the lower fair ceiling, " if fair else "")
             + f"{e2e['ratio_to_raw']:.1%} of raw",
+        ),
+        *(
+            (
+                f"  {w['worker']}: partitions {','.join(map(str, w['partitions']))}",
+                f"{w['events']:,} events",
+                f"{w['cpu_s']:.1f} CPU s"
+                + (f", {w['cpu_s'] / w['events'] * 1e6:,.0f} µs/event" if w["events"] else ""),
+            )
+            for w in e2e.get("per_worker", [])
+        ),
+        (
+            "  measured window",
+            f"{e2e.get('measured_share', 0):.0%} of events",
+            (
+                "opened once warm and the group settled"
+                if e2e.get("group_settled", True)
+                else "NOT VALID: the group never settled (a worker owned no partition)"
+            )
+            + f"; assignment changes seen {e2e.get('group_rebalances_seen', 0)}",
         ),
         (
             "  changes per event; warm-up (not measured)",

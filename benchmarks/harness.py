@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -108,15 +111,19 @@ class WorkerProcess:
         self.count = count
         self.log_path = Path(tempfile.gettempdir()) / f"livesegments-{run_id}.log"
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.ports: list[int] = []
+        """Each worker's HTTP port (its `/health` lists the events partitions it owns)."""
 
     def start(self) -> None:
         self.procs = []
+        self.ports = []
         for n in range(self.count):
             path = self.log_path if n == 0 else self.log_path.with_suffix(f".{n}.log")
             log = open(path, "ab")  # noqa: SIM115 - owned by the child
             env = {**os.environ, **self.env}
             if n:
                 env["LS_WEB_PORT"] = str(_free_port())
+            self.ports.append(int(env["LS_WEB_PORT"]))
             self.procs.append(
                 subprocess.Popen(
                     # "info" as in production (see streams/cli.py about faust's spinner)
@@ -136,6 +143,22 @@ class WorkerProcess:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
+
+    def assignments(self) -> list[list[int] | None]:
+        """The events partitions each worker owns, from its `/health` (None: no answer)."""
+        found: list[list[int] | None] = []
+        for port in self.ports:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    body = json.loads(r.read())
+            except urllib.error.HTTPError as exc:  # 503 while degraded still has the body
+                body = json.loads(exc.read() or b"{}")
+            except (OSError, ValueError):
+                found.append(None)
+                continue
+            parts = body.get("events_partitions")
+            found.append(sorted(parts) if isinstance(parts, list) else None)
+        return found
 
     def alive(self) -> bool:
         return bool(self.procs) and all(p.poll() is None for p in self.procs)

@@ -6,6 +6,12 @@ fetcher leaves it to this reader (`engine.consumer.app_class(batch_topics=...)`)
 `LS_BATCH_SIZE` records of each assigned events partition per `getmany` and hands each
 partition's list, in order, to `PartitionRuntime.process` (partitions concurrently).
 
+Fetch rhythm: aiokafka asks the broker for a partition again only once its buffered records
+were taken, so after a batch longer than `_STALE_AFTER_S` the buffer is as old as that batch;
+the next fetch then also waits (at most `_REFRESH_S`) for the answer to the request that taking
+them triggered, so a batch ends at what the broker has now, not a batch ago. Before the first
+fetch the heap is frozen after a full collection (`engine.collector`).
+
 Offsets: Kafka gets only what the state applied (`PartitionRuntime.applied_offset` + 1), from a
 timer, when partitions are revoked and when the worker stops; never a fetched, unapplied record.
 After a crash the group resumes at or before the state's offset, and the state skips what it
@@ -47,6 +53,13 @@ _UNASSIGNED_WAIT_S = 0.05
 COMMIT_INTERVAL_S = 1.0
 """How often applied offsets are committed to Kafka (the state holds its own offsets)."""
 
+_STALE_AFTER_S = 0.02
+"""A batch longer than this leaves what aiokafka buffered meanwhile stale: the next fetch also
+waits (up to `_REFRESH_S`) for the broker's answer to a fresh request (`BatchFetcher.fetch`)."""
+
+_REFRESH_S = 0.02
+"""Longest a fetch waits for that fresh answer (the broker answers at once when it has data)."""
+
 
 def incoming(record: Any) -> Incoming:
     """An aiokafka `ConsumerRecord` as the runtime takes it."""
@@ -82,6 +95,10 @@ class EventsReader:
     async def run(self) -> None:
         """Fetch and apply batches until the worker stops."""
         fetcher = self._fetcher
+        freezer = getattr(self._runtime, "freezer", None)
+        if freezer is not None:  # faust's and the libraries' objects: no full collection later
+            freezer.freeze(full=True)
+        fetched_at = 0.0
         while not self._stopping:
             if not fetcher.flowing:
                 await fetcher.wait_flowing()
@@ -90,7 +107,11 @@ class EventsReader:
             if not tps:
                 await asyncio.sleep(_UNASSIGNED_WAIT_S)
                 continue
-            records = await fetcher.fetch(tps, _IDLE_WAIT_S, self._batch_size)
+            stale = time.monotonic() - fetched_at > _STALE_AFTER_S
+            records = await fetcher.fetch(
+                tps, _IDLE_WAIT_S, self._batch_size, _REFRESH_S if stale else 0.0
+            )
+            fetched_at = time.monotonic()
             if not records or not fetcher.flowing or self._stopping:
                 continue  # a rebalance began: read again from the committed offsets
             fetcher.note_inbound(records, time.monotonic())

@@ -5,6 +5,15 @@ long-lived objects that CPython's full collections would traverse again and agai
 each with ~80k profiles). Profiles hold no reference cycles (they are freed by reference
 counting when evicted), so once enough of them arrived they are moved out of the collector's
 reach with `gc.freeze()`, after a young collection so no cyclic garbage is frozen with them.
+
+Rewrites count as well as new profiles: every event replaces objects of a cached profile, and
+those young objects reach the old generation, which then grows until a full collection
+traverses it (measured: 0.1-0.6 s pauses at 1,000 events/s with 5,000 cached customers, the
+p99 of the latency figure). Freezing every `every` writes keeps the old generation small.
+The worker also freezes once, after a full collection, before it reads events (faust's and
+the libraries' objects: a 0.3-0.6 s full collection otherwise). The cost: an object alive at a
+freeze that later becomes garbage inside a reference cycle stays until the process ends
+(acyclic garbage, profiles included, is still freed by reference counting).
 """
 
 from __future__ import annotations
@@ -18,7 +27,8 @@ FREEZE_EVERY = 5_000
 
 
 class ProfileFreezer:
-    """Counts the profiles a worker took in and freezes the heap every `every` of them."""
+    """Counts the profiles a worker wrote to its cache (new or rewritten: a rewrite leaves young
+    objects that would reach the old generation too) and freezes the heap every `every`."""
 
     def __init__(self, every: int = FREEZE_EVERY) -> None:
         self.every = every
@@ -30,8 +40,13 @@ class ProfileFreezer:
         if self.pending >= self.every:
             self.freeze()
 
-    def freeze(self) -> None:
-        gc.collect(1)
+    def freeze(self, full: bool = False) -> None:
+        """Move what lives now out of the collector's reach (after a young collection, or a
+        full one: once at start-up, so faust's and the libraries' objects go too)."""
+        if full:
+            gc.collect()
+        else:
+            gc.collect(1)
         gc.freeze()
         self.pending = 0
         self.freezes += 1

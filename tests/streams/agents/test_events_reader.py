@@ -33,6 +33,7 @@ class FakeFetcher:
         self.batches: asyncio.Queue[dict[TP, list[Record]]] = asyncio.Queue()
         self.commits: list[dict[int, int]] = []
         self.stop_flow_during_fetch = False
+        self.refreshes: list[float] = []
 
     async def wait_flowing(self) -> None:
         await asyncio.sleep(3600)
@@ -40,7 +41,10 @@ class FakeFetcher:
     def assigned(self) -> list[TP]:
         return [TP(self.topic, p) for p in self.partitions]
 
-    async def fetch(self, tps: Sequence[Any], timeout: float, max_records: int) -> Any:
+    async def fetch(
+        self, tps: Sequence[Any], timeout: float, max_records: int, refresh_s: float = 0.0
+    ) -> Any:
+        self.refreshes.append(refresh_s)
         batch = await self.batches.get()
         if self.stop_flow_during_fetch:
             self.flowing = False  # a rebalance began while the records came in
@@ -171,3 +175,29 @@ def test_a_batch_stuck_past_the_fence_timeout_is_cancelled_at_a_rebalance() -> N
 
     fetcher, runtime = asyncio.run(run())
     assert runtime.processed == [] and fetcher.commits == [] and runtime.forgotten == [0]
+
+
+def test_after_a_long_batch_the_next_fetch_waits_for_fresh_records() -> None:
+    """Regression: aiokafka buffers one answer per partition and asks again only once it was
+    taken, so after a long batch the next one held only records as old as that batch and the
+    newer ones waited a whole batch more (latency p50 of 157 ms at 1,000 events/s)."""
+
+    async def run() -> list[float]:
+        fetcher, runtime = FakeFetcher([0]), FakeRuntime()
+        task = asyncio.ensure_future(_reader(fetcher, runtime).run())
+        await fetcher.batches.put(_records(0, range(3)))  # applied at once
+        await _until(lambda: len(runtime.processed) == 1)
+        await fetcher.batches.put(_records(0, range(3, 5)))
+        await _until(lambda: len(runtime.processed) == 2)
+        runtime.release.clear()  # the next batch takes long
+        await fetcher.batches.put(_records(0, range(5, 7)))
+        await runtime.started.wait()
+        await asyncio.sleep(0.1)
+        runtime.release.set()
+        await _until(lambda: len(runtime.processed) == 3 and len(fetcher.refreshes) == 4)
+        task.cancel()
+        return fetcher.refreshes
+
+    refreshes = asyncio.run(run())
+    assert refreshes[2] == 0.0  # after a quick batch what is buffered is fresh
+    assert refreshes[3] > 0.0  # after a 100 ms batch: ask the broker for what came since
