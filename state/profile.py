@@ -126,8 +126,8 @@ class Profile:
     @classmethod
     def decode(cls, customer_id: str, blob: bytes) -> Profile:
         raw = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-        events = {
-            t: EventSeries([EventRecord(ts, props) for ts, props in recs])
+        events = {  # stored from a series: already in time order
+            t: EventSeries([EventRecord(ts, props) for ts, props in recs], ordered=True)
             for t, recs in raw["e"].items()
         }
         return cls(customer_id, raw["a"], events, raw["r"], set(raw["m"]), raw.get("w"))

@@ -84,7 +84,12 @@ class TaskStats:
     segments: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def count(self, segment_id: str, figure: str) -> None:
-        setattr(self, figure, getattr(self, figure) + 1)
+        if figure == "evaluated":
+            self.evaluated += 1
+        elif figure == "entered":
+            self.entered += 1
+        else:
+            self.exited += 1
         per = self.segments.get(segment_id)
         if per is None:
             per = self.segments[segment_id] = dict.fromkeys(_FIGURES, 0)
@@ -196,6 +201,7 @@ class PartitionEngine:
         index = self._index
         config = self.config
         seeds: list[str]
+        ordered = False
         if event.type == "profile":
             seeds = []
             for name in profile.upsert_attributes(event.properties):
@@ -204,14 +210,19 @@ class PartitionEngine:
             profile.append_event(
                 event.type, event.ts, event.properties, config.history_max_events, cutoff
             )
-            seeds = list(index.by_event.get(event.type, ()))
-            for event_type in profile.prune(config.history_max_events, cutoff):
-                seeds.extend(index.by_event.get(event_type, ()))
+            seeds = index.by_event.get(event.type, [])
+            pruned = profile.prune(config.history_max_events, cutoff)
+            if pruned:
+                seeds = list(seeds)
+                for event_type in pruned:
+                    seeds.extend(index.by_event.get(event_type, ()))
+            else:
+                ordered = True  # one list of the index: in rank order, no repeats
         if not seeds:
             self.schedule(batch, profile, now, changed=())
             return True
         view = profile.snapshot(cutoff)
-        self.evaluate(batch, profile, seeds, now, "event", view=view)
+        self.evaluate(batch, profile, seeds, now, "event", view=view, ordered=ordered)
         self.schedule(batch, profile, now, changed=seeds, view=view)
         return True
 
@@ -233,16 +244,21 @@ class PartitionEngine:
         cause: str,
         stats: TaskStats | None = None,
         view: ProfileSnapshot | None = None,
+        ordered: bool = False,
     ) -> None:
         """Evaluate `seeds`, then the dynamic dependents of every membership that changed.
 
         Seeds are evaluated in dependency order (a sorted list); a heap is made only when a
         membership change brings in dependents. `view` is the profile's snapshot at `now` when
-        the caller already has one (the events must not have changed since it was taken).
+        the caller already has one (the events must not have changed since it was taken);
+        `ordered`: `seeds` is a list of known segment ids in rank order, without repeats.
         """
         index = self._index
         rank = index.rank
-        order = sorted({s for s in seeds if s in rank}, key=rank.__getitem__)
+        order: list[str]
+        order = [s for s in seeds if s in rank]
+        if not ordered and len(order) > 1:
+            order = sorted(set(order), key=rank.__getitem__)
         if not order:
             return
         if view is None:

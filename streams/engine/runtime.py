@@ -100,12 +100,13 @@ class _Owner:
     def remember(self, profiles: Iterable[Profile]) -> None:
         """After a commit: keep the committed profiles, evicting the least recently used."""
         cache = self.cache
-        before = len(cache)
+        touched = 0
         for profile in profiles:
             cache[profile.customer_id] = profile
             cache.move_to_end(profile.customer_id)
-        if self.freezer is not None and len(cache) > before:
-            self.freezer.took(len(cache) - before)
+            touched += 1
+        if self.freezer is not None and touched:
+            self.freezer.took(touched)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
 
