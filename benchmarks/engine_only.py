@@ -165,12 +165,11 @@ class _Partition:
         self.changes += len(batch.outbox)
         self.meta = PartitionMeta(0, batch.offset, batch.seq, None)
         cache = self.cache
-        before = len(cache)
         for cid, profile in batch.profiles.items():
             cache[cid] = profile
             cache.move_to_end(cid)
-        if self.freezer is not None and len(cache) > before:
-            self.freezer.took(len(cache) - before)
+        if self.freezer is not None and batch.profiles:
+            self.freezer.took(len(batch.profiles))
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
 

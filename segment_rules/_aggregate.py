@@ -140,9 +140,12 @@ def compile_aggregate(
 
     def evaluate(profile: ProfileView, now: int) -> bool:
         events = profile.events(etype)
-        if type(events) is EventSeries:
-            series: EventSeries = events
+        kind = type(events)
+        if kind is EventSeries:
+            series: EventSeries = events  # type: ignore[assignment]
             start = series.head
+        elif kind is tuple and not events:  # no events of the type
+            return reduce(events, now)
         else:
             found = _series(events)
             if found is None:  # another ProfileView: scan its sequence
@@ -185,6 +188,8 @@ def _next_change(
 
     def next_change(profile: ProfileView, now: int) -> int | None:
         events: Sequence[EventRecord] = profile.events(etype)
+        if type(events) is tuple and not events:
+            return None
         found = _series(events)
         best: int | None = None
         if found is None:
@@ -199,6 +204,8 @@ def _next_change(
                 end = series.end
                 if filt is None:
                     best = series.ts_at(start) + window if start < end else None
+                elif end - start <= SCAN_AT_MOST:
+                    best = first_passing(series.records(start), now)
                 elif static is not None:
                     index: CountIndex = series.indexed(count_key, new_count)
                     at = index.first_passing(start, end)
@@ -289,16 +296,25 @@ def _reducer(cond: EventCondition, filt: PropPredicate | None) -> _Reducer:
         if filt is None:
             return lambda events, now: matches(len(events))
         test = filt
-        return lambda events, now: matches(sum(1 for e in events if test(e.props, now)))
+
+        def count(events: Sequence[EventRecord], now: int) -> bool:
+            found = 0
+            for event in events:
+                if test(event.props, now):
+                    found += 1
+            return matches(found)
+
+        return count
     prop = cond.prop
     assert prop is not None
 
     def numbers(events: Sequence[EventRecord], now: int) -> list[float]:
         out: list[float] = []
         for event in events:
-            if filt is not None and not filt(event.props, now):
+            props = event.props
+            if filt is not None and not filt(props, now):
                 continue
-            value = event.props.get(prop)
+            value = props.get(prop)
             if is_number(value):
                 out.append(value)  # type: ignore[arg-type]
         return out
@@ -309,6 +325,8 @@ def _reducer(cond: EventCondition, filt: PropPredicate | None) -> _Reducer:
 
         def total(events: Sequence[EventRecord], now: int) -> bool:
             found = numbers(events, now)
+            if len(found) == 1:  # one value: it is the sum and the average, compared exactly
+                return matches(found[0])
             if average and not found:
                 return False
             exact = _exact_total(found)

@@ -37,6 +37,9 @@ _ONE_MS: Final = timedelta(milliseconds=1)
 
 def is_number(value: object) -> bool:
     """True for ``int`` and ``float`` values, never for ``bool``."""
+    kind = type(value)
+    if kind is int or kind is float:  # the common case, without isinstance
+        return True
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

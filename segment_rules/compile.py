@@ -72,6 +72,12 @@ class CompiledSegment:
     def is_static(self) -> bool:
         return self.definition.is_static
 
+    @property
+    def evaluator(self) -> _Evaluate:
+        """The function :meth:`evaluate` calls: ``evaluator(profile, now_ms)`` (hot loops
+        keep it to save a method call per evaluation)."""
+        return self._evaluate
+
     def evaluate(self, profile: ProfileView, now_ms: int) -> bool:
         """Whether the customer seen through ``profile`` belongs to the segment at ``now_ms``."""
         return self._evaluate(profile, now_ms)

@@ -126,8 +126,8 @@ class Profile:
     @classmethod
     def decode(cls, customer_id: str, blob: bytes) -> Profile:
         raw = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-        events = {
-            t: EventSeries([EventRecord(ts, props) for ts, props in recs])
+        events = {  # stored from a series: already in time order
+            t: EventSeries([EventRecord(ts, props) for ts, props in recs], ordered=True)
             for t, recs in raw["e"].items()
         }
         return cls(customer_id, raw["a"], events, raw["r"], set(raw["m"]), raw.get("w"))
@@ -184,16 +184,20 @@ class Profile:
 
     def prune(self, max_events: int, cutoff_ms: int) -> frozenset[str]:
         """Drop events at or before `cutoff_ms`, then the oldest beyond `max_events`."""
-        touched: set[str] = set()
+        touched: set[str] | None = None
         total = 0
+        empty = False
         encoded = self._encoded
         for event_type, series in self.events.items():
             if series and series.first_ts() <= cutoff_ms:
                 dropped = series.drop_through(cutoff_ms)
                 if event_type in encoded:
                     encoded[event_type].drop(dropped)
+                touched = touched or set()
                 touched.add(event_type)
-            total += len(series)
+            size = len(series)
+            total += size
+            empty = empty or not size
         while total > max_events:
             oldest_type = min(
                 (t for t, series in self.events.items() if series),
@@ -202,32 +206,45 @@ class Profile:
             self.events[oldest_type].drop_oldest()
             if oldest_type in encoded:
                 encoded[oldest_type].drop(1)
+            touched = touched or set()
             touched.add(oldest_type)
             total -= 1
-        for event_type in [t for t, recs in self.events.items() if not recs]:
-            del self.events[event_type]
-            encoded.pop(event_type, None)
-        return frozenset(touched)
+        if empty or touched:
+            for event_type in [t for t, recs in self.events.items() if not recs]:
+                del self.events[event_type]
+                encoded.pop(event_type, None)
+        return frozenset(touched) if touched else _NOTHING
 
     def oldest_event_ts(self) -> int | None:
-        firsts = [series.first_ts() for series in self.events.values() if series]
-        return min(firsts) if firsts else None
+        oldest: int | None = None
+        for series in self.events.values():
+            if series:
+                first = series.first_ts()
+                if oldest is None or first < oldest:
+                    oldest = first
+        return oldest
 
     def snapshot(self, cutoff_ms: int) -> ProfileSnapshot:
         return ProfileSnapshot(self, cutoff_ms)
 
 
 _MISSING = object()
+_NOTHING: frozenset[str] = frozenset()
 
 
 class ProfileSnapshot:
-    """What a rule can see of a profile at one instant: retention applied, read only."""
+    """What a rule can see of a profile at one instant: retention applied, read only.
 
-    __slots__ = ("_cutoff", "_profile")
+    Each event type's window is worked out once per snapshot (many segments read the same
+    type): a snapshot is taken for one evaluation round, while the history does not change.
+    """
+
+    __slots__ = ("_cutoff", "_profile", "_windows")
 
     def __init__(self, profile: Profile, cutoff_ms: int) -> None:
         self._profile = profile
         self._cutoff = cutoff_ms
+        self._windows: dict[str, Sequence[EventRecord]] = {}
 
     @property
     def customer_id(self) -> str:
@@ -238,12 +255,19 @@ class ProfileSnapshot:
         return self._profile.attrs.get(name)
 
     def events(self, event_type: str) -> Sequence[EventRecord]:
+        found = self._windows.get(event_type)
+        if found is not None:
+            return found
         series = self._profile.events.get(event_type)
+        window: Sequence[EventRecord]
         if not series:
-            return ()
-        if series.first_ts() > self._cutoff:
-            return series
-        return series.window(series.after(self._cutoff))
+            window = ()
+        elif series.first_ts() > self._cutoff:
+            window = series
+        else:
+            window = series.window(series.after(self._cutoff))
+        self._windows[event_type] = window
+        return window
 
     def in_segment(self, segment_id: str) -> bool:
         return segment_id in self._profile.segments

@@ -12,11 +12,17 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
-from segment_rules import NO_LIMITS, CompiledSegment, compile_segment, parse_definition
-from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile
+from segment_rules import (
+    NO_LIMITS,
+    CompiledSegment,
+    ProfileView,
+    compile_segment,
+    parse_definition,
+)
+from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile, ProfileSnapshot
 
 from .. import metrics
 from ..messages import Event, MembershipChange
@@ -30,6 +36,7 @@ __all__ = [
 ]
 
 _COMPILED: dict[str, CompiledSegment] = {}
+Evaluator = Callable[[ProfileView, int], bool]
 
 
 def compiled_for(applied: AppliedSegment) -> CompiledSegment:
@@ -63,6 +70,8 @@ class SegmentFailed(Exception):
 
 
 _FIGURES = ("evaluated", "entered", "exited")
+_FLUSH_EVALUATIONS = 256
+"""Evaluations counted before they are added to the metrics when no membership changed."""
 
 
 @dataclass
@@ -75,7 +84,12 @@ class TaskStats:
     segments: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def count(self, segment_id: str, figure: str) -> None:
-        setattr(self, figure, getattr(self, figure) + 1)
+        if figure == "evaluated":
+            self.evaluated += 1
+        elif figure == "entered":
+            self.entered += 1
+        else:
+            self.exited += 1
         per = self.segments.get(segment_id)
         if per is None:
             per = self.segments[segment_id] = dict.fromkeys(_FIGURES, 0)
@@ -104,6 +118,8 @@ class _Index:
     timed: list[str] = field(default_factory=list)
     timed_set: frozenset[str] = frozenset()
     aggregates: bool = False
+    evaluators: dict[str, Evaluator] = field(default_factory=dict)
+    """Segment id -> its compiled evaluation function (no method call per evaluation)."""
 
 
 class PartitionEngine:
@@ -121,6 +137,10 @@ class PartitionEngine:
         """Evaluations per segment id since start (metrics, and tests of incrementality)."""
         self._changes: Counter[tuple[bool, str]] = Counter()
         """Membership changes not yet added to the metrics (`_flush_metrics`)."""
+        self._evaluated: Counter[str] = Counter()
+        """Evaluations per cause not yet added to the metrics: flushed with any membership
+        change, else once `_FLUSH_EVALUATIONS` piled up (the lock of each `inc` costs more
+        than a short evaluation)."""
 
     # -- catalog --------------------------------------------------------------------------
     def set_segment(self, applied: AppliedSegment) -> None:
@@ -153,6 +173,7 @@ class PartitionEngine:
         index.rank = {sid: i for i, sid in enumerate(order)}
         for sid in order:
             seg = self.segments[sid]
+            index.evaluators[sid] = seg.evaluator
             for dep in seg.segments:
                 if not seg.is_static:
                     index.dependents.setdefault(dep, []).append(sid)
@@ -178,19 +199,31 @@ class PartitionEngine:
             self.expire(batch, profile, now)  # a window moved before the timer fired
         cutoff = now - self.config.history_max_age_ms
         index = self._index
-        seeds: set[str] = set()
+        config = self.config
+        seeds: list[str]
+        ordered = False
         if event.type == "profile":
+            seeds = []
             for name in profile.upsert_attributes(event.properties):
-                seeds.update(index.by_attr.get(name, ()))
+                seeds.extend(index.by_attr.get(name, ()))
         else:
             profile.append_event(
-                event.type, event.ts, event.properties, self.config.history_max_events, cutoff
+                event.type, event.ts, event.properties, config.history_max_events, cutoff
             )
-            seeds.update(index.by_event.get(event.type, ()))
-            for event_type in profile.prune(self.config.history_max_events, cutoff):
-                seeds.update(index.by_event.get(event_type, ()))
-        self.evaluate(batch, profile, seeds, now, "event")
-        self.schedule(batch, profile, now, changed=seeds)
+            seeds = index.by_event.get(event.type, [])
+            pruned = profile.prune(config.history_max_events, cutoff)
+            if pruned:
+                seeds = list(seeds)
+                for event_type in pruned:
+                    seeds.extend(index.by_event.get(event_type, ()))
+            else:
+                ordered = True  # one list of the index: in rank order, no repeats
+        if not seeds:
+            self.schedule(batch, profile, now, changed=())
+            return True
+        view = profile.snapshot(cutoff)
+        self.evaluate(batch, profile, seeds, now, "event", view=view, ordered=ordered)
+        self.schedule(batch, profile, now, changed=seeds, view=view)
         return True
 
     def expire(self, batch: PartitionBatch, profile: Profile, now: int) -> None:
@@ -210,35 +243,64 @@ class PartitionEngine:
         now: int,
         cause: str,
         stats: TaskStats | None = None,
+        view: ProfileSnapshot | None = None,
+        ordered: bool = False,
     ) -> None:
-        """Evaluate `seeds`, then the dynamic dependents of every membership that changed."""
-        rank = self._index.rank
-        heap = [(rank[s], s) for s in set(seeds) if s in rank]
-        if not heap:
+        """Evaluate `seeds`, then the dynamic dependents of every membership that changed.
+
+        Seeds are evaluated in dependency order (a sorted list); a heap is made only when a
+        membership change brings in dependents. `view` is the profile's snapshot at `now` when
+        the caller already has one (the events must not have changed since it was taken);
+        `ordered`: `seeds` is a list of known segment ids in rank order, without repeats.
+        """
+        index = self._index
+        rank = index.rank
+        order: list[str]
+        order = [s for s in seeds if s in rank]
+        if not ordered and len(order) > 1:
+            order = sorted(set(order), key=rank.__getitem__)
+        if not order:
             return
-        heapq.heapify(heap)
-        seen = {s for _, s in heap}
-        view = profile.snapshot(now - self.config.history_max_age_ms)
-        evaluated = 0
-        while heap:
-            _, sid = heapq.heappop(heap)
+        if view is None:
+            view = profile.snapshot(now - self.config.history_max_age_ms)
+        evaluators = index.evaluators
+        members = profile.segments
+        dependents = index.dependents
+        done: list[str] = []
+        extra: list[tuple[int, str]] = []
+        seen: set[str] | None = None
+        at, size = 0, len(order)
+        while True:
+            if extra and (at >= size or extra[0][0] < rank[order[at]]):
+                sid = heapq.heappop(extra)[1]
+            elif at < size:
+                sid = order[at]
+                at += 1
+            else:
+                break
             try:
-                member = self.segments[sid].evaluate(view, now)
+                member = evaluators[sid](view, now)
             except Exception as exc:
                 raise SegmentFailed(sid, exc) from exc
-            self.evaluations[sid] += 1
-            evaluated += 1
+            done.append(sid)
             if stats is not None:
                 stats.count(sid, "evaluated")
-            if member == (sid in profile.segments):
+            if member == (sid in members):
                 continue
             self._record(batch, profile, sid, member, now, cause, stats)
-            for dependent in self._index.dependents.get(sid, ()):
-                if dependent not in seen:
-                    seen.add(dependent)
-                    heapq.heappush(heap, (rank[dependent], dependent))
-        metrics.evaluations(cause).inc(evaluated)
-        self._flush_metrics()
+            following = dependents.get(sid)
+            if following:
+                if seen is None:
+                    seen = set(order)
+                for dependent in following:
+                    if dependent not in seen:
+                        seen.add(dependent)
+                        heapq.heappush(extra, (rank[dependent], dependent))
+        self.evaluations.update(done)
+        pending = self._evaluated
+        pending[cause] += len(done)
+        if self._changes or pending.total() >= _FLUSH_EVALUATIONS:
+            self._flush_metrics()
 
     def _flush_metrics(self) -> None:
         """Add the membership changes counted by `_record` to the metrics, one call per label."""
@@ -247,6 +309,11 @@ class PartitionEngine:
             for (member, cause), count in changes.items():
                 metrics.membership_changes(member, cause).inc(count)
             changes.clear()
+        evaluated = self._evaluated
+        if evaluated:
+            for cause, count in evaluated.items():
+                metrics.evaluations(cause).inc(count)
+            evaluated.clear()
 
     def remove_member(
         self,
@@ -309,31 +376,35 @@ class PartitionEngine:
         batch: PartitionBatch,
         profile: Profile,
         now: int,
-        changed: set[str] | None = None,
+        changed: Collection[str] | None = None,
+        view: ProfileSnapshot | None = None,
     ) -> None:
         """Set the customer's timer to the next instant time alone may change a membership.
 
         With `changed` (the segments an event or a task could affect), only those are asked
         and the earlier timer is kept: it may then fire early, and the expiry recomputes
         everything, but it is never late. A timer already due is left alone: its expiry
-        recomputes everything anyway.
+        recomputes everything anyway. `view`: as for `evaluate`.
         """
         wake: int | None = None
-        timed: Iterable[str] = self._index.timed
+        index = self._index
+        timed: Iterable[str] = index.timed
         if changed is not None:
             if profile.wake is not None:
                 if profile.wake <= now:
                     return
                 wake = profile.wake
-            timed_set = self._index.timed_set
+            timed_set = index.timed_set
             timed = [sid for sid in changed if sid in timed_set]
         if timed:
-            view = profile.snapshot(now - self.config.history_max_age_ms)
+            if view is None:
+                view = profile.snapshot(now - self.config.history_max_age_ms)
+            segments = self.segments
             for sid in timed:
-                at = self.segments[sid].next_change(view, now)
+                at = segments[sid].next_change(view, now)
                 if at is not None and (wake is None or at < wake):
                     wake = at
-        if self._index.aggregates:
+        if index.aggregates:
             oldest = profile.oldest_event_ts()
             if oldest is not None:
                 forget = oldest + self.config.history_max_age_ms
