@@ -47,7 +47,10 @@ def _exact_sum(found: Sequence[float]) -> float | Fraction:
     """The sum, exact even when an integer beyond the float range meets a float."""
     try:
         return sum(found)
-    except OverflowError:
+    except OverflowError:  # an integer beyond the float range met a float
+        non_finite = [v for v in found if isinstance(v, float) and not math.isfinite(v)]
+        if non_finite:  # float arithmetic decides: inf, -inf, or NaN (a NaN, or inf + -inf)
+            return sum(non_finite)
         return sum(map(Fraction, found), Fraction(0))
 
 

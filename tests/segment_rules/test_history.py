@@ -3,6 +3,7 @@ reference interpreter, and with a plain scan of the same events."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 
 from segment_rules import EventRecord, EventSeries, _aggregate, compile_segment
 
-from .reference import DAY, ref_segment
-from .strategies import NOW, budget, small_numbers
+from .reference import DAY, ref_dur, ref_segment
+from .strategies import HUGE, NOW, budget, small_numbers
+from .test_compile_properties import follow_timers
 
 _ETYPE = "buy"
 _PROPS = st.fixed_dictionaries(
@@ -171,3 +173,121 @@ def test_compaction_keeps_the_newest_events_and_their_aggregates() -> None:
             assert _sum_is(sum(r.props["p"] for r in series)).evaluate(view, NOW)
     assert len(series) == 10
     assert [r.ts for r in series] == list(range(NOW - 10, NOW))
+
+
+# ------------------------------------------------- every kind of value, short and long series
+
+_EXACT_VALUES = st.one_of(
+    st.integers(-3, 5),
+    st.sampled_from([0.5, -1.5, 0.1, 1e-30, 2.0**-70, 5e-324, -0.0, 1e3, 2**63, HUGE, -HUGE]),
+    st.booleans(),
+    st.sampled_from(["1", "a", "", None, [1], {"k": 1}]),
+)
+"""Property values of every kind the reference sums exactly: fractions finer than the
+series' first scale (``2**-64``), integers beyond the float range, and non-numbers."""
+_NON_FINITE = st.sampled_from([math.inf, -math.inf, math.nan])
+_FILTERS: list[dict[str, Any] | None] = [
+    None,
+    {"prop": "k", "op": "eq", "value": "x"},  # does not depend on time: indexed
+    {"prop": "d", "op": "within_last", "value": "1d"},  # depends on time: scanned
+]
+
+
+@st.composite
+def _series_cases(
+    draw: st.DrawFn, sizes: st.SearchStrategy[int], values: st.SearchStrategy[Any]
+) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]], int]:
+    """One aggregate of ``p`` and an unsorted history of ``sizes`` events whose times sit on
+    the window's edges (``now - span + {-1, 0, 1}``) or anywhere around."""
+    agg = draw(st.sampled_from(["count", "sum", "avg", "min", "max", "distinct_count"]))
+    op = draw(st.sampled_from(["eq", "ne", "lt", "lte", "gt", "gte", "between"]))
+    constants = st.sampled_from([0, 1, 2, 3, -1, 0.5, 1.5, -1.5, 1e-30, 2**63])
+    value: Any = sorted(draw(st.lists(constants, min_size=2, max_size=2)))
+    where: dict[str, Any] = {"event": _ETYPE, "agg": agg, "op": op}
+    where["value"] = value if op == "between" else value[draw(st.integers(0, 1))]
+    if agg != "count":
+        where["prop"] = "p"
+    filt = draw(st.sampled_from(_FILTERS))
+    if filt is not None:
+        where["filter"] = filt
+    now = draw(st.sampled_from([NOW - DAY, NOW, NOW + 1]))
+    edges = [now - 40 * DAY, now]
+    if draw(st.booleans()):
+        within = draw(st.sampled_from(["1s", "90s", "1d", "3d"]))
+        where["within"] = within
+        edges = [now - ref_dur(within) + k for k in (-1, 0, 1)]
+    times = st.one_of(st.sampled_from(edges), st.integers(now - 5 * DAY, now + DAY))
+    dates = st.one_of(st.integers(now - 2 * DAY, now), st.sampled_from([now - DAY, now - DAY + 1]))
+    props = st.fixed_dictionaries(
+        {"p": values},
+        optional={"k": st.sampled_from(["x", "y"]), "d": dates},
+    )
+    size = draw(sizes)
+    records = draw(st.lists(st.tuples(times, props), min_size=size, max_size=size))
+    return {"id": "seg", "name": "Series", "rules": [{"where": where}]}, records, now
+
+
+_SHORT = st.integers(1, _aggregate.SCAN_AT_MOST)
+_LONG = st.integers(_aggregate.SCAN_AT_MOST + 1, 40)
+
+
+def _grow(records: list[tuple[int, dict[str, Any]]], check: Any) -> EventSeries:
+    """Add the events one by one in the order drawn (so often in the middle), and ``check``
+    the series after each addition: indexes extended, or rebuilt after an insertion."""
+    series = EventSeries()
+    for ts, props in records:
+        series.add(EventRecord(ts, props))
+        check(series)
+    return series
+
+
+def _raw(series: EventSeries) -> dict[str, Any]:
+    events = [(r.ts, r.props) for r in series]
+    return {"attrs": {}, "events": {_ETYPE: events}, "segments": frozenset()}
+
+
+def _matches_reference(defn: dict[str, Any], records: list[Any], now: int) -> None:
+    compiled = compile_segment(defn)
+
+    def check(series: EventSeries) -> None:
+        assert compiled.evaluate(_View(series), now) == ref_segment(defn, _raw(series), now)
+
+    series = _grow(records, check)
+    for cutoff in (now - 3 * DAY, now - DAY, now - 1):  # retention drops the oldest
+        series.drop_through(cutoff)
+        check(series)
+    raw = {"attrs": {}, "events": {_ETYPE: records}, "segments": frozenset()}
+    follow_timers(defn, raw, now)  # every timer against the reference's timeline
+
+
+@budget(150)
+@given(_series_cases(_SHORT, _EXACT_VALUES))
+def test_a_short_series_matches_the_reference(case: Any) -> None:
+    """At most ``SCAN_AT_MOST`` events (and any fast path for short histories)."""
+    _matches_reference(*case)
+
+
+@budget(150)
+@given(_series_cases(_LONG, _EXACT_VALUES))
+def test_a_long_series_matches_the_reference(case: Any) -> None:
+    """More events than ``SCAN_AT_MOST``: the indexes answer."""
+    _matches_reference(*case)
+
+
+@budget(100)
+@given(_series_cases(_LONG, st.one_of(_EXACT_VALUES, _NON_FINITE)), st.integers(0, 39))
+def test_infinite_and_nan_values_give_the_scan_results(case: Any, at: int) -> None:
+    """An infinite or NaN value (which the reference's fractions cannot hold): the indexed
+    answer equals a scan of the same events, before and after it arrives."""
+    defn, records, now = case
+    records.insert(at % (len(records) + 1), (now - 1, {"p": math.nan, "k": "x"}))
+    compiled = compile_segment(defn)
+
+    def check(series: EventSeries) -> None:
+        scanned = _View(list(series))
+        with patch.object(_aggregate, "SCAN_AT_MOST", 0):
+            assert compiled.evaluate(_View(series), now) == compiled.evaluate(scanned, now)
+            indexed_next = compiled.next_change(_View(series), now)
+        assert indexed_next == compiled.next_change(scanned, now)
+
+    _grow(records, check)
