@@ -40,8 +40,11 @@ if [ ! -x "$venv/bin/mutmut" ]; then
   # its own venv: mutmut 3.8 needs click>=8.4.2, faust-streaming 0.15.3 needs click<8.4
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "mutmut==3.8.1" "pytest>=8" "pytest-asyncio>=0.23" \
-    "pytest-timeout==2.4.0" "hypothesis>=6.100" "jsonschema>=4.20" "redis==8.1.0"
+    "pytest-timeout==2.4.0" "hypothesis>=6.100" "jsonschema>=4.20" "redis==8.1.0" \
+    "msgpack==1.2.4"
 fi
+# tests/conftest.py imports state.connect (copied by also_copy), which needs msgpack
+"$venv/bin/python" -c "import msgpack" 2>/dev/null || "$venv/bin/pip" install -q "msgpack==1.2.4"
 # fewer, fixed examples per property test: each mutant is judged on the same inputs
 export LS_PROPERTY_SCALE="${LS_PROPERTY_SCALE:-0.1}" LS_PROPERTY_DERANDOMIZE=1
 mutmut=("nice" "-n" "${LS_MUTATION_NICE:-19}" "$venv/bin/mutmut")
@@ -52,7 +55,12 @@ if [ -z "$sample" ] && [ ${#paths[@]} -eq 0 ]; then
 fi
 if ! ls mutants/segment_rules/*.meta >/dev/null 2>&1; then
   # mutmut generates every mutant (and maps tests to functions) on its first run
-  "${mutmut[@]}" run --max-children 1 "segment_rules.errors.*__mutmut_1" >/dev/null || true
+  "${mutmut[@]}" run --max-children 1 "segment_rules.errors.*__mutmut_1" >/tmp/ls-mutation-first-run.log 2>&1 || true
+  if ! "$venv/bin/mutmut" results --all true | grep "segment_rules.errors\..*__mutmut_1:" | grep -vq "not checked"; then
+    # the tests failed on the unmutated code, or could not be collected in mutants/
+    tail -n 40 /tmp/ls-mutation-first-run.log >&2
+    exit 1
+  fi
 fi
 "$venv/bin/mutmut" results --all true | sed -n 's/^ *\([^ :]*__mutmut_[0-9]*\):.*/\1/p' |
   sort >mutants/all.txt

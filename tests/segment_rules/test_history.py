@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 from unittest.mock import patch
 
@@ -14,8 +15,8 @@ from hypothesis import strategies as st
 
 from segment_rules import EventRecord, EventSeries, _aggregate, compile_segment
 
-from .reference import DAY, ref_dur, ref_segment
-from .strategies import HUGE, NOW, budget, small_numbers
+from .reference import DAY, ref_aggregate_value, ref_dur, ref_segment
+from .strategies import COLLIDE, HUGE, NOW, budget, small_numbers
 from .test_compile_properties import follow_timers
 
 _ETYPE = "buy"
@@ -178,6 +179,7 @@ def test_compaction_keeps_the_newest_events_and_their_aggregates() -> None:
 # ------------------------------------------------- every kind of value, short and long series
 
 _EXACT_VALUES = st.one_of(
+    COLLIDE,  # 1, True, 1.0, "1", 0, False, -0.0: equal in Python, distinct by kind or not
     st.integers(-3, 5),
     st.sampled_from([0.5, -1.5, 0.1, 1e-30, 2.0**-70, 5e-324, -0.0, 1e3, 2**63, HUGE, -HUGE]),
     st.booleans(),
@@ -224,6 +226,23 @@ def _series_cases(
     )
     size = draw(sizes)
     records = draw(st.lists(st.tuples(times, props), min_size=size, max_size=size))
+    if size >= 2 and draw(st.booleans()):
+        # two values that Python finds equal, of two kinds or one, inside every window and
+        # passing every filter: what distinct_count, min and max must tell apart, or not
+        pair = draw(st.sampled_from([(1, True), (0, False), (1, 1.0), (0, -0.0), (1, "1")]))
+        at = draw(st.lists(st.integers(0, size - 1), min_size=2, max_size=2, unique=True))
+        for where_at, twin in zip(at, pair, strict=True):
+            records[where_at] = (now - 1, {"p": twin, "k": "x", "d": now})
+    try:
+        exact = ref_aggregate_value(where, {"events": {_ETYPE: records}}, now)
+    except (ValueError, OverflowError):  # inf or NaN: the reference's fractions hold neither
+        exact = None
+    if exact is not None and op != "between" and draw(st.booleans()):
+        # the constant on the aggregate's exact value at now: eq/lte/gte... on the edge
+        if exact.denominator == 1:
+            where["value"] = int(exact)
+        elif abs(exact) < 2**64 and Fraction(float(exact)) == exact:
+            where["value"] = float(exact)
     return {"id": "seg", "name": "Series", "rules": [{"where": where}]}, records, now
 
 
