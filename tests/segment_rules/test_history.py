@@ -310,3 +310,32 @@ def test_infinite_and_nan_values_give_the_scan_results(case: Any, at: int) -> No
         assert indexed_next == compiled.next_change(scanned, now)
 
     _grow(records, check)
+
+
+def test_a_series_is_a_sequence_of_its_kept_events() -> None:
+    """Indexing (negative too), slices, equality and the out-of-range error, before and after
+    the oldest events are dropped, on the series and on a window of it."""
+    records = [EventRecord(NOW + i, {"n": i}) for i in (3, 0, 2, 1, 4)]
+    series = EventSeries(records)
+    ordered = sorted(records, key=lambda r: r.ts)
+    assert series == ordered and series == tuple(ordered) and series != ordered[1:]
+    assert series != records  # unsorted: not the same sequence
+    assert (series == {"n": 0}) is False
+    assert [series[i] for i in range(-5, 5)] == ordered + ordered
+    assert list(series[1:3]) == ordered[1:3] and list(series[::-1]) == ordered[::-1]
+    series.drop_through(NOW + 1)
+    kept = ordered[2:]
+    assert series == kept and len(series) == 3 and list(series) == kept
+    assert [series[i] for i in (0, 1, 2, -1, -2, -3)] == [*kept, *kept[::-1]]
+    assert list(series[:2]) == kept[:2]
+    window = series.window(series.after(NOW + 2))
+    assert [window[0], window[-1]] == [kept[1], kept[2]] and list(window[1:]) == kept[2:]
+    for sequence, size in ((series, 3), (window, 2)):
+        for index in (size, -size - 1):
+            try:
+                sequence[index]
+            except IndexError as exc:
+                assert str(exc) == "event index out of range"
+            else:
+                raise AssertionError(f"index {index} of {size} events did not raise")
+    assert repr(EventSeries(kept[:1])) == f"EventSeries([{kept[0]!r}])"
