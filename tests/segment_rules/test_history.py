@@ -323,7 +323,8 @@ def test_a_series_is_a_sequence_of_its_kept_events() -> None:
     assert (series == {"n": 0}) is False
     assert [series[i] for i in range(-5, 5)] == ordered + ordered
     assert list(series[1:3]) == ordered[1:3] and list(series[::-1]) == ordered[::-1]
-    series.drop_through(NOW + 1)
+    assert series.drop_through(NOW - 1) == 0
+    assert series.drop_through(NOW + 1) == 2
     kept = ordered[2:]
     assert series == kept and len(series) == 3 and list(series) == kept
     assert [series[i] for i in (0, 1, 2, -1, -2, -3)] == [*kept, *kept[::-1]]
@@ -339,3 +340,13 @@ def test_a_series_is_a_sequence_of_its_kept_events() -> None:
             else:
                 raise AssertionError(f"index {index} of {size} events did not raise")
     assert repr(EventSeries(kept[:1])) == f"EventSeries([{kept[0]!r}])"
+
+
+def test_an_event_older_than_the_dropped_ones_is_kept_at_the_front() -> None:
+    series = EventSeries([EventRecord(NOW + i, {}) for i in range(4)])
+    series.drop_oldest()
+    series.drop_oldest()
+    older = EventRecord(NOW - 5, {"old": True})
+    series.add(older)  # in the middle of the record list, before the kept events
+    assert list(series) == [older, EventRecord(NOW + 2, {}), EventRecord(NOW + 3, {})]
+    assert series.first_ts() == NOW - 5 and len(series) == 3
