@@ -350,3 +350,24 @@ def test_an_event_older_than_the_dropped_ones_is_kept_at_the_front() -> None:
     series.add(older)  # in the middle of the record list, before the kept events
     assert list(series) == [older, EventRecord(NOW + 2, {}), EventRecord(NOW + 3, {})]
     assert series.first_ts() == NOW - 5 and len(series) == 3
+
+
+def test_sums_stay_exact_as_finer_fractions_arrive() -> None:
+    """Each finer float rescales the sums already taken in (twice here: to 2**-64, then past
+    it); the indexed sum must still equal the exact one."""
+    series = EventSeries()
+    view = _View(series)
+    values: list[float] = [0.5, 0.25, 1e-30, 2.0**-70, 3, 5e-324]
+    for i, value in enumerate(values):
+        series.add(EventRecord(NOW - 100 + i, {"p": value}))
+    for _ in range(4):  # past SCAN_AT_MOST: the index answers
+        series.add(EventRecord(NOW - 50, {"p": 1}))
+    for agg, op, bound, expected in (
+        ("sum", "gt", 7.75, True),  # 7.75 + 1e-30 + ... > 7.75
+        ("sum", "lte", 7.75, False),
+        ("sum", "lt", 7.750000000000001, True),
+        ("avg", "lt", 0.775, True),  # the float 0.775 is 0.77500000000000002...: above
+    ):
+        where = {"event": _ETYPE, "agg": agg, "prop": "p", "op": op, "value": bound}
+        compiled = compile_segment({"id": "t", "name": "T", "rules": [{"where": where}]})
+        assert compiled.evaluate(view, NOW) is expected, (agg, op, bound)
