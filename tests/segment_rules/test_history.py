@@ -70,7 +70,11 @@ _DEFINITIONS = [
     {"id": f"s{i}", "name": "History", "rules": [{"where": where}]}
     for i, where in enumerate(_conditions())
 ]
-_COMPILED = [compile_segment(d) for d in _DEFINITIONS]
+
+
+def _compiled() -> list[Any]:
+    """Compiled in the test, not at import: a mutation run swaps functions per test."""
+    return [compile_segment(d) for d in _DEFINITIONS]
 
 
 @dataclass
@@ -115,6 +119,7 @@ def test_short_windows_are_scanned_with_the_same_results(ops: list[Any], now: in
 
 
 def _follow(ops: list[Any], now: int) -> None:
+    compiled_all = _compiled()
     series = EventSeries()
     incremental = _View(series)
     for op in ops:
@@ -127,7 +132,7 @@ def _follow(ops: list[Any], now: int) -> None:
             "segments": [],
         }
         scanned = _View(records)  # a plain list: the scanning path
-        for definition, compiled in zip(_DEFINITIONS, _COMPILED, strict=True):
+        for definition, compiled in zip(_DEFINITIONS, compiled_all, strict=True):
             expected = ref_segment(definition, raw, now)
             assert compiled.evaluate(incremental, now) == expected, (definition, records)
             assert compiled.evaluate(scanned, now) == expected, (definition, records)
@@ -141,6 +146,7 @@ def test_a_window_of_a_series_reads_from_its_start(ops: list[Any]) -> None:
 
 
 def _windows(ops: list[Any]) -> None:
+    compiled_all = _compiled()
     series = EventSeries()
     for op in ops:
         _apply(series, op)
@@ -151,7 +157,7 @@ def _windows(ops: list[Any]) -> None:
         assert list(window) == kept
         assert len(window) == len(kept)
         assert [window[i] for i in range(len(kept))] == kept
-        for definition, compiled in zip(_DEFINITIONS, _COMPILED, strict=True):
+        for definition, compiled in zip(_DEFINITIONS, compiled_all, strict=True):
             raw = {"attrs": {}, "events": {_ETYPE: [(r.ts, r.props) for r in kept]}, "segments": []}
             assert compiled.evaluate(_View(window), NOW) == ref_segment(definition, raw, NOW)
 
