@@ -43,12 +43,14 @@ SCAN_AT_MOST: Final = 8
 """Windows of at most this many events are scanned: cheaper than building an index."""
 
 
-def _exact_sum(found: Sequence[float]) -> float | Fraction:
-    """The sum, exact even when an integer beyond the float range meets a float."""
+def _float_sum(found: Sequence[float]) -> float:
+    """The float sum of values among which an infinity or NaN is: float arithmetic decides,
+    and an integer beyond the float range (which cannot meet a float in ``sum``) cannot
+    change an infinite or NaN total."""
     try:
         return sum(found)
-    except OverflowError:
-        return sum(map(Fraction, found), Fraction(0))
+    except OverflowError:  # inf, -inf or NaN (a NaN, or inf + -inf)
+        return sum(v for v in found if isinstance(v, float) and not math.isfinite(v))
 
 
 def _comparator(op: str, value: int | float | tuple[int | float, int | float]) -> _Matches:
@@ -331,7 +333,7 @@ def _reducer(cond: EventCondition, filt: PropPredicate | None) -> _Reducer:
                 return False
             exact = _exact_total(found)
             if exact is None:  # infinite or NaN: float arithmetic decides
-                value = _exact_sum(found)
+                value = _float_sum(found)
                 return matches(value / len(found) if average else value)
             numerator, shift = exact
             return ratio(numerator, (1 << shift) * (len(found) if average else 1))

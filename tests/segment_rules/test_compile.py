@@ -315,6 +315,21 @@ def test_a_sum_beyond_float_range_can_come_back_into_it() -> None:
     assert aggregate_on(profile, "sum", "eq", 0.5)
 
 
+@pytest.mark.parametrize("agg", ["sum", "avg"])
+def test_an_integer_beyond_float_range_beside_an_infinity_or_nan(agg: str) -> None:
+    """Found by ``test_history.test_infinite_and_nan_values_give_the_scan_results``: the
+    exact fallback built ``Fraction(inf)`` and raised, so the segment failed. Float
+    arithmetic decides, as it does without the huge integer."""
+    inf, nan = float("inf"), float("nan")
+    assert aggregate_on(buys((1, {"amount": HUGE}), (2, {"amount": inf})), agg, "gt", 0)
+    assert not aggregate_on(buys((1, {"amount": HUGE}), (2, {"amount": -inf})), agg, "gt", 0)
+    assert aggregate_on(buys((1, {"amount": -HUGE}), (2, {"amount": -inf})), agg, "lt", 0)
+    for other in (nan, -inf):  # NaN, and inf + -inf, compare false, even with ne
+        profile = buys((1, {"amount": HUGE}), (2, {"amount": inf}), (3, {"amount": other}))
+        assert not aggregate_on(profile, agg, "gt", 0)
+        assert not aggregate_on(profile, agg, "lte", 0)
+
+
 def aggregate_on(profile: DictProfile, agg: str, op: str, value: float) -> bool:
     cond = {"event": "buy", "agg": agg, "prop": "amount", "op": op, "value": value}
     return segment(cond).evaluate(profile, NOW)
