@@ -18,13 +18,15 @@ smaller one, a thorough run a larger one): see :func:`budget`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from segment_rules import DictProfile, EventRecord
+from segment_rules import DictProfile, EventRecord, ProfileView
 
 from .reference import DAY, Raw, ref_aggregate_value, ref_date, ref_dur, walk
 
@@ -347,6 +349,32 @@ def to_profile(raw: Raw) -> DictProfile:
     )
 
 
+@dataclass(frozen=True)
+class PlainProfile:
+    """A ProfileView whose events are plain sorted tuples, not ``EventSeries`` (as
+    ``insights.data`` hands its customers out): the evaluator scans them, with no index."""
+
+    raw: Raw
+
+    def attribute(self, name: str) -> object | None:
+        return self.raw["attrs"].get(name)
+
+    def events(self, event_type: str) -> Sequence[EventRecord]:
+        recs = self.raw["events"].get(event_type, ())
+        return tuple(sorted((EventRecord(ts, props) for ts, props in recs), key=_ts))
+
+    def in_segment(self, segment_id: str) -> bool:
+        return segment_id in self.raw["segments"]
+
+
+def _ts(record: EventRecord) -> int:
+    return record.ts
+
+
+PROFILE_VIEWS: tuple[Callable[[Raw], ProfileView], ...] = (to_profile, PlainProfile)
+"""Both kinds of sequence the evaluator takes: a series with indexes, a plain tuple."""
+
+
 _DATE_OPS = ["before", "after", "within_last", "not_within_last"]
 
 
@@ -433,6 +461,10 @@ def recency_filter_cases(draw: st.DrawFn) -> tuple[dict[str, Any], Raw, int]:
     # other values (a date among them keeps the count monotone: every flip goes one way)
     noise = st.dictionaries(st.sampled_from(PROPS), small_scalars, max_size=2)
     records += draw(st.lists(st.tuples(free_times, noise), max_size=2))
+    if draw(st.booleans()):
+        # the oldest event holds the first flip: a scan that skips the first event misses it
+        first = ks.index(min(k for k in ks if k > 0))
+        records[first] = (min(ts for ts, _ in records) - 1, records[first][1])
     records = draw(st.permutations(records))
     raw = {"attrs": {}, "events": {"view": records}, "segments": frozenset()}
     where: dict[str, Any] = {"event": "view", "agg": "count", "filter": filt}

@@ -10,6 +10,7 @@ property is for and what mutation testing measured.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import jsonschema
 from hypothesis import given
 from hypothesis import strategies as st
 
-from segment_rules import compile_segment, definition_to_json, parse_definition
+from segment_rules import ProfileView, compile_segment, definition_to_json, parse_definition
 from segment_rules._predicates import LATEST_CHANGE_MS
 
 from .reference import (
@@ -35,6 +36,7 @@ from .strategies import (
     AGGS,
     NOW,
     OPS,
+    PROFILE_VIEWS,
     _iso,
     aggregate_cases,
     budget,
@@ -54,11 +56,11 @@ _CLAMPED = 2**62
 
 
 @budget(150)
-@given(cases())
-def test_compiled_matches_reference(case: Case) -> None:
+@given(cases(), st.sampled_from(PROFILE_VIEWS))
+def test_compiled_matches_reference(case: Case, view: Callable[[Raw], ProfileView]) -> None:
     defn, raw, now = case
     compiled = compile_segment(parse_definition(defn))
-    assert compiled.evaluate(to_profile(raw), now) == ref_segment(defn, raw, now)
+    assert compiled.evaluate(view(raw), now) == ref_segment(defn, raw, now)
 
 
 @budget(100)
@@ -121,15 +123,18 @@ def test_compiled_matches_reference_on_the_edges(case: Case, data: st.DataObject
     assert compiled.evaluate(to_profile(raw), now) == ref_segment(defn, raw, now)
 
 
-def follow_timers(defn: dict[str, Any], raw: Raw, now: int) -> None:
+def follow_timers(
+    defn: dict[str, Any], raw: Raw, now: int, view: Callable[[Raw], ProfileView] = to_profile
+) -> None:
     """Wake only when ``next_change`` says, as the engine does, and check every wake-up.
 
     Each timer is a real edge of the profile, never later than the reference's next change,
     nothing changes before it, the evaluator agrees with the reference when it fires, and
     following the timers sees every change of the reference's timeline at its exact instant.
+    ``view`` builds the profile: an ``EventSeries`` per type, or plain tuples (scanned).
     """
     compiled = compile_segment(parse_definition(defn))
-    profile = to_profile(raw)
+    profile = view(raw)
     edges = instants(defn, raw)
     # past year 9999 a change is "never" (segment_rules._predicates.LATEST_CHANGE_MS): no wake
     # time can overflow the 64-bit integers that timers are stored as
@@ -162,22 +167,30 @@ def follow_timers(defn: dict[str, Any], raw: Raw, now: int) -> None:
 
 
 @budget(100)
-@given(cases(timed_definitions()))
-def test_timers_see_every_change_of_a_timed_definition(case: Case) -> None:
-    follow_timers(*case)
+@given(cases(timed_definitions()), st.sampled_from(PROFILE_VIEWS))
+def test_timers_see_every_change_of_a_timed_definition(
+    case: Case, view: Callable[[Raw], ProfileView]
+) -> None:
+    follow_timers(*case, view)
 
 
 @budget(60)
 @given(recency_filter_cases())
 def test_timers_follow_a_recency_filter(case: Case) -> None:
     """A recency test inside an event filter flips after ``now``: the reference's own
-    ``next_change`` says when, and the engine's timers must get there, not later."""
+    ``next_change`` says when, and the engine's timers must get there, not later, on a
+    series and on a plain sequence alike (half the cases put the first flip on the oldest
+    event, the one a scan reaches first)."""
     defn, raw, now = case
     due = ref_next_change(defn, raw, now)
     assert due is not None, "the generator must build a change after now"
-    wake = compile_segment(parse_definition(defn)).next_change(to_profile(raw), now)
-    assert wake is not None and wake <= due, f"timer at {wake}, membership changes at {due}"
-    follow_timers(defn, raw, now)
+    compiled = compile_segment(parse_definition(defn))
+    for view in PROFILE_VIEWS:
+        wake = compiled.next_change(view(raw), now)
+        assert wake is not None and wake <= due, (
+            f"{view.__name__}: timer at {wake}, membership changes at {due}"
+        )
+        follow_timers(defn, raw, now, view)
     # every aggregate of the filtered events, before and at the flip
     where = defn["rules"][0]["where"]
     where = where.get("not", where)
@@ -189,9 +202,9 @@ def test_timers_follow_a_recency_filter(case: Case) -> None:
 
 
 @budget(50)
-@given(cases())
-def test_timers_see_every_change(case: Case) -> None:
-    follow_timers(*case)
+@given(cases(), st.sampled_from(PROFILE_VIEWS))
+def test_timers_see_every_change(case: Case, view: Callable[[Raw], ProfileView]) -> None:
+    follow_timers(*case, view)
 
 
 @budget(60)
