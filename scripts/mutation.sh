@@ -46,7 +46,8 @@ fi
 # tests/conftest.py imports state.connect (copied by also_copy), which needs msgpack
 "$venv/bin/python" -c "import msgpack" 2>/dev/null || "$venv/bin/pip" install -q "msgpack==1.2.4"
 # fewer, fixed examples per property test: each mutant is judged on the same inputs
-export LS_PROPERTY_SCALE="${LS_PROPERTY_SCALE:-0.1}" LS_PROPERTY_DERANDOMIZE=1
+# (LS_HYPOTHESIS=ci: the scale is of the whole budget, as in the runs docs/testing.md reports)
+export LS_PROPERTY_SCALE="${LS_PROPERTY_SCALE:-0.1}" LS_PROPERTY_DERANDOMIZE=1 LS_HYPOTHESIS=ci
 mutmut=("nice" "-n" "${LS_MUTATION_NICE:-19}" "$venv/bin/mutmut")
 if [ -z "$sample" ] && [ ${#paths[@]} -eq 0 ]; then
   "${mutmut[@]}" run --max-children "${LS_MUTATION_JOBS:-2}" || true

@@ -187,6 +187,12 @@ class Settings:
     webhook_max_backoff_s: float = _env_field(
         "LS_WEBHOOK_MAX_BACKOFF_S", 30.0, "longest wait between two attempts of a webhook batch"
     )
+    analysis_hold_file: str = _env_field(
+        "LS_ANALYSIS_HOLD_FILE",
+        "",
+        "tests only: while this file exists a similar-customers analysis stays running in "
+        "the analysis process (empty: off)",
+    )
 
     def __post_init__(self) -> None:
         if not 1 <= self.topic_min_insync <= self.topic_replication:

@@ -5,6 +5,9 @@ They FAIL, never skip, when a service is missing: start them with `scripts/servi
 Tiers come from fixtures: a test that uses a service fixture, directly or through another
 fixture (`harness`, `api_harness`, `aredis`, `ctx`, ...), is marked `integration` here, so
 `pytest -m "not integration"` needs no service at all.
+
+Property tests run the hypothesis profile named by ``LS_HYPOTHESIS``: ``fast`` (default) a
+fifth of the examples, ``ci`` (``test.sh``, ``.ci/run``) all of them (``hypothesis_profiles``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import redis
 
 from state.connect import connect_sync
 
+from .hypothesis_profiles import SCALES, register_profiles
+
 SERVICE_FIXTURES = frozenset(
     {"kafka_bootstrap", "redis_url", "private_services", "private_cluster"}
 )
@@ -25,6 +30,12 @@ SERVICE_FIXTURES = frozenset(
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+HYPOTHESIS_PROFILE = register_profiles()
+
+
+def pytest_report_header() -> str:
+    scales = ", ".join(f"{name} {scale:g}" for name, scale in SCALES.items())
+    return f"property tests: LS_HYPOTHESIS={HYPOTHESIS_PROFILE} (share of the examples: {scales})"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

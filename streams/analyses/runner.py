@@ -127,7 +127,8 @@ class AnalysisRunner:
             customers = await self._customers(stage)
             await stage("training and scoring", 0, 1)
             args = (customers, members, now_ms(), params["size"], params["min_score"])
-            result = dict(await run_analysis("lookalikes", *args, params["attributes"]))
+            hold = self.settings.analysis_hold_file  # tests only (LS_ANALYSIS_HOLD_FILE)
+            result = dict(await run_analysis("lookalikes", *args, params["attributes"], hold=hold))
             # compact on the control topic: [[customer id, score], ...]
             result["chosen"] = [[c["customer_id"], c["score"]] for c in result.pop("customers")]
             return {"source": params["source"], **result}

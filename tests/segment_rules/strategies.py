@@ -11,8 +11,9 @@ Times are *constructed* on the edges that matter, never found by rejection sampl
 and dates from ``now - span + {-1, 0, +1}`` for every duration of the definition and
 ``constant + {-1, 0, +1}`` for every ``before``/``after`` date, besides free times.
 
-The number of examples scales with ``LS_PROPERTY_SCALE`` (default 1; the mutation run uses a
-smaller one, a thorough run a larger one): see :func:`budget`.
+The number of examples is each test's budget scaled by the hypothesis profile (``LS_HYPOTHESIS``:
+``fast`` by default, ``ci`` for the whole budget) and ``LS_PROPERTY_SCALE`` (the mutation run
+uses a smaller one, a thorough run a larger one): see :func:`budget`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 
 from segment_rules import DictProfile, EventRecord, ProfileView
 
+from ..hypothesis_profiles import examples as scaled
 from .reference import DAY, Raw, ref_aggregate_value, ref_date, ref_dur, walk
 
 NOW = 1_700_000_000_000
@@ -45,14 +47,14 @@ AGGS = ["count", "sum", "avg", "min", "max", "distinct_count"]
 AGG_OPS = ["eq", "ne", "lt", "lte", "gt", "gte", "between"]
 HUGE = 10**400  # beyond the float range, as JSON may carry it
 
-_SCALE = float(os.environ.get("LS_PROPERTY_SCALE", "1"))
 _DERANDOMIZE = os.environ.get("LS_PROPERTY_DERANDOMIZE") == "1"
 
 
 def budget(examples: int) -> settings:
-    """Settings for a property test: ``examples`` scaled by ``LS_PROPERTY_SCALE``."""
+    """Settings for a property test: ``examples`` (its ``ci`` budget) scaled by the profile
+    and ``LS_PROPERTY_SCALE`` (``tests.hypothesis_profiles``)."""
     return settings(
-        max_examples=max(10, int(examples * _SCALE)),
+        max_examples=scaled(examples),
         deadline=None,
         derandomize=_DERANDOMIZE,
         database=None if _DERANDOMIZE else settings.default.database,

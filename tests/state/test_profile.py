@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from state import Profile
 from state.profile import RECENT_IDS
 
+from ..hypothesis_profiles import examples
+
 
 def test_null_removes_an_attribute_and_changes_are_reported() -> None:
     profile = Profile("c")
@@ -118,7 +120,7 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(steps, st.integers(1, 80))
 def test_incremental_encoding_gives_the_bytes_of_a_whole_encoding(
     items: list[tuple[str, int, int, bool]], max_events: int

@@ -12,6 +12,8 @@ from state import AppliedSegment, KeySpace, PartitionBatch, PartitionMeta, Profi
 from streams.engine import EngineConfig, PartitionEngine, TaskStats
 from streams.messages import Event
 
+from ..hypothesis_profiles import examples
+
 NOW = 1_800_000_000_000
 DAY = 86_400_000
 
@@ -157,7 +159,7 @@ TIMED = (
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(

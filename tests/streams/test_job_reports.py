@@ -14,6 +14,8 @@ from streams.control.jobs import fold_report, report_problem
 from streams.errors import BadMessage
 from streams.messages import TaskReport
 
+from ..hypothesis_profiles import examples
+
 JOB = Job("j1", "r1", "refresh", ("s",), 4, 1, {}, task_digest="0" * 64)
 STATS = {"evaluated": 3, "entered": 1, "exited": 0}
 
@@ -75,7 +77,7 @@ _VALUES = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.dictionaries(
         st.sampled_from(

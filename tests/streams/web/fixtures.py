@@ -79,7 +79,11 @@ class ApiHarness(Harness):
 def api_harness(
     kafka_bootstrap: str, redis_url: str, request: pytest.FixtureRequest
 ) -> Iterator[ApiHarness]:
-    env = unique_env(kafka_bootstrap, redis_url, LS_API_TOKEN=TOKEN, LS_TREND_INTERVAL_S="1")
+    """A worker of the test module's own (``WORKER_ENV`` in the module adds variables)."""
+    extra = getattr(request.module, "WORKER_ENV", {})
+    env = unique_env(
+        kafka_bootstrap, redis_url, LS_API_TOKEN=TOKEN, LS_TREND_INTERVAL_S="1", **extra
+    )
     h = ApiHarness(env, request.module.__name__.rsplit(".", 1)[-1])
     h.start()
     h.api.wait_ready()
