@@ -7,7 +7,7 @@
 # LS_TEST_REDIS_CLUSTER=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")"
-# every property test's whole budget of examples (a bare pytest runs a fifth: tests/hypothesis_profiles.py)
+# every property test's whole budget of examples (a bare pytest runs a tenth: tests/hypothesis_profiles.py)
 export LS_HYPOTHESIS="${LS_HYPOTHESIS:-ci}"
 scripts/bootstrap.sh
 if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ -z "${REDIS_URL:-}" ] && [[ " $* " != *"not integration"* ]]; then

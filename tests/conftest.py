@@ -7,7 +7,7 @@ fixture (`harness`, `api_harness`, `aredis`, `ctx`, ...), is marked `integration
 `pytest -m "not integration"` needs no service at all.
 
 Property tests run the hypothesis profile named by ``LS_HYPOTHESIS``: ``fast`` (default) a
-fifth of the examples, ``ci`` (``test.sh``, ``.ci/run``) all of them (``hypothesis_profiles``).
+tenth of the examples, ``ci`` (``test.sh``, ``.ci/run``) all of them (``hypothesis_profiles``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How many examples the property tests run: the hypothesis profile, chosen by ``LS_HYPOTHESIS``.
 
-- ``fast`` (the default: a bare ``pytest``, the no-service tier): a fifth of each property
+- ``fast`` (the default: a bare ``pytest``, the no-service tier): a tenth of each property
   test's budget (at least 10 examples), so ``pytest -m "not integration"`` stays quick.
 - ``ci`` (``test.sh``, hence ``.ci/run``, and the mutation run): every test's whole budget,
   the examples the suite has always run.
@@ -17,7 +17,7 @@ import os
 
 from hypothesis import settings
 
-SCALES = {"fast": 0.2, "ci": 1.0}
+SCALES = {"fast": 0.1, "ci": 1.0}
 """The share of each property test's budget that a profile runs."""
 
 HYPOTHESIS_DEFAULT_EXAMPLES = 100
