@@ -64,6 +64,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="small run: 5k customers, 20 segments, 60k events, 5 s latency phases",
     )
+    parser.add_argument(
+        "--backfill-only",
+        action="store_true",
+        help="only the preload, the activity (worker running) and the backfill phase",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     args.latency_rate = args.latency_rate or [1000.0, 5000.0]
@@ -71,8 +76,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         # 60k events: with --workers 2 the group settles after ~15k, the window needs the rest
         args.customers, args.segments, args.events = 5_000, 20, 60_000
         args.latency_seconds = 5.0
-        if args.output == RESULTS / "latest.json":
-            args.output = RESULTS / "quick.json"
+    if args.output == RESULTS / "latest.json" and (args.quick or args.backfill_only):
+        name = "backfill" if args.backfill_only else "quick"
+        args.output = (
+            RESULTS / f"{name}{'-quick' if args.quick and args.backfill_only else ''}.json"
+        )
     return args
 
 
@@ -161,6 +169,15 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
             "profiles_per_s": _rate(done, t_last - started),
         }
         out["memory_after_preload"] = bench.memory_usage()
+        if args.backfill_only:
+            _say("backfill only: applying the activity with the worker running")
+            start1 = end_offsets(bench.bootstrap, topic, parts)
+            bulk_produce(bench.bootstrap, topic, workload.activity(int(time.time() * 1000)))
+            end1 = end_offsets(bench.bootstrap, topic, parts)
+            progress.wait_until(start1, end1, timeout=3600, worker=worker)
+            out["backfill"] = _backfill(args, bench, client, worker, _meter(bench, worker))
+            _finish(args, bench, out, used_before)
+            return out
 
         _say("stopping the worker; pre-producing the measured events")
         out["worker_stop_s"] = worker.stop()
@@ -280,35 +297,9 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
             out["latency_by_rate"].append(_latency(lat, CpuMeter.delta(before, meter.snapshot())))
         out["latency"] = out["latency_by_rate"][0]
 
-        _say(f"backfill: activating one new segment over {args.customers} customers")
-        started = time.perf_counter()
-        reply = client.command(
-            {"command": "create", "activate": True, "segment": backfill_segment(args.seed)},
-            timeout=1800,
-        )
-        seconds = time.perf_counter() - started
-        if not reply.get("ok"):
-            raise RuntimeError(f"backfill create refused: {reply}")
-        job = reply["result"].get("job", {})
-        out["backfill"] = {
-            "customers": args.customers,
-            "seconds": seconds,
-            "customers_per_s": _rate(args.customers, seconds),
-            "evaluated": job.get("evaluated"),
-            "members": reply["result"].get("members", {}).get("bench-backfill"),
-        }
+        out["backfill"] = _backfill(args, bench, client, worker, meter)
 
-        out["run"]["loadavg_at_end"] = _loadavg()
-        final = bench.memory_usage()
-        used_after = bench.used_memory()
-        preload = out.pop("memory_after_preload")
-        out["memory"] = {
-            "after_preload": preload,
-            "final": final,
-            "bytes_per_customer_preload": _per_customer(preload, args.customers),
-            "bytes_per_customer_final": _per_customer(final, args.customers),
-            "used_memory_delta_per_customer": (used_after - used_before) / args.customers,
-        }
+        _finish(args, bench, out, used_before)
     finally:
         stop_s = worker.stop()
         if client is not None:
@@ -421,6 +412,65 @@ def _engine_only(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     return {**values, "per_s": values.get("events_per_s")}
 
 
+def _finish(args: argparse.Namespace, bench: BenchEnv, out: dict[str, Any], before: int) -> None:
+    """Load average at the end and the Redis memory figures."""
+    out["run"]["loadavg_at_end"] = _loadavg()
+    final = bench.memory_usage()
+    used_after = bench.used_memory()
+    preload = out.pop("memory_after_preload")
+    out["memory"] = {
+        "after_preload": preload,
+        "final": final,
+        "bytes_per_customer_preload": _per_customer(preload, args.customers),
+        "bytes_per_customer_final": _per_customer(final, args.customers),
+        "used_memory_delta_per_customer": (used_after - before) / args.customers,
+    }
+
+
+def _backfill(
+    args: argparse.Namespace,
+    bench: BenchEnv,
+    client: Client,
+    worker: WorkerProcess,
+    meter: CpuMeter,
+) -> dict[str, Any]:
+    """Activate one more segment over every customer, once the events backlog is drained
+    (every partition applied its topic's end offset, so the task does not share the worker
+    with a backlog); customers / round-trip seconds, and each process's CPU over the round
+    trip."""
+    settings = bench.settings
+    parts = settings.events_partitions
+    _say("backfill: waiting for the events backlog to be applied")
+    started = time.perf_counter()
+    end = end_offsets(bench.bootstrap, settings.events_topic, parts)
+    Progress(bench, parts).wait_until(dict.fromkeys(end, 0), end, timeout=1800, worker=worker)
+    drained_s = time.perf_counter() - started
+    _say(f"backfill: activating one new segment over {args.customers} customers")
+    loadavg = _loadavg()
+    before = meter.snapshot()
+    started = time.perf_counter()
+    reply = client.command(
+        {"command": "create", "activate": True, "segment": backfill_segment(args.seed)},
+        timeout=1800,
+    )
+    seconds = time.perf_counter() - started
+    cpu = CpuMeter.delta(before, meter.snapshot())
+    if not reply.get("ok"):
+        raise RuntimeError(f"backfill create refused: {reply}")
+    job = reply["result"].get("job", {})
+    return {
+        "customers": args.customers,
+        "seconds": seconds,
+        "customers_per_s": _rate(args.customers, seconds),
+        "evaluated": job.get("evaluated"),
+        "members": reply["result"].get("members", {}).get("bench-backfill"),
+        "backlog_drain_s": drained_s,
+        "loadavg_at_start": loadavg,
+        "cpu_s": cpu,
+        "cpu_us_per_customer": {k: v / args.customers * 1e6 for k, v in cpu.items()},
+    }
+
+
 def _per_customer(usage: dict[str, int], customers: int) -> float:
     return (usage["profile_bytes"] + usage["other_bytes"]) / customers
 
@@ -516,11 +566,7 @@ def _table(out: dict[str, Any]) -> str:
             ),
         ]
     rows += [
-        (
-            "backfill (activate 1 segment)",
-            f"{back['customers_per_s']:,.0f} customers/s",
-            f"{back['customers']:,} customers in {back['seconds']:.1f} s",
-        ),
+        *_backfill_rows(back),
         (
             "Redis memory per customer",
             f"{mem['bytes_per_customer_final']:,.0f} B",
@@ -558,6 +604,40 @@ def _table(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _backfill_rows(back: dict[str, Any]) -> list[tuple[str, str, str]]:
+    per = back.get("cpu_us_per_customer", {})
+    return [
+        (
+            "backfill (activate 1 segment)",
+            f"{back['customers_per_s']:,.0f} customers/s",
+            f"{back['customers']:,} customers in {back['seconds']:.1f} s, after the events "
+            f"backlog was applied ({back.get('backlog_drain_s', 0):.1f} s); load average "
+            f"{back.get('loadavg_at_start', '?')}",
+        ),
+        (
+            "  CPU µs per customer (backfill)",
+            f"{sum(v for k, v in per.items() if k.startswith('worker')):,.1f} µs",
+            "worker(s) total; " + _cpu(per, "µs"),
+        ),
+    ]
+
+
+def _backfill_table(out: dict[str, Any]) -> str:
+    """The `--backfill-only` run: its sizes and the backfill rows."""
+    run = out["run"]
+    rows = _backfill_rows(out["backfill"])
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(
+        [
+            f"machine: {out['machine']['cpu']}, {out['machine']['cores']} cores; run: "
+            f"{run['customers']:,} customers, {run['segments']} segments, {run['events']:,} "
+            f"events, {run.get('workers', 1)} worker process(es); load average "
+            f"{run['loadavg_at_start']} at start, {run.get('loadavg_at_end', '?')} at end",
+        ]
+        + [f"{a:<{width}}  {b}  {c}" for a, b, c in rows]
+    )
+
+
 def _cpu(values: dict[str, float], unit: str = "") -> str:
     return ", ".join(f"{k} {v:,.1f}{unit}" for k, v in values.items())
 
@@ -579,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         failed.write_text(json.dumps(out, indent=2, sort_keys=True, default=str) + "\n")
         print(f"run failed; the figures measured so far are in {failed}", file=sys.stderr)
         raise
-    print(_table(out))
+    print(_backfill_table(out) if args.backfill_only else _table(out))
     args.output.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     print(f"\nfigures written to {args.output}")
     return 0

@@ -123,12 +123,14 @@ class _Partition:
         stats = TaskStats()
         seeds = [applied.segment_id]
         timers = None if all_timers else set(seeds)
+        cutoff = now - engine.config.history_max_age_ms
         for start in range(0, len(ids), chunk):
             batch = PartitionBatch(self.keys, self.meta)
             for cid in ids[start : start + chunk]:
                 profile = self.cache.get(cid) or Profile.decode(cid, self.stored[cid])
-                engine.evaluate(batch, profile, seeds, now, "activate", stats)
-                engine.schedule(batch, profile, now, changed=timers)
+                view = profile.snapshot(cutoff)  # one per customer, as the worker's task
+                engine.evaluate(batch, profile, seeds, now, "activate", stats, view=view)
+                engine.schedule(batch, profile, now, changed=timers, view=view)
             self.commit_bytes += len(pack_ops(batch.writes().ops))
         return len(ids)
 

@@ -29,6 +29,7 @@ from state import (
     PartitionMeta,
     PartitionStore,
     Profile,
+    ProfileSnapshot,
     RegistryStore,
 )
 
@@ -91,11 +92,18 @@ class _Owner:
         self.freezer = freezer
 
     async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
-        """Profiles from the cache, the rest from Redis in one MGET."""
+        """Profiles from the cache, the rest from Redis in one MGET.
+
+        The cached ones are taken before the read: a backfill prefetches its next chunk while
+        the current one commits, and that commit's `remember` may evict them meanwhile."""
         cache = self.cache
-        missing = [c for c in customer_ids if c not in cache]
-        loaded = dict(zip(missing, await self.store.load_profiles(missing), strict=True))
-        return [cache.get(c) or loaded[c] for c in customer_ids]
+        found: dict[str, Profile | None] = {
+            c: p for c in customer_ids if (p := cache.get(c)) is not None
+        }
+        missing = [c for c in customer_ids if c not in found]
+        if missing:
+            found.update(zip(missing, await self.store.load_profiles(missing), strict=True))
+        return [found[c] for c in customer_ids]
 
     def remember(self, profiles: Iterable[Profile]) -> None:
         """After a commit: keep the committed profiles, evicting the least recently used."""
@@ -511,6 +519,7 @@ class PartitionRuntime:
             while True:
                 canceled = task.cancelable and await self.registry.job_canceled(job_id)
                 now = now_ms()
+                cutoff = now - engine.config.history_max_age_ms
                 batch = PartitionBatch(owner.store.keys, owner.meta)
                 for applied in usable:
                     batch.catalog_set[applied.segment_id] = applied
@@ -536,9 +545,13 @@ class PartitionRuntime:
                         continue
                     for segment_id in removed:
                         engine.remove_member(batch, profile, segment_id, now, cause, stats)
+                    # one snapshot for the evaluation and the timer (a task adds no events)
+                    view = profile.snapshot(cutoff)
                     when = (now, cause)
-                    _evaluate(engine, batch, profile, segments, refresh_ids, when, stats, progress)
-                    engine.schedule(batch, profile, now, changed=timers)
+                    _evaluate(
+                        engine, batch, profile, view, segments, refresh_ids, when, stats, progress
+                    )
+                    engine.schedule(batch, profile, now, changed=timers, view=view)
                 metrics.TASK_CUSTOMERS.labels(action).inc(len(ids))
                 progress["done"] += len(ids)
                 progress["at"] = now
@@ -664,21 +677,23 @@ def _evaluate(
     engine: PartitionEngine,
     batch: PartitionBatch,
     profile: Profile,
+    view: ProfileSnapshot,
     segments: list[AppliedSegment],
     refresh_ids: list[str],
     when: tuple[int, str],
     stats: TaskStats,
     progress: dict[str, Any],
 ) -> None:
-    """Evaluate the task's segments for one customer. A segment that raises fails on this
-    partition: it leaves `refresh_ids` with its dependents, and the others go on (what was
-    recorded before the error is a correct evaluation of other segments)."""
+    """Evaluate the task's segments for one customer (`view`: its snapshot at `now`). A
+    segment that raises fails on this partition: it leaves `refresh_ids` with its dependents,
+    and the others go on (what was recorded before the error is a correct evaluation of other
+    segments)."""
     now, cause = when
     failed: dict[str, str] = progress["failed"]
     skipped: dict[str, str] = progress["skipped"]
     while refresh_ids:
         try:
-            engine.evaluate(batch, profile, refresh_ids, now, cause, stats)
+            engine.evaluate(batch, profile, refresh_ids, now, cause, stats, view=view)
             return
         except SegmentFailed as exc:
             if exc.segment_id not in refresh_ids:

@@ -1,0 +1,1 @@
+from tests.state.fixtures import aredis, keyspace  # noqa: F401
