@@ -37,6 +37,7 @@ from typing import Any
 
 from ..engine import PartitionRuntime
 from ..engine.consumer import BatchFetcher
+from ..engine.stages import STAGES
 from ..messages import Incoming
 from ..stalls import retry_forever
 
@@ -111,15 +112,20 @@ class EventsReader:
             records = await fetcher.fetch(
                 tps, _IDLE_WAIT_S, self._batch_size, _REFRESH_S if stale else 0.0
             )
+            STAGES.add("fetch_call", time.monotonic() - fetched_at)
             fetched_at = time.monotonic()
             if not records or not fetcher.flowing or self._stopping:
                 continue  # a rebalance began: read again from the committed offsets
+            if STAGES.enabled:
+                STAGES.age("age_fetched", [r.timestamp for b in records.values() for r in b])
+                STAGES.add("batch_records", sum(len(b) for b in records.values()) / 1000)
             fetcher.note_inbound(records, time.monotonic())
             batch = self._batch = asyncio.ensure_future(self._apply(records))
             try:
                 await asyncio.wait([batch])
             finally:
                 self._batch = None
+            STAGES.add("batch_all_partitions", time.monotonic() - fetched_at)
             if not batch.cancelled() and batch.exception() is not None:
                 log.error("events batch failed", exc_info=batch.exception())
 
@@ -201,6 +207,12 @@ def register(
     @app.task  # type: ignore[untyped-decorator]
     async def events() -> None:
         await reader.run()
+
+    if runtime.settings.stage_report_s > 0:
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def stage_timings() -> None:
+            await STAGES.run(runtime.settings.stage_report_s)
 
     @app.timer(interval=COMMIT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def commit_events_offsets() -> None:

@@ -19,6 +19,9 @@ freeze that later becomes garbage inside a reference cycle stays until the proce
 from __future__ import annotations
 
 import gc
+import time
+
+from .stages import STAGES
 
 __all__ = ["ProfileFreezer"]
 
@@ -43,6 +46,7 @@ class ProfileFreezer:
     def freeze(self, full: bool = False) -> None:
         """Move what lives now out of the collector's reach (after a young collection, or a
         full one: once at start-up, so faust's and the libraries' objects go too)."""
+        started = time.monotonic()
         if full:
             gc.collect()
         else:
@@ -50,3 +54,4 @@ class ProfileFreezer:
         gc.freeze()
         self.pending = 0
         self.freezes += 1
+        STAGES.add("freeze", time.monotonic() - started)

@@ -51,6 +51,7 @@ from ..settings import Settings
 from ..shard import take_over
 from .collector import ProfileFreezer
 from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
+from .stages import STAGES
 from .task_auth import verified_task
 
 __all__ = ["PartitionRuntime"]
@@ -303,6 +304,7 @@ class PartitionRuntime:
             return self._letter(message, "unprocessable", describe(exc), now)
 
     async def _apply_run(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
+        clock = time.monotonic()
         now = now_ms()
         batch = PartitionBatch(owner.store.keys, owner.meta)
         decoded = []
@@ -315,7 +317,11 @@ class PartitionRuntime:
                 continue
             decoded.append(event)
         ids = list(dict.fromkeys(e.customer_id for e in decoded))
+        STAGES.add("decode", time.monotonic() - clock)
+        clock = time.monotonic()
         loaded = await owner.profiles(ids)
+        STAGES.add("profile_load", time.monotonic() - clock)
+        clock = time.monotonic()
         profiles: dict[str, Profile] = {}
         for customer_id, profile in zip(ids, loaded, strict=True):
             if profile is None:
@@ -332,6 +338,7 @@ class PartitionRuntime:
                 metrics.DUPLICATES.inc()
             batch.profiles[event.customer_id] = profile
         batch.offset = messages[-1].offset
+        STAGES.add("apply", time.monotonic() - clock)
         await self._commit(owner, batch)
         self._dead_lettered(letters)
         metrics.EVENTS_PROCESSED.labels(str(owner.store.partition)).inc(applied)
@@ -370,7 +377,10 @@ class PartitionRuntime:
         from the head of the outbox (or the idle trim in `expire_due`).
         """
         batch.delivered = owner.acked
+        clock = time.monotonic()
         ver = await owner.store.commit(owner.meta.ver, batch)
+        STAGES.add("commit", time.monotonic() - clock)
+        clock = time.monotonic()
         owner.acked -= batch.delivered
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
         owner.remember(batch.profiles.values())
@@ -386,6 +396,7 @@ class PartitionRuntime:
                     f"partition {owner.store.partition}: publishing committed records failed: "
                     f"{describe(exc)}"
                 ) from exc
+            STAGES.add("publish_send", time.monotonic() - clock)
             owner.confirming = asyncio.ensure_future(
                 self._confirm(owner, batch.outbox, futures, owner.confirming)
             )
@@ -405,7 +416,9 @@ class PartitionRuntime:
         if owner.broken:
             return
         try:
+            clock = time.monotonic()
             await self.publisher.settle(records, futures)
+            STAGES.add("publish_ack", time.monotonic() - clock)
             owner.acked += 1  # the commit's one outbox entry
         except Exception:
             # Left in the outbox: the reload publishes it again (consumers drop repeats by seq).
@@ -596,6 +609,7 @@ class PartitionRuntime:
         async with owner.lock:
             if owner is not self._owners.get(partition):
                 return 0
+            clock = time.monotonic()
             try:
                 await self._expire(owner, due)
             except FencedError as exc:
@@ -611,7 +625,9 @@ class PartitionRuntime:
             except BaseException:
                 self._discard(owner)
                 raise
+            STAGES.add("expiry_locked", time.monotonic() - clock)
         metrics.EXPIRIES.inc(len(due))
+        STAGES.add("expiry_customers", len(due) / 1000)
         return len(due)
 
     async def _expire(self, owner: _Owner, due: Sequence[str]) -> None:
