@@ -35,6 +35,10 @@ __all__ = ["main"]
 
 _STAGE_MARK = "stage timings "
 
+_CATCH_UP = {"command": "refresh", "segment_ids": ["bench-flip"]}
+"""A round trip through every partition, cheaper than refreshing all segments (1.25M
+evaluations a partition with 100k customers, minutes on a busy machine)."""
+
 
 def _stage_lines(log_path: Path, skip: int) -> tuple[list[dict[str, Any]], int]:
     """The stage summaries the worker logged after byte `skip` of its log, and the log's size."""
@@ -90,7 +94,7 @@ def _phase(
     worker.start()
     meter = _meter(bench, worker)
     _wait_settled(worker, parts)
-    assert client.command({"command": "refresh", "all": True}, timeout=120)["ok"]
+    assert client.command(_CATCH_UP, timeout=300)["ok"]
     _, skip = _stage_lines(worker.log_path, 0)
     load = _loadavg()
     before = meter.snapshot()
