@@ -54,7 +54,7 @@ from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, co
 from .stages import STAGES
 from .task_auth import verified_task
 
-__all__ = ["PartitionRuntime"]
+__all__ = ["EXPIRY_CHUNK", "PartitionRuntime"]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,10 @@ CommittedOffset = Callable[[int], Awaitable["int | None"]]
 """The next offset the consumer group will read on an events partition (None: none)."""
 
 _RECHECK_REFUSED_S = 1.0
+
+EXPIRY_CHUNK = 100
+"""Due customers expired per commit. The partition's lock is held meanwhile, so its events wait
+(1,000 a chunk held it ~50 ms on a busy machine with 100k customers); in between, they go."""
 
 
 class PartitionRuntime:
@@ -598,7 +602,7 @@ class PartitionRuntime:
             if delivered and await owner.store.trim_outbox(delivered, owner.epoch):
                 owner.acked -= delivered
 
-    async def expire_due(self, partition: int, limit: int = 1000) -> int:
+    async def expire_due(self, partition: int, limit: int = EXPIRY_CHUNK) -> int:
         """Re-evaluate customers whose time-window timer is due; returns how many."""
         owner = await self.owner(partition)
         await self.trim_idle(owner)
