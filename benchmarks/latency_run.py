@@ -19,13 +19,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 from streams.client import Client
 
-from .bench import _create_segments, _latency, _loadavg, _meter, _say, _wait_settled
+from .bench import (
+    _create_segments,
+    _exit_on_sigterm,
+    _latency,
+    _loadavg,
+    _meter,
+    _say,
+    _wait_settled,
+)
 from .harness import ROOT, BenchEnv, Progress, WorkerProcess, bulk_produce, end_offsets
 from .latency import flip_pool, measure_latency
 from .procstat import CpuMeter
@@ -94,7 +103,7 @@ def _phase(
     worker.start()
     meter = _meter(bench, worker)
     _wait_settled(worker, parts)
-    assert client.command(_CATCH_UP, timeout=300)["ok"]
+    assert client.command(dict(_CATCH_UP), timeout=300)["ok"]
     _, skip = _stage_lines(worker.log_path, 0)
     load = _loadavg()
     before = meter.snapshot()
@@ -189,4 +198,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # cleanup runs on SIGTERM too
     raise SystemExit(main())
