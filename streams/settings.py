@@ -76,9 +76,8 @@ class Settings:
     )
     fetch_max_wait_ms: int = _env_field(
         "LS_FETCH_MAX_WAIT_MS",
-        10,
-        "longest a consumer fetch waits on the broker for new data (faust fixes 1500); a "
-        "partition whose records were taken is asked for again only after the fetch in flight",
+        100,
+        "longest a consumer fetch waits on the broker for new data (faust fixes 1500)",
     )
     web_port: int = _env_field("LS_WEB_PORT", 6066, "HTTP port of the worker (/metrics)")
     web_bind: str = _env_field(
