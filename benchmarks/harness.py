@@ -106,9 +106,11 @@ class WorkerProcess:
     """`python -m streams worker` with the run's environment (`count` of them in one consumer
     group, each on its own HTTP port); their logs go to temp files."""
 
-    def __init__(self, env: dict[str, str], run_id: str, count: int = 1) -> None:
+    def __init__(self, env: dict[str, str], run_id: str, count: int = 1, root: Path = ROOT) -> None:
         self.env = env
         self.count = count
+        self.root = root
+        """The checkout the worker runs from (`benchmarks.latency_run` compares two)."""
         self.log_path = Path(tempfile.gettempdir()) / f"livesegments-{run_id}.log"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.ports: list[int] = []
@@ -129,7 +131,7 @@ class WorkerProcess:
                     # "info" as in production (see streams/cli.py about faust's spinner)
                     [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
                     env=env,
-                    cwd=ROOT,
+                    cwd=self.root,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )

@@ -93,6 +93,11 @@ class Settings:
         0.01,
         "unused since the events are read with getmany, which returns what was fetched",
     )
+    stage_report_s: float = _env_field(
+        "LS_STAGE_REPORT_S",
+        0.0,
+        "log per-stage timings of the events path every N s (0: off; diagnosis only)",
+    )
     producer_linger_ms: int = _env_field(
         "LS_PRODUCER_LINGER_MS",
         5,

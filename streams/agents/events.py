@@ -4,13 +4,16 @@ faust's stream machinery costs ~50 µs per message, aiokafka's `getmany` ~3 µs.
 stays in the app's consumer group (faust assigns, revokes and seeks its partitions), but faust's
 fetcher leaves it to this reader (`engine.consumer.app_class(batch_topics=...)`), which takes up to
 `LS_BATCH_SIZE` records of each assigned events partition per `getmany` and hands each
-partition's list, in order, to `PartitionRuntime.process` (partitions concurrently).
+partition's list, in order, to `PartitionRuntime.process`. Partitions are lanes: a partition's
+next batch is fetched and started as soon as its previous one is done, while the others are
+still applying theirs (one batch a partition at a time, so each partition keeps its order); a
+slow partition (an expiry holding its lock, a long commit) no longer holds the others' events.
 
 Fetch rhythm: aiokafka asks the broker for a partition again only once its buffered records
 were taken, so after a batch longer than `_STALE_AFTER_S` the buffer is as old as that batch;
-the next fetch then also waits (at most `_REFRESH_S`) for the answer to the request that taking
-them triggered, so a batch ends at what the broker has now, not a batch ago. Before the first
-fetch the heap is frozen after a full collection (`engine.collector`).
+the partition's next fetch then also waits (at most `_REFRESH_S`) for the answer to the request
+that taking them triggered, so a batch ends at what the broker has now, not a batch ago. Before
+the first fetch the heap is frozen after a full collection (`engine.collector`).
 
 Offsets: Kafka gets only what the state applied (`PartitionRuntime.applied_offset` + 1), from a
 timer, when partitions are revoked and when the worker stops; never a fetched, unapplied record.
@@ -19,7 +22,7 @@ applied.
 
 Rebalance fence: faust stops the consumer's flow before it sends `on_partitions_revoked`. No batch
 starts once the flow is stopped (records fetched meanwhile are dropped: faust seeks every
-partition back to its committed offset after the rebalance), and `revoked()` waits for the batch
+partition back to its committed offset after the rebalance), and `revoked()` waits for the batches
 in progress, commits the applied offsets and forgets the partitions before the consumer rejoins,
 so a new owner starts after this one stopped. A batch that outlives half the session timeout
 (Redis unreachable, retried forever) is cancelled: the state's own fence (claim, versioned
@@ -32,11 +35,12 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..engine import PartitionRuntime
 from ..engine.consumer import BatchFetcher
+from ..engine.stages import STAGES
 from ..messages import Incoming
 from ..stalls import retry_forever
 
@@ -56,6 +60,10 @@ COMMIT_INTERVAL_S = 1.0
 _STALE_AFTER_S = 0.02
 """A batch longer than this leaves what aiokafka buffered meanwhile stale: the next fetch also
 waits (up to `_REFRESH_S`) for the broker's answer to a fresh request (`BatchFetcher.fetch`)."""
+
+_BUSY_WAIT_S = 0.005
+"""Longest one `getmany` waits while some partition's batch is in progress (its partition
+becomes fetchable again when it ends)."""
 
 _REFRESH_S = 0.02
 """Longest a fetch waits for that fresh answer (the broker answers at once when it has data)."""
@@ -87,18 +95,22 @@ class EventsReader:
         self._runtime = runtime
         self._batch_size = batch_size
         self._fence_timeout_s = fence_timeout_s
-        self._batch: asyncio.Future[None] | None = None
+        self._lanes: dict[int, asyncio.Future[None]] = {}
+        """Partition -> its batch in progress (at most one a partition, applied in order)."""
+        self._stale: set[int] = set()
+        """Partitions whose last batch took longer than `_STALE_AFTER_S`."""
         self._committed: dict[int, int] = {}
         """Partition -> the next offset this worker last committed for it."""
         self._stopping = False
 
     async def run(self) -> None:
-        """Fetch and apply batches until the worker stops."""
+        """Fetch and apply batches until the worker stops: each partition's next batch starts
+        as soon as its previous one is done, whatever the other partitions are doing."""
         fetcher = self._fetcher
         freezer = getattr(self._runtime, "freezer", None)
         if freezer is not None:  # faust's and the libraries' objects: no full collection later
             freezer.freeze(full=True)
-        fetched_at = 0.0
+        lanes = self._lanes
         while not self._stopping:
             if not fetcher.flowing:
                 await fetcher.wait_flowing()
@@ -107,51 +119,66 @@ class EventsReader:
             if not tps:
                 await asyncio.sleep(_UNASSIGNED_WAIT_S)
                 continue
-            stale = time.monotonic() - fetched_at > _STALE_AFTER_S
+            idle = [tp for tp in tps if tp.partition not in lanes]
+            if not idle:
+                await asyncio.wait(list(lanes.values()), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            stale = any(tp.partition in self._stale for tp in idle)
+            asked = time.monotonic()
             records = await fetcher.fetch(
-                tps, _IDLE_WAIT_S, self._batch_size, _REFRESH_S if stale else 0.0
+                idle,
+                _BUSY_WAIT_S if lanes else _IDLE_WAIT_S,
+                self._batch_size,
+                _REFRESH_S if stale else 0.0,
             )
-            fetched_at = time.monotonic()
+            now = time.monotonic()
+            STAGES.add("fetch_call", now - asked)
             if not records or not fetcher.flowing or self._stopping:
-                continue  # a rebalance began: read again from the committed offsets
-            fetcher.note_inbound(records, time.monotonic())
-            batch = self._batch = asyncio.ensure_future(self._apply(records))
-            try:
-                await asyncio.wait([batch])
-            finally:
-                self._batch = None
-            if not batch.cancelled() and batch.exception() is not None:
-                log.error("events batch failed", exc_info=batch.exception())
+                continue  # nothing, or a rebalance began: read again from the committed offsets
+            fetcher.note_inbound(records, now)
+            if STAGES.enabled:
+                STAGES.age("age_fetched", [r.timestamp for b in records.values() for r in b])
+            for tp, batch in records.items():
+                self._stale.discard(tp.partition)
+                lanes[tp.partition] = asyncio.ensure_future(self._lane(tp.partition, batch, now))
 
-    async def _apply(self, records: Mapping[Any, Sequence[Any]]) -> None:
-        runtime, topic = self._runtime, self._fetcher.topic
-        work = []
-        for tp, batch in records.items():
-            messages = [incoming(r) for r in batch]
-            partition = tp.partition
-            work.append(
-                retry_forever(
-                    f"{topic}[{partition}] batch at {messages[0].offset}",
-                    functools.partial(runtime.process, partition, messages),
-                    where=f"partition {partition}",
-                    plane="events",
-                )
+    async def _lane(self, partition: int, batch: Sequence[Any], fetched_at: float) -> None:
+        """Apply one partition's batch (retried while the infrastructure fails)."""
+        topic = self._fetcher.topic
+        messages = [incoming(r) for r in batch]
+        try:
+            await retry_forever(
+                f"{topic}[{partition}] batch at {messages[0].offset}",
+                functools.partial(self._runtime.process, partition, messages),
+                where=f"partition {partition}",
+                plane="events",
             )
-        await asyncio.gather(*work)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("events batch of partition %d failed", partition)
+        finally:
+            if self._lanes.get(partition) is asyncio.current_task():
+                del self._lanes[partition]
+            took = time.monotonic() - fetched_at
+            if took > _STALE_AFTER_S:
+                self._stale.add(partition)  # what aiokafka buffered meanwhile is that old
+            STAGES.add("lane", took)
 
     async def fence(self) -> None:
-        """Wait for the batch in progress; cancel it past the fence timeout."""
-        batch = self._batch
-        if batch is None:
+        """Wait for the batches in progress; cancel them past the fence timeout."""
+        batches = list(self._lanes.values())
+        if not batches:
             return
-        done, _ = await asyncio.wait([batch], timeout=self._fence_timeout_s)
-        if not done:
+        _, pending = await asyncio.wait(batches, timeout=self._fence_timeout_s)
+        if pending:
             log.warning(
-                "events batch still running after %.1fs at a rebalance or stop; cancelling it",
+                "events batches still running after %.1fs at a rebalance or stop; cancelling them",
                 self._fence_timeout_s,
             )
-            batch.cancel()
-            await asyncio.wait([batch])
+            for batch in pending:
+                batch.cancel()
+            await asyncio.wait(pending)
 
     async def commit_applied(self, partitions: Sequence[int] | None = None) -> None:
         """Commit `applied offset + 1` of the (given) assigned partitions that moved on."""
@@ -180,6 +207,7 @@ class EventsReader:
         self._runtime.forget(partitions)
         for partition in partitions:
             self._committed.pop(partition, None)
+            self._stale.discard(partition)
 
     async def stop(self) -> None:
         """The worker stops: no new batch, finish the current one, commit what it applied."""
@@ -201,6 +229,12 @@ def register(
     @app.task  # type: ignore[untyped-decorator]
     async def events() -> None:
         await reader.run()
+
+    if runtime.settings.stage_report_s > 0:
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def stage_timings() -> None:
+            await STAGES.run(runtime.settings.stage_report_s)
 
     @app.timer(interval=COMMIT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def commit_events_offsets() -> None:

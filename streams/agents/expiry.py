@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from ..engine import PartitionRuntime
+from ..engine.runtime import EXPIRY_CHUNK
 
 __all__ = ["register"]
 
@@ -20,8 +21,8 @@ def register(app: Any, events_topic: str, runtime: PartitionRuntime, interval: f
             if tp.topic != events_topic or runtime.refused(tp.partition):
                 continue  # a refused partition (state behind Kafka) is reported in /health
             try:
-                while await runtime.expire_due(tp.partition) >= 1000:
-                    pass
+                while await runtime.expire_due(tp.partition) >= EXPIRY_CHUNK:
+                    pass  # the lock is released between chunks: events come in between
             except Exception:
                 log.exception("expiry on partition %d failed; retried next tick", tp.partition)
 

@@ -19,11 +19,17 @@ freeze that later becomes garbage inside a reference cycle stays until the proce
 from __future__ import annotations
 
 import gc
+import time
+
+from .stages import STAGES
 
 __all__ = ["ProfileFreezer"]
 
-FREEZE_EVERY = 5_000
-"""Profiles taken in between two freezes."""
+FREEZE_EVERY = 1_000
+"""Profiles taken in between two freezes. What was written since the last freeze is what a full
+collection traverses: during a 100k-customer preload on a busy machine, full collections took
+0.14-0.44 s with 5,000 and 0.09-0.12 s with 1,000 (stage timings, wall time at load ~10); a
+freeze costs one young collection (`gc.collect(1)`, 2-12 ms there)."""
 
 
 class ProfileFreezer:
@@ -43,6 +49,7 @@ class ProfileFreezer:
     def freeze(self, full: bool = False) -> None:
         """Move what lives now out of the collector's reach (after a young collection, or a
         full one: once at start-up, so faust's and the libraries' objects go too)."""
+        started = time.monotonic()
         if full:
             gc.collect()
         else:
@@ -50,3 +57,4 @@ class ProfileFreezer:
         gc.freeze()
         self.pending = 0
         self.freezes += 1
+        STAGES.add("freeze", time.monotonic() - started)

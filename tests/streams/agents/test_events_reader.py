@@ -34,6 +34,7 @@ class FakeFetcher:
         self.commits: list[dict[int, int]] = []
         self.stop_flow_during_fetch = False
         self.refreshes: list[float] = []
+        self.asked: list[list[int]] = []
 
     async def wait_flowing(self) -> None:
         await asyncio.sleep(3600)
@@ -45,7 +46,14 @@ class FakeFetcher:
         self, tps: Sequence[Any], timeout: float, max_records: int, refresh_s: float = 0.0
     ) -> Any:
         self.refreshes.append(refresh_s)
+        self.asked.append(sorted(tp.partition for tp in tps))
+        await asyncio.sleep(0.001)  # as the consumer thread's hop
         batch = await self.batches.get()
+        wanted = set(tps)
+        later = {tp: records for tp, records in batch.items() if tp not in wanted}
+        if later:  # as aiokafka: only the partitions asked for; the rest stays buffered
+            self.batches.put_nowait(later)
+            batch = {tp: records for tp, records in batch.items() if tp in wanted}
         if self.stop_flow_during_fetch:
             self.flowing = False  # a rebalance began while the records came in
         return batch
@@ -201,3 +209,67 @@ def test_after_a_long_batch_the_next_fetch_waits_for_fresh_records() -> None:
     refreshes = asyncio.run(run())
     assert refreshes[2] == 0.0  # after a quick batch what is buffered is fresh
     assert refreshes[3] > 0.0  # after a 100 ms batch: ask the broker for what came since
+
+
+class SlowRuntime(FakeRuntime):
+    """Only the `slow` partition waits for `release`; two batches of one partition at once fail."""
+
+    def __init__(self, slow: int) -> None:
+        super().__init__()
+        self.slow = slow
+        self.release.clear()
+        self.running: set[int] = set()
+
+    async def process(self, partition: int, messages: Sequence[Incoming]) -> None:
+        assert partition not in self.running, f"two batches of partition {partition} at once"
+        self.running.add(partition)
+        try:
+            if partition == self.slow:
+                self.started.set()
+                await self.release.wait()
+            else:
+                await asyncio.sleep(0)
+            self.processed.append((partition, [m.offset for m in messages]))
+            self.applied[partition] = messages[-1].offset
+        finally:
+            self.running.discard(partition)
+
+
+def test_a_slow_partition_does_not_hold_the_other_partitions_batches() -> None:
+    """Regression: the reader applied one batch across every partition and fetched again only
+    once all of them were done, so one slow partition (an expiry holding its lock, a long
+    commit) delayed the events of all (a cause of the latency p99)."""
+
+    async def run() -> list[tuple[int, list[int]]]:
+        fetcher, runtime = FakeFetcher([0, 1]), SlowRuntime(slow=0)
+        task = asyncio.ensure_future(_reader(fetcher, runtime).run())
+        await fetcher.batches.put({**_records(0, range(3)), **_records(1, range(10, 12))})
+        await runtime.started.wait()
+        await fetcher.batches.put(_records(1, range(12, 14)))
+        await _until(lambda: len(runtime.processed) == 2)  # partition 0 is still stuck
+        runtime.release.set()
+        await _until(lambda: len(runtime.processed) == 3)
+        task.cancel()
+        return runtime.processed
+
+    assert asyncio.run(run()) == [(1, [10, 11]), (1, [12, 13]), (0, [0, 1, 2])]
+
+
+def test_a_partition_busy_with_a_batch_is_not_fetched_so_its_batches_stay_in_order() -> None:
+    async def run() -> tuple[list[tuple[int, list[int]]], list[list[int]]]:
+        fetcher, runtime = FakeFetcher([0, 1]), SlowRuntime(slow=0)
+        reader = _reader(fetcher, runtime)
+        task = asyncio.ensure_future(reader.run())
+        await fetcher.batches.put(_records(0, range(3)))
+        await runtime.started.wait()
+        await fetcher.batches.put({**_records(0, range(3, 5)), **_records(1, range(7, 8))})
+        await _until(lambda: len(runtime.processed) == 1)  # partition 1's batch, not 0's
+        runtime.release.set()
+        await _until(lambda: len(runtime.processed) == 3)
+        await reader.fence()
+        task.cancel()
+        return runtime.processed, fetcher.asked
+
+    processed, asked = asyncio.run(run())
+    assert processed == [(1, [7]), (0, [0, 1, 2]), (0, [3, 4])]
+    assert asked[1] == [1]  # while partition 0 was busy only partition 1 was asked for

@@ -1,0 +1,202 @@
+"""The latency phase alone, with the full bench's state: for diagnosing and tuning the p99.
+
+    .venv/bin/python -m benchmarks.latency_run --customers 100000 --segments 100 --events 20000
+
+Starts the worker, creates the segments, preloads the population and `--events` activity
+events (the worker running, so their histories are in Redis as after the full bench's
+end-to-end phase), restarts the worker (cold profile cache, as in the full bench), catches it
+up with a `refresh` round trip and measures latency at each `--latency-rate`. With
+`--stages S` the worker logs per-stage timings every S s (`LS_STAGE_REPORT_S`, see
+`streams/engine/stages.py`); those logged during each phase are printed after it (the
+worst p99 and max over the windows). Keys and topics are cleaned up as in `bench`.
+
+A/B on one preloaded state: each `--arm LABEL[:DIR][:K=V,...]` is a worker run from checkout
+DIR (default: this one) with extra environment; the arms take turns `--rounds` times, each
+turn on a restarted worker, so a busy machine's swings fall on every arm alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from streams.client import Client
+
+from .bench import (
+    _create_segments,
+    _exit_on_sigterm,
+    _latency,
+    _loadavg,
+    _meter,
+    _say,
+    _wait_settled,
+)
+from .harness import ROOT, BenchEnv, Progress, WorkerProcess, bulk_produce, end_offsets
+from .latency import flip_pool, measure_latency
+from .procstat import CpuMeter
+from .workload import Workload, segment_definitions
+
+__all__ = ["main"]
+
+_STAGE_MARK = "stage timings "
+
+_CATCH_UP = {"command": "refresh", "segment_ids": ["bench-flip"]}
+"""A round trip through every partition, cheaper than refreshing all segments (1.25M
+evaluations a partition with 100k customers, minutes on a busy machine)."""
+
+
+def _stage_lines(log_path: Path, skip: int) -> tuple[list[dict[str, Any]], int]:
+    """The stage summaries the worker logged after byte `skip` of its log, and the log's size."""
+    data = log_path.read_bytes()
+    found = []
+    for line in data[skip:].decode(errors="replace").splitlines():
+        at = line.find(_STAGE_MARK)
+        if at >= 0:
+            found.append(json.loads(line[at + len(_STAGE_MARK) :]))
+    return found, len(data)
+
+
+def _worst(windows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per stage over the windows: samples, the median p50, the worst p99 and max (ms)."""
+    merged: dict[str, dict[str, float]] = {}
+    for stage in sorted({s for w in windows for s in w}):
+        rows = [w[stage] for w in windows if stage in w]
+        p50s = sorted(r["p50"] for r in rows)
+        merged[stage] = {
+            "n": sum(r["n"] for r in rows),
+            "p50": p50s[len(p50s) // 2],
+            "p99": max(r["p99"] for r in rows),
+            "max": max(r["max"] for r in rows),
+        }
+    return merged
+
+
+def _arm(text: str) -> tuple[str, Path, dict[str, str]]:
+    """`LABEL[:DIR][:K=V,...]` -> (label, checkout, extra environment)."""
+    label, *rest = text.split(":")
+    root, env = ROOT, dict[str, str]()
+    for part in rest:
+        if "=" in part:
+            for pair in part.split(","):
+                key, _, value = pair.partition("=")
+                env[key] = value
+        elif part:
+            root = Path(part)
+    return label, root, env
+
+
+def _phase(
+    bench: BenchEnv,
+    worker: WorkerProcess,
+    client: Client,
+    args: argparse.Namespace,
+    flips: list[str],
+) -> dict[str, Any]:
+    """Restart `worker`, catch it up, measure one latency phase; the row with its stages."""
+    settings = bench.settings
+    parts = settings.events_partitions
+    worker.stop()
+    worker.start()
+    meter = _meter(bench, worker)
+    _wait_settled(worker, parts)
+    assert client.command(dict(_CATCH_UP), timeout=300)["ok"]
+    _, skip = _stage_lines(worker.log_path, 0)
+    load = _loadavg()
+    before = meter.snapshot()
+    lat = measure_latency(
+        bench.bootstrap,
+        settings.events_topic,
+        settings.membership_topic,
+        parts,
+        args.customers,
+        args.seed,
+        rate=args.latency_rate,
+        seconds=args.latency_seconds,
+        flip_share=min(0.2, 200 / args.latency_rate),
+        flip_ids=flips,
+    )
+    row = _latency(lat, CpuMeter.delta(before, meter.snapshot()))
+    windows, _ = _stage_lines(worker.log_path, skip)
+    row["stages_ms"] = _worst(windows)
+    row["loadavg"] = [load, _loadavg()]
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--segments", type=int, default=100)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--latency-rate", type=float, default=1000.0)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--stages", type=float, default=0.0, help="LS_STAGE_REPORT_S (0: off)")
+    parser.add_argument("--arm", action="append", help="LABEL[:DIR][:K=V,...] (repeatable)")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    arms = [_arm(a) for a in args.arm or ["this"]]
+    extra = {"LS_STAGE_REPORT_S": str(args.stages)} if args.stages else {}
+    workload = Workload(args.customers, args.segments, args.events, args.seed)
+    bench = BenchEnv(args.partitions, **extra)
+    settings = bench.settings
+    topic, parts = settings.events_topic, settings.events_partitions
+    worker = WorkerProcess(bench.env, bench.run_id)
+    progress = Progress(bench, parts)
+    out: dict[str, Any] = {"loadavg_at_start": _loadavg(), "run_id": bench.run_id, "rows": []}
+    client: Client | None = None
+    try:
+        _say(f"run {bench.run_id}: starting the worker (log {worker.log_path})")
+        worker.start()
+        client = Client(settings)
+        _wait_settled(worker, parts)
+        assert client.command({"command": "refresh", "all": True}, timeout=120)["ok"]
+        now = int(time.time() * 1000)
+        _create_segments(client, segment_definitions(args.segments, args.seed, now))
+        _say(f"preloading {args.customers} profiles and {args.events} events (worker running)")
+        start = end_offsets(bench.bootstrap, topic, parts)
+        bulk_produce(bench.bootstrap, topic, workload.profiles(now))
+        bulk_produce(bench.bootstrap, topic, workload.activity(int(time.time() * 1000)))
+        end = end_offsets(bench.bootstrap, topic, parts)
+        progress.wait_until(start, end, timeout=1800, worker=worker)
+        worker.stop()
+        flips = flip_pool(args.customers, args.seed)
+        for round_no in range(args.rounds):
+            for label, root, env in arms:
+                worker = WorkerProcess({**bench.env, **env}, bench.run_id, root=root)
+                rate = args.latency_rate
+                _say(f"round {round_no}, arm {label}: latency at {rate:.0f}/s")
+                row = _phase(bench, worker, client, args, flips)
+                row |= {"arm": label, "round": round_no}
+                out["rows"].append(row)
+                print(
+                    f"[{label} r{round_no}] p50 {row['p50_ms']:.1f} p99 {row['p99_ms']:.1f} "
+                    f"max {row['max_ms']:.1f} ms; worker-stamped p50 {row['worker_p50_ms']:.1f} "
+                    f"p99 {row['worker_p99_ms']:.1f}; matched {row['matched']}/{row['flips']}; "
+                    f"by window {row['p50_by_window_ms']}; worker cpu "
+                    f"{row['cpu_s'].get('worker0', 0):.1f} s; load {row['loadavg']}",
+                    flush=True,
+                )
+                for stage, figures in row["stages_ms"].items():
+                    print(f"    {stage:22s} {figures}", flush=True)
+                worker.stop()
+        out["loadavg_at_end"] = _loadavg()
+    finally:
+        worker.stop()
+        if client is not None:
+            client.close()
+        keys, topics = bench.cleanup()
+        _say(f"cleaned {keys} Redis keys and {topics} topics")
+    if args.output:
+        args.output.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # cleanup runs on SIGTERM too
+    raise SystemExit(main())
