@@ -13,6 +13,11 @@ Indexes are built on the first query, extended when events are appended in time 
 rebuilt lazily after an insertion in the middle or a compaction. Events dropped from the front
 (retention) only move ``head``; their slots are reclaimed in bulk. Positions are absolute
 indexes into the record list, including dropped slots before ``head``.
+
+A series also keeps a memo (:meth:`EventSeries.memo`) of measures aggregates worked out on it
+(a count, a sum, the first passing event of a window...), keyed by what was measured and from
+which position: many segments aggregate the same events, and a customer's series that did not
+change since it was last measured is not measured again. Any change of the series empties it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ _COMPACT_AT = 64
 _MAX_INDEXES = 64
 """Indexes kept per series; past it they are all dropped (definitions replaced over time)."""
 _MIN_SHIFT = 64
+_MAX_MEMO = 256
+"""Measures kept per series before the memo starts afresh (time moving windows along)."""
 
 
 class _Index:
@@ -204,7 +211,7 @@ class EventSeries(Sequence[EventRecord]):
     Equal to any sequence of the same records (``==`` with a list compares the records).
     """
 
-    __slots__ = ("_head", "_indexes", "_records", "_ts")
+    __slots__ = ("_head", "_indexes", "_memo", "_records", "_ts")
 
     def __init__(self, records: Iterable[EventRecord] = (), *, ordered: bool = False) -> None:
         items = list(records)
@@ -214,6 +221,7 @@ class EventSeries(Sequence[EventRecord]):
         self._ts: list[int] = [r.ts for r in items]
         self._head = 0
         self._indexes: dict[Hashable, _Index] = {}
+        self._memo: dict[Hashable, Any] | None = None
 
     # -- the sequence ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -258,6 +266,7 @@ class EventSeries(Sequence[EventRecord]):
     # -- changes --------------------------------------------------------------------------
     def add(self, record: EventRecord) -> None:
         """Keep ``record`` in time order (after the events of the same time)."""
+        self._memo = None
         ts = self._ts
         if not ts or ts[-1] <= record.ts:
             self._records.append(record)
@@ -273,11 +282,13 @@ class EventSeries(Sequence[EventRecord]):
         start = bisect_right(self._ts, cutoff, lo=self._head)
         dropped = start - self._head
         if dropped:
+            self._memo = None
             self._head = start
             self._compact()
         return dropped
 
     def drop_oldest(self) -> None:
+        self._memo = None
         self._head += 1
         self._compact()
 
@@ -330,6 +341,14 @@ class EventSeries(Sequence[EventRecord]):
                 take(at, records[at])
             found.upto = len(records)
         return found
+
+    def memo(self) -> dict[Hashable, Any]:
+        """Measures of the series as it is now, ``(what, start position) -> value``, for the
+        aggregates to share; emptied by any change of the series (`add`, the drops)."""
+        memo = self._memo
+        if memo is None or len(memo) >= _MAX_MEMO:
+            memo = self._memo = {}
+        return memo
 
     def window(self, start: int) -> EventSlice:
         return EventSlice(self, max(start, self._head))
