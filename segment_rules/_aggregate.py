@@ -137,7 +137,11 @@ structurally equal aggregates of different segments share their measures and ind
 
 
 def _token(*what: object) -> int:
-    return _TOKENS.setdefault(what, len(_TOKENS))
+    """Below 2**32: memo keys are ``start << 32 | token``."""
+    token = _TOKENS.setdefault(what, len(_TOKENS))
+    if token >= 1 << 32:  # pragma: no cover - billions of distinct aggregates
+        raise OverflowError("too many distinct aggregates for the measure memo")
+    return token
 
 
 def compile_aggregate(
@@ -191,7 +195,7 @@ def compile_aggregate(
         if not shared:
             return decide(measure(series, start, now))
         memo = series.memo()
-        key = (memo_token, start)
+        key = start << 32 | memo_token  # an int: nothing for the collector to track
         value = memo.get(key, _MISSING)
         if value is _MISSING:
             value = memo[key] = measure(series, start, now)
@@ -255,7 +259,7 @@ def _next_change(
                     oldest = series.ts_at(start) if start < end else None
                 elif static is not None:
                     memo = series.memo()
-                    key = (first_token, start)
+                    key = start << 32 | first_token
                     oldest = memo.get(key, _MISSING)
                     if oldest is _MISSING:
                         oldest = memo[key] = first_static(series, start, end)

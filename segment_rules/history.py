@@ -211,7 +211,7 @@ class EventSeries(Sequence[EventRecord]):
     Equal to any sequence of the same records (``==`` with a list compares the records).
     """
 
-    __slots__ = ("_head", "_indexes", "_memo", "_records", "_ts")
+    __slots__ = ("_indexes", "_memo", "_records", "_ts", "head")
 
     def __init__(self, records: Iterable[EventRecord] = (), *, ordered: bool = False) -> None:
         items = list(records)
@@ -219,13 +219,14 @@ class EventSeries(Sequence[EventRecord]):
             items.sort(key=_ts_of)
         self._records: list[EventRecord] = items
         self._ts: list[int] = [r.ts for r in items]
-        self._head = 0
+        self.head = 0
+        """Absolute position of the oldest kept event (read only outside the series)."""
         self._indexes: dict[Hashable, _Index] = {}
         self._memo: dict[Hashable, Any] | None = None
 
     # -- the sequence ---------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._records) - self._head
+        return len(self._records) - self.head
 
     @overload
     def __getitem__(self, index: int) -> EventRecord: ...
@@ -234,7 +235,7 @@ class EventSeries(Sequence[EventRecord]):
     def __getitem__(self, index: slice) -> Sequence[EventRecord]: ...
 
     def __getitem__(self, index: int | slice) -> EventRecord | Sequence[EventRecord]:
-        return self.item_from(self._head, index)
+        return self.item_from(self.head, index)
 
     def item_from(self, start: int, index: int | slice) -> EventRecord | Sequence[EventRecord]:
         """``self[index]`` as if the series began at absolute position ``start``."""
@@ -250,7 +251,7 @@ class EventSeries(Sequence[EventRecord]):
 
     def __iter__(self) -> Iterator[EventRecord]:
         records = self._records
-        for at in range(self._head, len(records)):
+        for at in range(self.head, len(records)):
             yield records[at]
 
     def __eq__(self, other: object) -> bool:
@@ -272,51 +273,46 @@ class EventSeries(Sequence[EventRecord]):
             self._records.append(record)
             ts.append(record.ts)
             return
-        at = bisect_right(ts, record.ts, lo=self._head)
+        at = bisect_right(ts, record.ts, lo=self.head)
         self._records.insert(at, record)
         ts.insert(at, record.ts)
         self._indexes.clear()
 
     def drop_through(self, cutoff: int) -> int:
         """Drop the events at or before ``cutoff``; how many."""
-        start = bisect_right(self._ts, cutoff, lo=self._head)
-        dropped = start - self._head
+        start = bisect_right(self._ts, cutoff, lo=self.head)
+        dropped = start - self.head
         if dropped:
             self._memo = None
-            self._head = start
+            self.head = start
             self._compact()
         return dropped
 
     def drop_oldest(self) -> None:
         self._memo = None
-        self._head += 1
+        self.head += 1
         self._compact()
 
     def _compact(self) -> None:
-        head = self._head
+        head = self.head
         if head >= _COMPACT_AT and 2 * head >= len(self._records):
             del self._records[:head]
             del self._ts[:head]
-            self._head = 0
+            self.head = 0
             self._indexes.clear()
 
     # -- reading --------------------------------------------------------------------------
-    @property
-    def head(self) -> int:
-        """Absolute position of the oldest kept event."""
-        return self._head
-
     @property
     def end(self) -> int:
         """Absolute position after the newest event."""
         return len(self._records)
 
     def first_ts(self) -> int:
-        return self._ts[self._head]
+        return self._ts[self.head]
 
     def after(self, ts: int) -> int:
         """Absolute position of the first event later than ``ts`` (at least ``head``)."""
-        return bisect_right(self._ts, ts, lo=self._head)
+        return bisect_right(self._ts, ts, lo=self.head)
 
     def ts_at(self, position: int) -> int:
         return self._ts[position]
@@ -351,7 +347,7 @@ class EventSeries(Sequence[EventRecord]):
         return memo
 
     def window(self, start: int) -> EventSlice:
-        return EventSlice(self, max(start, self._head))
+        return EventSlice(self, max(start, self.head))
 
 
 class EventSlice(Sequence[EventRecord]):

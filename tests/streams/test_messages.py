@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streams.errors import BadMessage
@@ -179,7 +180,7 @@ def test_every_accepted_event_can_be_stored_and_written_as_json(value: object) -
 
 
 _FLAT = st.dictionaries(
-    _TEXT | st.integers(-3, 3),
+    st.sampled_from(["a", "page", ""]) | _TEXT | st.integers(-3, 3),
     st.none()
     | st.booleans()
     | st.integers(-(2**65), 2**65)
@@ -191,7 +192,14 @@ _FLAT = st.dictionaries(
 )
 
 
+@settings(max_examples=300, deadline=None)
 @given(_FLAT)
+@example({"a": math.inf})
+@example({"a": math.nan})
+@example({"a": 2**64})
+@example({"a": -(2**63) - 1})
+@example({"a": "\ud800"})
+@example({"\ud800": 1})
 def test_the_flat_properties_check_accepts_only_what_the_full_check_accepts(
     properties: dict[object, object],
 ) -> None:
