@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from functools import partial
 from operator import attrgetter
-from typing import Final
+from typing import Any, Final
 
 from ._values import duration_to_ms, is_number, scalar_kind
 from .history import CountIndex, DistinctIndex, EventSeries, EventSlice, ExtremeIndex, SumIndex
@@ -30,9 +30,10 @@ PropPredicate = Callable[[Mapping[str, object], int], bool]
 PropNextChange = Callable[[Mapping[str, object], int], "int | None"]
 _Evaluate = Callable[[ProfileView, int], bool]
 _NextChange = Callable[[ProfileView, int], "int | None"]
-_Reducer = Callable[[Sequence[EventRecord], int], bool]
-_Indexed = Callable[[EventSeries, int], "bool | None"]
-"""An aggregate over the series from an absolute position on; None: scan instead."""
+_Scan = Callable[[Sequence[EventRecord], int], object]
+"""A measure of the window's events by a scan (see `_decider`)."""
+_Indexed = Callable[[EventSeries, int], object]
+"""A measure of the series from an absolute position on; `_SCAN`: scan instead."""
 _Matches = Callable[[float | Fraction], bool]
 _RatioMatches = Callable[[int, int], bool]
 """Compares ``numerator / denominator`` (denominator > 0) exactly."""
@@ -126,19 +127,52 @@ def _series(events: Sequence[EventRecord]) -> tuple[EventSeries, int] | None:
     return None
 
 
+_SCAN: Final = object()
+"""An indexed measure that cannot answer (an infinite or NaN value): scan the window."""
+_MISSING: Final = object()
+
+_TOKENS: dict[tuple[object, ...], int] = {}
+"""What a measure is (event type, aggregate, property, the filter's text) -> a small number:
+structurally equal aggregates of different segments share their measures and indexes."""
+
+
+def _token(*what: object) -> int:
+    """Below 2**32: memo keys are ``start << 32 | token``."""
+    token = _TOKENS.setdefault(what, len(_TOKENS))
+    if token >= 1 << 32:  # pragma: no cover - billions of distinct aggregates
+        raise OverflowError("too many distinct aggregates for the measure memo")
+    return token
+
+
 def compile_aggregate(
     cond: EventCondition, filt: PropPredicate | None, filt_next: PropNextChange | None
 ) -> tuple[_Evaluate, _NextChange | None]:
     """The evaluator of ``cond`` and, when it depends on time, its next-change function.
 
     ``filt``/``filt_next`` are the compiled ``filter`` (``None`` when absent or, for
-    ``filt_next``, when the filter does not depend on time).
+    ``filt_next``, when the filter does not depend on time). Each evaluation measures the
+    window (a count, an exact sum, an extreme...) and compares the measure; on a series, a
+    measure that does not depend on time is kept in the series' memo
+    (:meth:`~segment_rules.history.EventSeries.memo`) for every aggregate of the same
+    events, property and filter, whatever its comparison or window.
     """
     etype = cond.event
     window = duration_to_ms(cond.within) if cond.within is not None else None
-    reduce = _reducer(cond, filt)
-    indexed = _indexed(cond, filt) if filt_next is None else None
+    # repr, not the filter itself: 1 == 1.0 == True, yet their predicates differ
+    filter_token = _token("filter", etype, repr(cond.filter))
+    scan = _scan_measure(cond, filt)
+    indexed = _indexed(cond, filt, filter_token) if filt_next is None else None
+    decide = _decider(cond)
+    memo_token = _token("measure", cond.agg, cond.prop, filter_token)
+    shared = filt_next is None and not (cond.agg == "count" and filt is None)
     span = window
+
+    def measure(series: EventSeries, start: int, now: int) -> object:
+        if indexed is not None and series.end - start > SCAN_AT_MOST:
+            found = indexed(series, start)
+            if found is not _SCAN:
+                return found
+        return scan(series.records(start), now)
 
     def evaluate(profile: ProfileView, now: int) -> bool:
         events = profile.events(etype)
@@ -147,26 +181,29 @@ def compile_aggregate(
             series: EventSeries = events  # type: ignore[assignment]
             start = series.head
         elif kind is tuple and not events:  # no events of the type
-            return reduce(events, now)
+            return decide(scan(events, now))
         else:
             found = _series(events)
             if found is None:  # another ProfileView: scan its sequence
                 if span is not None:
                     start = bisect_right(events, now - span, key=_TS)
                     events = events[start:] if start else events
-                return reduce(events, now)
+                return decide(scan(events, now))
             series, start = found
         if span is not None:
             start = max(start, series.after(now - span))
-        if indexed is not None and series.end - start > SCAN_AT_MOST:
-            result = indexed(series, start)
-            if result is not None:
-                return result
-        return reduce(series.records(start), now)
+        if not shared:
+            return decide(measure(series, start, now))
+        memo = series.memo()
+        key = start << 32 | memo_token  # an int: nothing for the collector to track
+        value = memo.get(key, _MISSING)
+        if value is _MISSING:
+            value = memo[key] = measure(series, start, now)
+        return decide(value)
 
     if window is None and filt_next is None:
         return evaluate, None
-    return evaluate, _next_change(etype, window, filt, filt_next)
+    return evaluate, _next_change(etype, window, filt, filt_next, filter_token)
 
 
 def _never(props: Mapping[str, object], now: int) -> bool:  # pragma: no cover - never built
@@ -174,19 +211,31 @@ def _never(props: Mapping[str, object], now: int) -> bool:  # pragma: no cover -
 
 
 def _next_change(
-    etype: str, window: int | None, filt: PropPredicate | None, filt_next: PropNextChange | None
+    etype: str,
+    window: int | None,
+    filt: PropPredicate | None,
+    filt_next: PropNextChange | None,
+    filter_token: int,
 ) -> _NextChange:
     static = filt if filt is not None and filt_next is None else None
-    count_key = ("count", static)
+    count_key = ("count", filter_token)
     new_count = partial(CountIndex, static or _never)
+    first_token = _token("first passing", filter_token)
 
     def first_passing(events: Sequence[EventRecord], now: int) -> int | None:
-        """When the oldest passing event of the window leaves it."""
-        assert window is not None
+        """The time of the oldest passing event of the window."""
         for event in events:
             if filt is None or filt(event.props, now):
-                return event.ts + window
+                return event.ts
         return None
+
+    def first_static(series: EventSeries, start: int, end: int) -> int | None:
+        """`first_passing` for a filter that does not depend on time."""
+        if end - start <= SCAN_AT_MOST:
+            return first_passing(series.records(start), 0)
+        index: CountIndex = series.indexed(count_key, new_count)
+        at = index.first_passing(start, end)
+        return series.ts_at(at) if at is not None else None
 
     def next_change(profile: ProfileView, now: int) -> int | None:
         events: Sequence[EventRecord] = profile.events(etype)
@@ -194,26 +243,29 @@ def _next_change(
             return None
         found = _series(events)
         best: int | None = None
+        oldest: Any
         if found is None:
             start = 0 if window is None else bisect_right(events, now - window, key=_TS)
             events = events[start:]
             if window is not None:
-                best = first_passing(events, now)
+                oldest = first_passing(events, now)
+                best = None if oldest is None else oldest + window
         else:
             series, start = found
             if window is not None:
                 start = max(start, series.after(now - window))
                 end = series.end
                 if filt is None:
-                    best = series.ts_at(start) + window if start < end else None
-                elif end - start <= SCAN_AT_MOST:
-                    best = first_passing(series.records(start), now)
+                    oldest = series.ts_at(start) if start < end else None
                 elif static is not None:
-                    index: CountIndex = series.indexed(count_key, new_count)
-                    at = index.first_passing(start, end)
-                    best = series.ts_at(at) + window if at is not None else None
+                    memo = series.memo()
+                    key = start << 32 | first_token
+                    oldest = memo.get(key, _MISSING)
+                    if oldest is _MISSING:
+                        oldest = memo[key] = first_static(series, start, end)
                 else:
-                    best = first_passing(series.window(start), now)
+                    oldest = first_passing(series.window(start), now)
+                best = None if oldest is None else oldest + window
             if filt_next is not None:
                 events = series.window(start)
         if filt_next is not None:
@@ -226,85 +278,103 @@ def _next_change(
     return next_change
 
 
-def _indexed(cond: EventCondition, filt: PropPredicate | None) -> _Indexed:
-    """The aggregate on a series' indexes (``filt`` does not depend on time)."""
+def _decider(cond: EventCondition) -> Callable[[object], bool]:
+    """Compares a measure of the window (what `_scan_measure` and `_indexed` give)."""
     matches = _comparator(cond.op, cond.value)
+    agg = cond.agg
+    if agg in ("count", "distinct_count"):
+        return matches  # type: ignore[return-value]
+    if agg in ("min", "max"):
+        return lambda extreme: extreme is not None and matches(extreme)  # type: ignore[arg-type]
+    ratio = _ratio_comparator(cond.op, cond.value, matches)
+    average = agg == "avg"
+
+    def total(measure: object) -> bool:
+        count: int
+        numerator: int | None
+        x: Any
+        count, numerator, x = measure  # type: ignore[misc]
+        if numerator is None:  # one value, or an infinite or NaN one: float arithmetic
+            if count == 1:
+                return matches(x)
+            return matches(x / count if average else x)
+        if average:
+            if not count:
+                return False
+            return ratio(numerator, (1 << x) * count)
+        return ratio(numerator, 1 << x)
+
+    return total
+
+
+def _indexed(cond: EventCondition, filt: PropPredicate | None, filter_token: int) -> _Indexed:
+    """The measure on a series' indexes (``filt`` does not depend on time); `_SCAN` when the
+    indexes cannot answer."""
     agg = cond.agg
     if agg == "count":
         if filt is None:
-            return lambda series, start: matches(series.end - start)
-        passes = filt
-        count_key = ("count", filt)
-        new_count = partial(CountIndex, passes)
+            return lambda series, start: series.end - start
+        count_key = ("count", filter_token)
+        new_count = partial(CountIndex, filt)
 
-        def count(series: EventSeries, start: int) -> bool:
+        def count(series: EventSeries, start: int) -> object:
             index: CountIndex = series.indexed(count_key, new_count)
-            return matches(index.count(start, series.end))
+            return index.count(start, series.end)
 
         return count
     prop = cond.prop
     assert prop is not None
     if agg in ("sum", "avg"):
-        ratio = _ratio_comparator(cond.op, cond.value, matches)
-        sum_key = ("sum", prop, filt)
-        average = agg == "avg"
+        sum_key = ("sum", prop, filter_token)
         new_sum = partial(SumIndex, prop, filt)
 
-        def total(series: EventSeries, start: int) -> bool | None:
+        def total(series: EventSeries, start: int) -> object:
             index: SumIndex = series.indexed(sum_key, new_sum)
             if not index.finite:
-                return None
+                return _SCAN
             end = series.end
-            numerator = index.sums[end] - index.sums[start]
-            denominator = 1 << index.shift
-            if average:
-                count = index.counts[end] - index.counts[start]
-                if not count:
-                    return False
-                denominator *= count
-            return ratio(numerator, denominator)
+            count = index.counts[end] - index.counts[start]
+            return count, index.sums[end] - index.sums[start], index.shift
 
         return total
     if agg in ("min", "max"):
         largest = agg == "max"
-        extreme_key = (agg, prop, filt)
+        extreme_key = (agg, prop, filter_token)
         new_extreme = partial(ExtremeIndex, prop, filt, largest)
 
-        def extreme(series: EventSeries, start: int) -> bool | None:
+        def extreme(series: EventSeries, start: int) -> object:
             index: ExtremeIndex = series.indexed(extreme_key, new_extreme)
             if not index.finite:
-                return None
-            value = index.extreme(start)
-            return value is not None and matches(value)
+                return _SCAN
+            return index.extreme(start)
 
         return extreme
-    distinct_key = ("distinct", prop, filt)
+    distinct_key = ("distinct", prop, filter_token)
     new_distinct = partial(DistinctIndex, prop, filt)
 
-    def distinct(series: EventSeries, start: int) -> bool | None:
+    def distinct(series: EventSeries, start: int) -> object:
         index: DistinctIndex = series.indexed(distinct_key, new_distinct)
         if not index.finite:
-            return None
-        return matches(index.distinct(start))
+            return _SCAN
+        return index.distinct(start)
 
     return distinct
 
 
-def _reducer(cond: EventCondition, filt: PropPredicate | None) -> _Reducer:
-    """The aggregate by a scan of the window's events."""
-    matches = _comparator(cond.op, cond.value)
+def _scan_measure(cond: EventCondition, filt: PropPredicate | None) -> _Scan:
+    """The measure by a scan of the window's events (`_decider` compares it)."""
     agg = cond.agg
     if agg == "count":
         if filt is None:
-            return lambda events, now: matches(len(events))
+            return lambda events, now: len(events)
         test = filt
 
-        def count(events: Sequence[EventRecord], now: int) -> bool:
+        def count(events: Sequence[EventRecord], now: int) -> object:
             found = 0
             for event in events:
                 if test(event.props, now):
                     found += 1
-            return matches(found)
+            return found
 
         return count
     prop = cond.prop
@@ -322,29 +392,26 @@ def _reducer(cond: EventCondition, filt: PropPredicate | None) -> _Reducer:
         return out
 
     if agg in ("sum", "avg"):
-        ratio = _ratio_comparator(cond.op, cond.value, matches)
-        average = agg == "avg"
 
-        def total(events: Sequence[EventRecord], now: int) -> bool:
+        def total(events: Sequence[EventRecord], now: int) -> object:
+            """(count, numerator, shift): the exact total numerator / 2**shift; (count, None,
+            value): one value, or the float total of values among which one is infinite
+            or NaN."""
             found = numbers(events, now)
-            if len(found) == 1:  # one value: it is the sum and the average, compared exactly
-                return matches(found[0])
-            if average and not found:
-                return False
+            if len(found) == 1:
+                return 1, None, found[0]
             exact = _exact_total(found)
-            if exact is None:  # infinite or NaN: float arithmetic decides
-                value = _float_sum(found)
-                return matches(value / len(found) if average else value)
-            numerator, shift = exact
-            return ratio(numerator, (1 << shift) * (len(found) if average else 1))
+            if exact is None:
+                return len(found), None, _float_sum(found)
+            return len(found), exact[0], exact[1]
 
         return total
     if agg == "min":
-        return lambda events, now: bool(found := numbers(events, now)) and matches(min(found))
+        return lambda events, now: min(found) if (found := numbers(events, now)) else None
     if agg == "max":
-        return lambda events, now: bool(found := numbers(events, now)) and matches(max(found))
+        return lambda events, now: max(found) if (found := numbers(events, now)) else None
 
-    def distinct(events: Sequence[EventRecord], now: int) -> bool:
+    def distinct(events: Sequence[EventRecord], now: int) -> object:
         seen: set[tuple[str, object]] = set()
         for event in events:
             if filt is not None and not filt(event.props, now):
@@ -353,6 +420,6 @@ def _reducer(cond: EventCondition, filt: PropPredicate | None) -> _Reducer:
             kind = scalar_kind(value)
             if kind is not None:
                 seen.add((kind, value))
-        return matches(len(seen))
+        return len(seen)
 
     return distinct

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 __all__ = ["CompiledSegment", "compile_segment"]
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ._aggregate import PropNextChange, PropPredicate, compile_aggregate
 from ._predicates import TIME_OPS, value_next_change, value_predicate
+from ._values import is_number, scalar_kind
 from ._walk import iter_conditions
 from .model import (
     AllOf,
@@ -19,6 +22,7 @@ from .model import (
     Not,
     PropCondition,
     SegmentDefinition,
+    Value,
 )
 from .parse import parse_definition
 from .profile import ProfileView
@@ -160,7 +164,7 @@ def _compile(cond: Condition) -> _Compiled:
         inner, inner_next = _compile(cond.condition)
         return (lambda profile, now: not inner(profile, now)), inner_next
     if isinstance(cond, AllOf | AnyOf):
-        parts = [_compile(child) for child in cond.conditions]
+        parts = [_compile(child) for child in _flattened(cond)]
         evals = tuple(e for e, _ in parts)
         nexts = [n for _, n in parts if n is not None]
         combined = _all(evals) if isinstance(cond, AllOf) else _any(evals)
@@ -168,12 +172,26 @@ def _compile(cond: Condition) -> _Compiled:
     raise TypeError(f"property condition {cond!r} outside an event filter")
 
 
+def _flattened(cond: AllOf | AnyOf) -> list[Condition]:
+    """The children of ``cond``, with those of a nested group of the same kind in their
+    place (``all(a, all(b, c))`` is ``all(a, b, c)``): one call less per nesting."""
+    out: list[Condition] = []
+    for child in cond.conditions:
+        if type(child) is type(cond):
+            out.extend(_flattened(child))
+        else:
+            out.append(child)
+    return out
+
+
 def _compile_attr(cond: AttrCondition) -> _Compiled:
     name = cond.attr
-    test = value_predicate(cond.op, cond.value)
+    evaluate = _inline_attr(name, cond.op, cond.value)
+    if evaluate is None:
+        test = value_predicate(cond.op, cond.value)
 
-    def evaluate(profile: ProfileView, now: int) -> bool:
-        return test(profile.attribute(name), now)
+        def evaluate(profile: ProfileView, now: int) -> bool:
+            return test(profile.attribute(name), now)
 
     edge = value_next_change(cond.op, cond.value)
     if edge is None:
@@ -186,9 +204,57 @@ def _compile_attr(cond: AttrCondition) -> _Compiled:
     return evaluate, next_change
 
 
+def _inline_attr(name: str, op: str, value: Value) -> _Evaluate | None:
+    """The commonest attribute tests with the operator inlined (one call less per
+    evaluation); the same results as `value_predicate`. None: no inlined form."""
+    if op in ("eq", "in") and scalar_kind(value if op == "eq" else value[0]) == "str":  # type: ignore[index]
+        if op == "eq":
+            text = value
+
+            def text_eq(profile: ProfileView, now: int) -> bool:
+                a = profile.attribute(name)
+                return isinstance(a, str) and a == text
+
+            return text_eq
+        members = frozenset(value)  # type: ignore[arg-type]
+
+        def text_in(profile: ProfileView, now: int) -> bool:
+            a = profile.attribute(name)
+            return isinstance(a, str) and a in members
+
+        return text_in
+    if op in ("lt", "lte", "gt", "gte") or op == "between":
+        compare = _NUMBER_COMPARE[op]
+        bound = value
+
+        def number(profile: ProfileView, now: int) -> bool:
+            a = profile.attribute(name)
+            kind = type(a)
+            return (kind is int or kind is float or is_number(a)) and compare(a, bound)
+
+        return number
+    return None
+
+
+def _between(a: Any, bounds: Any) -> bool:
+    return bool(bounds[0] <= a <= bounds[1])
+
+
+_NUMBER_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "between": _between,
+}
+
+
 def _all(evals: tuple[_Evaluate, ...]) -> _Evaluate:
     if len(evals) == 1:
         return evals[0]
+    if len(evals) == 2:
+        first, second = evals
+        return lambda profile, now: first(profile, now) and second(profile, now)
 
     def all_of(profile: ProfileView, now: int) -> bool:
         # A plain loop: faster than all() over a generator in the hot path.
@@ -203,6 +269,9 @@ def _all(evals: tuple[_Evaluate, ...]) -> _Evaluate:
 def _any(evals: tuple[_Evaluate, ...]) -> _Evaluate:
     if len(evals) == 1:
         return evals[0]
+    if len(evals) == 2:
+        first, second = evals
+        return lambda profile, now: first(profile, now) or second(profile, now)
 
     def any_of(profile: ProfileView, now: int) -> bool:
         for evaluate in evals:  # noqa: SIM110

@@ -13,6 +13,11 @@ Indexes are built on the first query, extended when events are appended in time 
 rebuilt lazily after an insertion in the middle or a compaction. Events dropped from the front
 (retention) only move ``head``; their slots are reclaimed in bulk. Positions are absolute
 indexes into the record list, including dropped slots before ``head``.
+
+A series also keeps a memo (:meth:`EventSeries.memo`) of measures aggregates worked out on it
+(a count, a sum, the first passing event of a window...), keyed by what was measured and from
+which position: many segments aggregate the same events, and a customer's series that did not
+change since it was last measured is not measured again. Any change of the series empties it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ _COMPACT_AT = 64
 _MAX_INDEXES = 64
 """Indexes kept per series; past it they are all dropped (definitions replaced over time)."""
 _MIN_SHIFT = 64
+_MAX_MEMO = 256
+"""Measures kept per series before the memo starts afresh (time moving windows along)."""
 
 
 class _Index:
@@ -204,7 +211,7 @@ class EventSeries(Sequence[EventRecord]):
     Equal to any sequence of the same records (``==`` with a list compares the records).
     """
 
-    __slots__ = ("_head", "_indexes", "_records", "_ts")
+    __slots__ = ("_indexes", "_memo", "_records", "_ts", "head")
 
     def __init__(self, records: Iterable[EventRecord] = (), *, ordered: bool = False) -> None:
         items = list(records)
@@ -212,12 +219,14 @@ class EventSeries(Sequence[EventRecord]):
             items.sort(key=_ts_of)
         self._records: list[EventRecord] = items
         self._ts: list[int] = [r.ts for r in items]
-        self._head = 0
+        self.head = 0
+        """Absolute position of the oldest kept event (read only outside the series)."""
         self._indexes: dict[Hashable, _Index] = {}
+        self._memo: dict[Hashable, Any] | None = None
 
     # -- the sequence ---------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._records) - self._head
+        return len(self._records) - self.head
 
     @overload
     def __getitem__(self, index: int) -> EventRecord: ...
@@ -226,7 +235,7 @@ class EventSeries(Sequence[EventRecord]):
     def __getitem__(self, index: slice) -> Sequence[EventRecord]: ...
 
     def __getitem__(self, index: int | slice) -> EventRecord | Sequence[EventRecord]:
-        return self.item_from(self._head, index)
+        return self.item_from(self.head, index)
 
     def item_from(self, start: int, index: int | slice) -> EventRecord | Sequence[EventRecord]:
         """``self[index]`` as if the series began at absolute position ``start``."""
@@ -242,7 +251,7 @@ class EventSeries(Sequence[EventRecord]):
 
     def __iter__(self) -> Iterator[EventRecord]:
         records = self._records
-        for at in range(self._head, len(records)):
+        for at in range(self.head, len(records)):
             yield records[at]
 
     def __eq__(self, other: object) -> bool:
@@ -258,54 +267,52 @@ class EventSeries(Sequence[EventRecord]):
     # -- changes --------------------------------------------------------------------------
     def add(self, record: EventRecord) -> None:
         """Keep ``record`` in time order (after the events of the same time)."""
+        self._memo = None
         ts = self._ts
         if not ts or ts[-1] <= record.ts:
             self._records.append(record)
             ts.append(record.ts)
             return
-        at = bisect_right(ts, record.ts, lo=self._head)
+        at = bisect_right(ts, record.ts, lo=self.head)
         self._records.insert(at, record)
         ts.insert(at, record.ts)
         self._indexes.clear()
 
     def drop_through(self, cutoff: int) -> int:
         """Drop the events at or before ``cutoff``; how many."""
-        start = bisect_right(self._ts, cutoff, lo=self._head)
-        dropped = start - self._head
+        start = bisect_right(self._ts, cutoff, lo=self.head)
+        dropped = start - self.head
         if dropped:
-            self._head = start
+            self._memo = None
+            self.head = start
             self._compact()
         return dropped
 
     def drop_oldest(self) -> None:
-        self._head += 1
+        self._memo = None
+        self.head += 1
         self._compact()
 
     def _compact(self) -> None:
-        head = self._head
+        head = self.head
         if head >= _COMPACT_AT and 2 * head >= len(self._records):
             del self._records[:head]
             del self._ts[:head]
-            self._head = 0
+            self.head = 0
             self._indexes.clear()
 
     # -- reading --------------------------------------------------------------------------
-    @property
-    def head(self) -> int:
-        """Absolute position of the oldest kept event."""
-        return self._head
-
     @property
     def end(self) -> int:
         """Absolute position after the newest event."""
         return len(self._records)
 
     def first_ts(self) -> int:
-        return self._ts[self._head]
+        return self._ts[self.head]
 
     def after(self, ts: int) -> int:
         """Absolute position of the first event later than ``ts`` (at least ``head``)."""
-        return bisect_right(self._ts, ts, lo=self._head)
+        return bisect_right(self._ts, ts, lo=self.head)
 
     def ts_at(self, position: int) -> int:
         return self._ts[position]
@@ -331,8 +338,16 @@ class EventSeries(Sequence[EventRecord]):
             found.upto = len(records)
         return found
 
+    def memo(self) -> dict[Hashable, Any]:
+        """Measures of the series as it is now, ``(what, start position) -> value``, for the
+        aggregates to share; emptied by any change of the series (`add`, the drops)."""
+        memo = self._memo
+        if memo is None or len(memo) >= _MAX_MEMO:
+            memo = self._memo = {}
+        return memo
+
     def window(self, start: int) -> EventSlice:
-        return EventSlice(self, max(start, self._head))
+        return EventSlice(self, max(start, self.head))
 
 
 class EventSlice(Sequence[EventRecord]):

@@ -42,6 +42,20 @@ def _header(count: int, fix: int, wider: int) -> bytes:
     return bytes((wider + 1,)) + count.to_bytes(4, "big")
 
 
+def _bin_header(size: int) -> bytes:
+    """The msgpack bin 8/16/32 header of `size` bytes (what `packb(bytes)` starts with)."""
+    if size < 0x100:
+        return bytes((0xC4, size))
+    if size < 0x10000:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
+
+_TYPE_NAMES: dict[str, bytes] = {}
+"""Event type -> its packed name (a handful of types per deployment)."""
+_MAX_TYPE_NAMES = 1024
+
+
 class _EncodedRecords:
     """The msgpack bytes of one event type's kept records, in order, without their header."""
 
@@ -80,7 +94,16 @@ class _EncodedRecords:
 class Profile:
     """Mutable while a batch is applied; encoded back to bytes at commit."""
 
-    __slots__ = ("_encoded", "attrs", "customer_id", "events", "recent_ids", "segments", "wake")
+    __slots__ = (
+        "_encoded",
+        "_packed_attrs",
+        "attrs",
+        "customer_id",
+        "events",
+        "recent_ids",
+        "segments",
+        "wake",
+    )
 
     def __init__(
         self,
@@ -100,23 +123,36 @@ class Profile:
         """When this customer is next due for a time-window re-evaluation (mirrors `timers`)."""
         self._encoded: dict[str, _EncodedRecords] = {}
         """Event type -> its records' bytes, made on the first encode and kept in step."""
+        self._packed_attrs: bytes | None = None
+        """`attrs` packed by the last encode; `upsert_attributes` forgets it (attributes are
+        changed through it only)."""
 
     # -- encoding -------------------------------------------------------------------------
     def encode(self) -> bytes:
         """The profile as `msgpack.packb({"a", "e", "r", "m", "w"})` would give it."""
         pack = _PACKER.pack
         kept = [(t, series) for t, series in self.events.items() if series]
-        parts: list[bytes | memoryview] = [b"\x85\xa1a", pack(self.attrs), b"\xa1e"]
+        attrs = self._packed_attrs
+        if attrs is None:
+            attrs = self._packed_attrs = pack(self.attrs)
+        parts: list[bytes | bytearray | memoryview] = [b"\x85\xa1a", attrs, b"\xa1e"]
         parts.append(_header(len(kept), 0x80, 0xDE))
         encoded = self._encoded
+        names = _TYPE_NAMES
         for event_type, series in kept:
             records = encoded.get(event_type)
             if records is None or len(records.sizes) - records.first != len(series):
                 records = encoded[event_type] = _EncodedRecords(series)
-            parts.append(pack(event_type))
+            name = names.get(event_type)
+            if name is None:
+                name = pack(event_type)
+                if len(names) < _MAX_TYPE_NAMES:
+                    names[event_type] = name
+            parts.append(name)
             parts.append(records.encode())
         parts.append(b"\xa1r")
-        parts.append(pack(bytes(self.recent_ids)))
+        parts.append(_bin_header(len(self.recent_ids)))
+        parts.append(self.recent_ids)
         parts.append(b"\xa1m")
         parts.append(pack(sorted(self.segments)))
         parts.append(b"\xa1w")
@@ -159,6 +195,8 @@ class Profile:
                 if old is _MISSING or type(old) is not type(value) or old != value:
                     self.attrs[name] = value
                     changed.add(name)
+        if changed:
+            self._packed_attrs = None
         return frozenset(changed)
 
     def append_event(

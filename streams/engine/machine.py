@@ -25,7 +25,7 @@ from segment_rules import (
 from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile, ProfileSnapshot
 
 from .. import metrics
-from ..messages import Event, MembershipChange
+from ..messages import Event, encode_change
 
 __all__ = [
     "EngineConfig",
@@ -256,9 +256,12 @@ class PartitionEngine:
         index = self._index
         rank = index.rank
         order: list[str]
-        order = [s for s in seeds if s in rank]
-        if not ordered and len(order) > 1:
-            order = sorted(set(order), key=rank.__getitem__)
+        if ordered:
+            order = seeds  # type: ignore[assignment]
+        else:
+            order = [s for s in seeds if s in rank]
+            if len(order) > 1:
+                order = sorted(set(order), key=rank.__getitem__)
         if not order:
             return
         if view is None:
@@ -364,10 +367,8 @@ class PartitionEngine:
         batch.set_member(segment_id, customer_id, member)
         if stats is not None:
             stats.count(segment_id, "entered" if member else "exited")
-        change = MembershipChange(segment_id, customer_id, member, now, cause, batch.next_seq())
-        batch.outbox.append(
-            OutboxRecord(self.config.membership_topic, customer_id.encode(), change.encode())
-        )
+        value = encode_change(segment_id, customer_id, member, now, cause, batch.next_seq())
+        batch.outbox.append(OutboxRecord(self.config.membership_topic, customer_id.encode(), value))
         self._changes[member, cause] += 1
         batch.profiles[customer_id] = profile
 

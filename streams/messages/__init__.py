@@ -19,7 +19,7 @@ from .events import (
     encode,
 )
 from .exports import ExportReport, ExportRun
-from .outputs import MembershipChange, Reply
+from .outputs import MembershipChange, Reply, encode_change
 from .tasks import FORGED_TASK, SegmentOutcome, TaskMessage, TaskReport, task_digest
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "decode_event",
     "decode_map",
     "encode",
+    "encode_change",
     "safe_text",
     "task_digest",
 ]

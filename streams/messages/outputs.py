@@ -6,9 +6,42 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
+
 from .events import encode
 
-__all__ = ["MembershipChange", "Reply"]
+__all__ = ["MembershipChange", "Reply", "encode_change"]
+
+_PACK = msgpack.Packer(use_bin_type=True).pack
+_SEGMENT_ID = b"\x86" + _PACK("segment_id")
+_CUSTOMER_ID = _PACK("customer_id")
+_ENTERED_AT = _PACK("change") + _PACK("entered") + _PACK("at")
+_EXITED_AT = _PACK("change") + _PACK("exited") + _PACK("at")
+_CAUSE = _PACK("cause")
+_SEQ = _PACK("seq")
+
+
+def encode_change(
+    segment_id: str, customer_id: str, entered: bool, at: int, cause: str, seq: int
+) -> bytes:
+    """`MembershipChange(...).encode()` without building the change: the engine's hot path.
+
+    The bytes of the msgpack map, keys in the same order, from pre-packed keys."""
+    pack = _PACK
+    return b"".join(
+        (
+            _SEGMENT_ID,
+            pack(segment_id),
+            _CUSTOMER_ID,
+            pack(customer_id),
+            _ENTERED_AT if entered else _EXITED_AT,
+            pack(at),
+            _CAUSE,
+            pack(cause),
+            _SEQ,
+            pack(seq),
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,15 +59,8 @@ class MembershipChange:
     seq: int
 
     def encode(self) -> bytes:
-        return encode(
-            {
-                "segment_id": self.segment_id,
-                "customer_id": self.customer_id,
-                "change": "entered" if self.entered else "exited",
-                "at": self.at,
-                "cause": self.cause,
-                "seq": self.seq,
-            }
+        return encode_change(
+            self.segment_id, self.customer_id, self.entered, self.at, self.cause, self.seq
         )
 
     @classmethod

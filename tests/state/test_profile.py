@@ -126,12 +126,17 @@ def test_incremental_encoding_gives_the_bytes_of_a_whole_encoding(
     items: list[tuple[str, int, int, bool]], max_events: int
 ) -> None:
     """Encoded after every step (so each type's bytes are appended to, cut and rebuilt in
-    turn), through appends in and out of order, age and count retention and 16+ types."""
+    turn), through appends in and out of order, age and count retention and 16+ types;
+    attributes set, changed and removed (the packed attributes are kept between encodings)
+    and event ids remembered past 255 bytes (a wider bin header)."""
     profile = Profile("c", {"x": 1})
     for event_type, ts, value, encode in items:
         cutoff = max(-1, ts - 300)
         profile.append_event(event_type, ts, {"v": value}, max_events, cutoff)
         profile.segments.symmetric_difference_update({event_type})
+        profile.seen(f"{event_type}-{ts}-{value}")
+        if ts % 3 == 0:
+            profile.upsert_attributes({event_type[:1]: None if ts % 2 else value % 5})
         if encode:
             assert profile.encode() == _whole(profile)
     blob = profile.encode()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streams.errors import BadMessage
@@ -176,3 +177,45 @@ def test_every_accepted_event_can_be_stored_and_written_as_json(value: object) -
     assert isinstance(event, Event)
     msgpack.packb(event.properties, use_bin_type=True)
     json.dumps(event.properties, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+_FLAT = st.dictionaries(
+    st.sampled_from(["a", "page", ""]) | _TEXT | st.integers(-3, 3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**65), 2**65)
+    | st.sampled_from([-(2**63), -(2**63) - 1, 2**64 - 1, 2**64])
+    | st.floats()
+    | _TEXT
+    | st.lists(st.integers(), max_size=1),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_FLAT)
+@example({"a": math.inf})
+@example({"a": math.nan})
+@example({"a": 2**64})
+@example({"a": -(2**63) - 1})
+@example({"a": "\ud800"})
+@example({"\ud800": 1})
+def test_the_flat_properties_check_accepts_only_what_the_full_check_accepts(
+    properties: dict[object, object],
+) -> None:
+    """`_plain_properties` (the one-loop check of the common event) says nothing is wrong
+    only when `_check_value` says so too; otherwise the full check decides (and names the
+    problem). Keys and values of every kind, integers on the 64-bit edges, non-finite
+    floats, non-ASCII text and lone surrogates."""
+    from streams.messages.events import _check_value, _plain_properties
+
+    if not _plain_properties(properties):  # type: ignore[arg-type]
+        return
+    _check_value(properties, "properties")  # must not raise
+
+
+def test_the_flat_properties_check_passes_the_common_event() -> None:
+    from streams.messages.events import _plain_properties
+
+    assert _plain_properties({"page": "/cart", "ms": 120, "x": 1.5, "ok": True, "n": None})
+    assert not _plain_properties({"nested": {"a": 1}})
