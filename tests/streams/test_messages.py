@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from streams.errors import BadMessage
 from streams.messages import Event, decode_event, decode_map
 
+from ..hypothesis_profiles import examples
+
 NOW = 1_800_000_000_000
 
 
@@ -192,7 +194,7 @@ _FLAT = st.dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(_FLAT)
 @example({"a": math.inf})
 @example({"a": math.nan})
