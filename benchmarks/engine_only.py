@@ -33,6 +33,7 @@ from state import (
     profile_from_writes,
 )
 from state.commit import pack_ops
+from state.partition import decode_stored
 from streams.engine.collector import ProfileFreezer
 from streams.engine.machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
 from streams.messages import decode_event
@@ -126,7 +127,7 @@ class _Partition:
         for start in range(0, len(ids), chunk):
             batch = PartitionBatch(self.keys, self.meta)
             for cid in ids[start : start + chunk]:
-                profile = self.cache.get(cid) or Profile.decode(cid, self.stored[cid])
+                profile = self.cache.get(cid) or decode_stored(cid, self.stored[cid], cid)
                 engine.evaluate(batch, profile, seeds, now, "activate", stats)
                 engine.schedule(batch, profile, now, changed=timers)
             self.commit_bytes += len(pack_ops(batch.writes().ops))
@@ -154,7 +155,7 @@ class _Partition:
                     profile = Profile(cid)
                     batch.new_customers.append(cid)
                 else:
-                    profile = Profile.decode(cid, blob)
+                    profile = decode_stored(cid, blob, cid)
             profiles[cid] = profile
             self.engine.apply_event(batch, profile, event, now)
             batch.profiles[cid] = profile

@@ -80,7 +80,16 @@ class _EncodedRecords:
 class Profile:
     """Mutable while a batch is applied; encoded back to bytes at commit."""
 
-    __slots__ = ("_encoded", "attrs", "customer_id", "events", "recent_ids", "segments", "wake")
+    __slots__ = (
+        "_encoded",
+        "attrs",
+        "customer_id",
+        "events",
+        "ordinal",
+        "recent_ids",
+        "segments",
+        "wake",
+    )
 
     def __init__(
         self,
@@ -100,6 +109,9 @@ class Profile:
         """When this customer is next due for a time-window re-evaluation (mirrors `timers`)."""
         self._encoded: dict[str, _EncodedRecords] = {}
         """Event type -> its records' bytes, made on the first encode and kept in step."""
+        self.ordinal: int | None = None
+        """The customer's number on its partition (`state.ordinals`): set when the profile is
+        loaded, or by the commit that first stores it."""
 
     # -- encoding -------------------------------------------------------------------------
     def encode(self) -> bytes:

@@ -34,8 +34,8 @@ async def test_take_snapshot_counts_active_segments_only(aredis: Redis, keyspace
     for sid, active in (("on", True), ("off", False)):
         seg = StoredSegment(sid, {"id": sid, "name": sid, "rules": []}, 1, active, 0, 0)
         await aredis.hset(registry.segments, sid, msgpack.packb(seg.to_dict()))
-    await aredis.sadd(keyspace.partition(0).members("on"), "a", "b")
-    await aredis.sadd(keyspace.partition(1).members("on"), "c")
+    await put_customers(aredis, keyspace, 0, {"a": ({}, ["on"]), "b": ({}, ["on"])})
+    await put_customers(aredis, keyspace, 1, {"c": ({}, ["on"])})
     trends = TrendStore(aredis, keyspace)
     await trends.record({"deleted": 3}, 500, retention_ms=10**9)
     reads = StateReads(aredis, keyspace, 2)
