@@ -154,8 +154,9 @@ class PartitionBatch:
                     bucket, field = bucket_of(ordinal)
                     writes.add("HDEL", keys.ids(bucket), field)
             writes.add_many("ZREM", keys.timers, self.erased)
-        if added or self.erased:
-            writes.add("HINCRBY", keys.meta, "customers", added - len(self.erased))
+        removed = len(self.erased_ordinals)  # an erased customer never stored had none
+        if added or removed:
+            writes.add("HINCRBY", keys.meta, "customers", added - removed)
         if added:
             writes.add("HSET", keys.meta, "ord", self.next_ordinal)
         if self.delivered:

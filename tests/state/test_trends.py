@@ -10,6 +10,8 @@ from state.reads import StateReads
 from state.trends import TrendPoint, TrendStore
 from streams.agents.snapshots import interval_start, take_snapshot
 
+from .fixtures import put_customers
+
 
 async def test_points_in_range_and_retention(aredis: Redis, keyspace: KeySpace) -> None:
     trends = TrendStore(aredis, keyspace)
