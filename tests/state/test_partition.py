@@ -152,3 +152,30 @@ async def test_large_batches_are_split_below_lua_limits(aredis: Redis, keyspace:
     assert await store.customer_count() == 25_000
     assert await store.member_count("all") == 25_000
     assert await store.due_customers(1000, 5) == ["c0", "c1", "c10", "c100", "c1000"]
+
+
+async def test_a_partition_of_the_layout_before_ordinals_is_migrated_on_load(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    keys = keyspace.partition(4)
+    await aredis.hset(keys.meta, mapping={"ver": 3, "offset": 17, "seq": 2})
+    await aredis.hset(keys.catalog, "vip", b"x")
+    for customer_id in ("b", "a", "c"):
+        await aredis.set(
+            keys.profile(customer_id), Profile(customer_id, {"n": customer_id}).encode()
+        )
+        await aredis.zadd(keys.legacy_customers, {customer_id: 0})
+    await aredis.sadd(keys.legacy_members("vip"), "a", "c")
+    store = PartitionStore(aredis, keyspace, 4)
+    meta = await store.load_meta()
+    assert (meta.ver, meta.offset, meta.seq) == (4, 17, 2)  # one fenced commit
+    assert await store.members("vip") == {"a", "c"}
+    assert await store.customers_after(None, 10) == ["a", "b", "c"]  # numbered in id order
+    assert await store.customer_count() == 3
+    loaded = await store.load_profiles(["a", "b", "c"])
+    assert [(p.ordinal, p.attrs) for p in loaded if p] == [
+        (0, {"n": "a"}),
+        (1, {"n": "b"}),
+        (2, {"n": "c"}),
+    ]
+    assert not await aredis.exists(keys.legacy_customers, keys.legacy_members("vip"))
