@@ -33,6 +33,7 @@ from state import (
     profile_from_writes,
 )
 from state.commit import pack_ops
+from state.partition import decode_stored
 from streams.engine.collector import ProfileFreezer
 from streams.engine.machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
 from streams.messages import decode_event
@@ -127,7 +128,7 @@ class _Partition:
         for start in range(0, len(ids), chunk):
             batch = PartitionBatch(self.keys, self.meta)
             for cid in ids[start : start + chunk]:
-                profile = self.cache.get(cid) or Profile.decode(cid, self.stored[cid])
+                profile = self.cache.get(cid) or decode_stored(cid, self.stored[cid], cid)
                 view = profile.snapshot(cutoff)  # one per customer, as the worker's task
                 engine.evaluate(batch, profile, seeds, now, "activate", stats, view=view)
                 engine.schedule(batch, profile, now, changed=timers, view=view)
@@ -156,7 +157,7 @@ class _Partition:
                     profile = Profile(cid)
                     batch.new_customers.append(cid)
                 else:
-                    profile = Profile.decode(cid, blob)
+                    profile = decode_stored(cid, blob, cid)
             profiles[cid] = profile
             self.engine.apply_event(batch, profile, event, now)
             batch.profiles[cid] = profile

@@ -2,7 +2,7 @@
 
 from .errors import FencedError, StateError
 from .jobs import Task
-from .keys import KeySpace
+from .keys import KeySpace, PartitionKeys
 from .outbox import OutboxRecord, unpack_records
 from .partition import (
     AppliedSegment,
@@ -21,6 +21,7 @@ __all__ = [
     "KeySpace",
     "OutboxRecord",
     "PartitionBatch",
+    "PartitionKeys",
     "PartitionMeta",
     "PartitionStore",
     "Profile",

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgpack
 
+from .index import member_pages
 from .profile import Profile
 from .reads import StateReads
 
@@ -25,16 +26,14 @@ __all__ = ["ProgressStore", "SuggestionStore", "all_customers", "partition_membe
 async def partition_member_sets(
     reads: StateReads, partition: int, segment_ids: Sequence[str]
 ) -> dict[str, set[str]]:
-    """Segment id -> its members on one events partition (SMEMBERS, one pipeline)."""
+    """Segment id -> its members on one events partition (from its bitmap)."""
     keys = reads.keyspace.partition(partition)
-    pipe = reads.redis.pipeline(transaction=False)
+    found: dict[str, set[str]] = {}
     for segment_id in segment_ids:
-        pipe.smembers(keys.members(segment_id))
-    found = await pipe.execute()
-    return {
-        sid: {m.decode() if isinstance(m, bytes) else str(m) for m in members}
-        for sid, members in zip(segment_ids, found, strict=True)
-    }
+        members = found[segment_id] = set()
+        async for ids in member_pages(reads.redis, keys, segment_id, 4096):
+            members.update(ids)
+    return found
 
 
 async def all_customers(reads: StateReads) -> AsyncIterator[Profile]:

@@ -18,7 +18,8 @@ class PartitionKeys:
 
     @property
     def meta(self) -> str:
-        """hash: ver (commit counter, the fence), offset (last applied), seq, task cursor."""
+        """hash: ver (commit counter, the fence), offset (last applied), seq, task cursor,
+        ord (the next customer ordinal), customers (how many are stored)."""
         return f"{self.tag}:meta"
 
     @property
@@ -26,9 +27,14 @@ class PartitionKeys:
         """hash: segment id -> msgpack {version, definition} applied on this partition."""
         return f"{self.tag}:catalog"
 
+    def ids(self, bucket: int) -> str:
+        """hash: ordinal % 128 -> customer id, for the ordinals of `bucket` (ordinal // 128);
+        small enough to stay listpack-encoded (see `state.ordinals`)."""
+        return f"{self.tag}:o:{bucket}"
+
     @property
-    def customers(self) -> str:
-        """sorted set (all scores 0, ordered by id): every customer seen on this partition."""
+    def legacy_customers(self) -> str:
+        """sorted set of every customer id: the layout before ordinals (`state.migrate`)."""
         return f"{self.tag}:customers"
 
     @property
@@ -42,9 +48,15 @@ class PartitionKeys:
         return f"{self.tag}:outbox"
 
     def profile(self, customer_id: str) -> str:
+        """string: the customer's ordinal, then its msgpack profile (`state.ordinals`)."""
         return f"{self.tag}:c:{customer_id}"
 
     def members(self, segment_id: str) -> str:
+        """bitmap: bit `ordinal` is set while that customer is a member of the segment."""
+        return f"{self.tag}:b:{segment_id}"
+
+    def legacy_members(self, segment_id: str) -> str:
+        """set of customer ids: the layout before ordinals (`state.migrate`)."""
         return f"{self.tag}:m:{segment_id}"
 
 

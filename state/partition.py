@@ -2,6 +2,7 @@
 
 Everything a partition owner writes for a batch goes through `PartitionBatch` and one fenced
 commit, together with the offset of the last message applied: state and progress never part.
+Customers are numbered on first sight and members are bits (`state.ordinals`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from . import index
 from ._codec import pack, unpack
 from ._redis import as_bytes, as_text
 from .commit import Writes, claim, fenced_commit
+from .errors import StateError
 from .keys import KeySpace, PartitionKeys
+from .migrate import migrate_partition
+from .ordinals import bitfield_args, bucket_of, split_stored, stored_value
 from .outbox import OutboxRecord, pack_entry, read_outbox, trim_outbox
 from .profile import Profile
 
@@ -24,6 +29,7 @@ __all__ = [
     "PartitionBatch",
     "PartitionMeta",
     "PartitionStore",
+    "decode_stored",
     "profile_from_writes",
 ]
 
@@ -68,6 +74,9 @@ class PartitionBatch:
         self.drop_members: list[str] = []
         self.erased: list[str] = []
         """Customers whose profile, history, timer and index entry this batch deletes."""
+        self.erased_ordinals: dict[str, int] = {}
+        self.next_ordinal = 0
+        """The ordinal the next new customer gets (`PartitionStore.commit` sets it)."""
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -76,24 +85,52 @@ class PartitionBatch:
     def set_member(self, segment_id: str, customer_id: str, member: bool) -> None:
         self.membership.setdefault(segment_id, {})[customer_id] = member
 
+    def erase(self, profile: Profile) -> None:
+        """Delete the customer's profile, timer and index entry with this batch."""
+        self.erased.append(profile.customer_id)
+        if profile.ordinal is not None:
+            self.erased_ordinals[profile.customer_id] = profile.ordinal
+
+    def _ordinal(self, customer_id: str) -> int:
+        profile = self.profiles.get(customer_id)
+        ordinal = profile.ordinal if profile is not None else None
+        if ordinal is None:
+            ordinal = self.erased_ordinals.get(customer_id)
+        if ordinal is None:
+            raise StateError(
+                f"{self.keys.tag}: membership change of customer {customer_id!r}, whose "
+                "profile is not in the batch (no ordinal to set its bit)"
+            )
+        return ordinal
+
     def writes(self) -> Writes:
         keys = self.keys
         writes = Writes(keys.meta)
+        added = 0
+        for customer_id in self.new_customers:
+            profile = self.profiles.get(customer_id)
+            if profile is None:
+                continue
+            if profile.ordinal is None:
+                profile.ordinal = self.next_ordinal
+                self.next_ordinal += 1
+            bucket, field = bucket_of(profile.ordinal)
+            writes.add("HSET", keys.ids(bucket), field, customer_id)
+            added += 1
         for customer_id, profile in self.profiles.items():
-            writes.add("SET", keys.profile(customer_id), profile.encode())
-        if self.new_customers:
-            writes.add_many(
-                "ZADD", keys.customers, [x for c in self.new_customers for x in (0, c)], 2
+            if profile.ordinal is None:
+                raise StateError(
+                    f"{keys.tag}: profile of {customer_id!r} has no ordinal: neither loaded "
+                    "nor listed in new_customers"
+                )
+            writes.add(
+                "SET", keys.profile(customer_id), stored_value(profile.ordinal, profile.encode())
             )
         for segment_id in self.drop_members:
             writes.add("DEL", keys.members(segment_id))
         for segment_id, changes in self.membership.items():
-            joined = [c for c, member in changes.items() if member]
-            left = [c for c, member in changes.items() if not member]
-            if joined:
-                writes.add_many("SADD", keys.members(segment_id), joined)
-            if left:
-                writes.add_many("SREM", keys.members(segment_id), left)
+            bits = bitfield_args((self._ordinal(c), member) for c, member in changes.items())
+            writes.add_many("BITFIELD", keys.members(segment_id), bits, 4)
         due = [x for c, at in self.timers.items() if at is not None for x in (at, c)]
         if due:
             writes.add_many("ZADD", keys.timers, due, 2)
@@ -112,8 +149,16 @@ class PartitionBatch:
         if self.erased:
             for customer_id in self.erased:
                 writes.add("DEL", keys.profile(customer_id))
-            writes.add_many("ZREM", keys.customers, self.erased)
+                ordinal = self.erased_ordinals.get(customer_id)
+                if ordinal is not None:
+                    bucket, field = bucket_of(ordinal)
+                    writes.add("HDEL", keys.ids(bucket), field)
             writes.add_many("ZREM", keys.timers, self.erased)
+        removed = len(self.erased_ordinals)  # an erased customer never stored had none
+        if added or removed:
+            writes.add("HINCRBY", keys.meta, "customers", added - removed)
+        if added:
+            writes.add("HSET", keys.meta, "ord", self.next_ordinal)
         if self.delivered:
             writes.add("LTRIM", keys.outbox, self.delivered, -1)
         if self.outbox:
@@ -127,7 +172,8 @@ class PartitionBatch:
 
 
 def profile_from_writes(keys: PartitionKeys, writes: Writes) -> dict[str, bytes]:
-    """Customer id -> the profile bytes a commit writes (benchmarks replay commits in memory)."""
+    """Customer id -> the value of its profile key a commit writes (`decode_stored` reads it
+    back; benchmarks replay commits in memory)."""
     prefix = keys.profile("")
     out: dict[str, bytes] = {}
     for op in writes.ops:
@@ -144,9 +190,18 @@ class PartitionStore:
         self.redis = redis
         self.partition = partition
         self.keys = keyspace.partition(partition)
+        self._next_ordinal: int | None = None
+        self._cursor: tuple[str, int] | None = None
+        """The last customer `customers_after` returned and its ordinal."""
 
     async def load_meta(self) -> PartitionMeta:
+        """The partition's meta; a partition stored by the layout before ordinals is migrated
+        first (`state.migrate`, one fenced commit)."""
         raw = await self.redis.hgetall(self.keys.meta)
+        if b"ord" not in raw and await self.redis.exists(self.keys.legacy_customers):
+            await migrate_partition(self.redis, self.keys, int(raw.get(b"ver", 0)))
+            raw = await self.redis.hgetall(self.keys.meta)
+        self._next_ordinal = int(raw.get(b"ord", 0))
         task = raw.get(b"task")
         return PartitionMeta(
             ver=int(raw.get(b"ver", 0)),
@@ -169,25 +224,40 @@ class PartitionStore:
             return []
         blobs = await self.redis.mget([self.keys.profile(c) for c in customer_ids])
         return [
-            Profile.decode(c, as_bytes(blob)) if blob is not None else None
+            decode_stored(c, as_bytes(blob), self.keys.profile(c)) if blob is not None else None
             for c, blob in zip(customer_ids, blobs, strict=True)
         ]
 
     async def commit(self, expected_ver: int, batch: PartitionBatch) -> int:
-        return await fenced_commit(
-            self.redis, f"partition {self.partition}", expected_ver, batch.writes()
-        )
+        if self._next_ordinal is None:
+            self._next_ordinal = int(await self.redis.hget(self.keys.meta, "ord") or 0)
+        batch.next_ordinal = max(batch.next_ordinal, self._next_ordinal)
+        writes = batch.writes()
+        self._next_ordinal = batch.next_ordinal  # even if the commit fails: gaps are harmless
+        return await fenced_commit(self.redis, f"partition {self.partition}", expected_ver, writes)
 
     async def customers_after(self, after: str | None, count: int) -> list[str]:
-        """Customer ids in id order, strictly after `after` (a resumable cursor)."""
-        start = b"-" if after is None else b"(" + after.encode()
-        ids = await self.redis.zrange(
-            self.keys.customers, start, b"+", bylex=True, offset=0, num=count
-        )
-        return [as_text(i) for i in ids]  # type: ignore[arg-type]  # no scores asked
+        """Customer ids in ordinal order (first seen first), strictly after customer `after`
+        (a resumable cursor: the last id of the previous call)."""
+        start = 0
+        if after is not None:
+            if self._cursor is not None and self._cursor[0] == after:
+                start = self._cursor[1] + 1
+            else:
+                head = await self.redis.getrange(self.keys.profile(after), 0, 4)
+                if not head:
+                    raise StateError(
+                        f"partition {self.partition}: cursor customer {after!r} is not stored "
+                        "(forgotten since?); cannot resume the listing after it"
+                    )
+                start = split_stored(as_bytes(head), self.keys.profile(after))[0] + 1
+        found = await index.customers_from(self.redis, self.keys, start, count)
+        if found:
+            self._cursor = (found[-1][1], found[-1][0])
+        return [customer_id for _, customer_id in found]
 
     async def customer_count(self) -> int:
-        return int(await self.redis.zcard(self.keys.customers))
+        return await index.customer_count(self.redis, self.keys)
 
     async def due_customers(self, now_ms: int, limit: int) -> list[str]:
         ids = await self.redis.zrangebyscore(self.keys.timers, "-inf", now_ms, start=0, num=limit)
@@ -205,7 +275,18 @@ class PartitionStore:
         return await claim(self.redis, f"partition {self.partition}", self.keys.meta, expected_ver)
 
     async def member_count(self, segment_id: str) -> int:
-        return int(await self.redis.scard(self.keys.members(segment_id)))
+        return await index.member_count(self.redis, self.keys, segment_id)
 
     async def members(self, segment_id: str) -> set[str]:
-        return {as_text(m) for m in await self.redis.smembers(self.keys.members(segment_id))}
+        found: set[str] = set()
+        async for ids in index.member_pages(self.redis, self.keys, segment_id, 4096):
+            found.update(ids)
+        return found
+
+
+def decode_stored(customer_id: str, value: bytes, where: str) -> Profile:
+    """A profile key's value (`state.ordinals.stored_value`) as a `Profile` with its ordinal."""
+    ordinal, blob = split_stored(value, where)
+    profile = Profile.decode(customer_id, blob)
+    profile.ordinal = ordinal
+    return profile

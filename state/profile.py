@@ -100,6 +100,7 @@ class Profile:
         "attrs",
         "customer_id",
         "events",
+        "ordinal",
         "recent_ids",
         "segments",
         "wake",
@@ -126,6 +127,9 @@ class Profile:
         self._packed_attrs: bytes | None = None
         """`attrs` packed by the last encode; `upsert_attributes` forgets it (attributes are
         changed through it only)."""
+        self.ordinal: int | None = None
+        """The customer's number on its partition (`state.ordinals`): set when the profile is
+        loaded, or by the commit that first stores it."""
 
     # -- encoding -------------------------------------------------------------------------
     def encode(self) -> bytes:

@@ -1,8 +1,9 @@
 """Read-only queries over the Redis layout, for the HTTP API and the trend snapshots.
 
-Nothing here writes. Members are read with SSCAN and profiles with MGET, page by page, so
-that a query over millions of customers holds one page in memory at a time. Every page
-touches the keys of one events partition only (one hash tag), like the writers do.
+Nothing here writes. Members are read from their bitmaps (`state.index`) and profiles with
+MGET, page by page, so that a query over millions of customers holds one page in memory at a
+time. Every page touches the keys of one events partition only (one hash tag), like the
+writers do.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from typing import Any
 import msgpack
 from redis.asyncio import Redis
 
+from . import index
 from .jobs import SUCCESSFUL
 from .keys import KeySpace
+from .partition import decode_stored
 from .profile import Profile
 from .registry import Job, RegistryStore, StoredSegment
 
 __all__ = ["MemberPage", "StateReads"]
 
 PAGE = 500
-"""Members (SSCAN count hint) or customers read per round trip."""
+"""Members or customers read per round trip."""
 
 
 def _text(value: object) -> str:
@@ -115,7 +118,7 @@ class StateReads:
         for partition in range(self.partitions):
             keys = self.keyspace.partition(partition)
             pipe.hget(keys.meta, "task")
-            pipe.zcard(keys.customers)
+            pipe.hget(keys.meta, "customers")
         raw = await pipe.execute()
         progress: dict[int, dict[str, Any]] = {}
         for partition in range(self.partitions):
@@ -130,20 +133,20 @@ class StateReads:
 
     # -- members --------------------------------------------------------------------------
     async def member_counts(self, segment_ids: Iterable[str]) -> dict[str, int]:
-        """Segment id -> SCARD summed over the partitions (one pipeline)."""
+        """Segment id -> BITCOUNT summed over the partitions (one pipeline)."""
         ids = list(segment_ids)
         if not ids:
             return {}
         pipe = self.redis.pipeline(transaction=False)
         for segment_id in ids:
             for partition in range(self.partitions):
-                pipe.scard(self.keyspace.partition(partition).members(segment_id))
+                pipe.bitcount(self.keyspace.partition(partition).members(segment_id))
         counts = await pipe.execute()
         n = self.partitions
         return {sid: sum(counts[i * n : (i + 1) * n]) for i, sid in enumerate(ids)}
 
     async def member_ids(self, segment_id: str, page: int = PAGE) -> AsyncIterator[list[str]]:
-        """The segment's members, one SSCAN page at a time, partition after partition."""
+        """The segment's members, a page at a time, partition after partition."""
         async for _partition, ids in self._member_pages(segment_id, page):
             yield ids
 
@@ -151,14 +154,9 @@ class StateReads:
         self, segment_id: str, page: int
     ) -> AsyncIterator[tuple[int, list[str]]]:
         for partition in range(self.partitions):
-            key = self.keyspace.partition(partition).members(segment_id)
-            cursor = 0
-            while True:
-                cursor, raw = await self.redis.sscan(key, cursor, count=page)
-                if raw:
-                    yield partition, sorted(_text(m) for m in raw)
-                if cursor == 0:
-                    break
+            keys = self.keyspace.partition(partition)
+            async for ids in index.member_pages(self.redis, keys, segment_id, page):
+                yield partition, ids
 
     async def members(self, segment_id: str, page: int = PAGE) -> AsyncIterator[MemberPage]:
         """The segment's members with their profiles (MGET per page)."""
@@ -172,7 +170,7 @@ class StateReads:
         keys = self.keyspace.partition(partition)
         blobs = await self.redis.mget([keys.profile(c) for c in customer_ids])
         return [
-            Profile.decode(c, _blob(blob)) if blob is not None else None
+            decode_stored(c, _blob(blob), keys.profile(c)) if blob is not None else None
             for c, blob in zip(customer_ids, blobs, strict=True)
         ]
 
@@ -180,22 +178,20 @@ class StateReads:
     async def customer_count(self) -> int:
         pipe = self.redis.pipeline(transaction=False)
         for partition in range(self.partitions):
-            pipe.zcard(self.keyspace.partition(partition).customers)
-        return sum(await pipe.execute())
+            pipe.hget(self.keyspace.partition(partition).meta, "customers")
+        return sum(int(n or 0) for n in await pipe.execute())
 
     async def all_profiles(self, page: int = PAGE) -> AsyncIterator[list[Profile]]:
-        """Every stored profile, a page at a time (customers in id order per partition)."""
+        """Every stored profile, a page at a time (customers in ordinal order per partition)."""
         for partition in range(self.partitions):
-            key = self.keyspace.partition(partition).customers
-            after: bytes | None = None
+            keys = self.keyspace.partition(partition)
+            start = 0
             while True:
-                start = b"-" if after is None else b"(" + after
-                raw = await self.redis.zrange(key, start, b"+", bylex=True, offset=0, num=page)
-                if not raw:
+                found = await index.customers_from(self.redis, keys, start, page)
+                if not found:
                     break
-                ids = [_text(r) for r in raw]
-                after = ids[-1].encode()
-                found = await self.profiles(partition, ids)
-                yield [p for p in found if p is not None]
-                if len(raw) < page:
+                start = found[-1][0] + 1
+                profiles = await self.profiles(partition, [c for _, c in found])
+                yield [p for p in profiles if p is not None]
+                if len(found) < page:
                     break

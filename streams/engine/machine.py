@@ -345,7 +345,7 @@ class PartitionEngine:
         customer_id = profile.customer_id
         batch.profiles.pop(customer_id, None)
         batch.timers.pop(customer_id, None)
-        batch.erased.append(customer_id)
+        batch.erase(profile)
         self._flush_metrics()
         return left
 

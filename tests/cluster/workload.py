@@ -16,7 +16,7 @@ from typing import Any
 import msgpack
 from kafka import KafkaConsumer, TopicPartition
 
-from state import Profile
+from tests import layout
 from tests.segment_rules.reference import Raw, ref_segment
 from tests.streams.fixtures import Harness, segment
 
@@ -180,9 +180,9 @@ def applied_purchases(h: Harness) -> int:
     count = 0
     for p in range(h.settings.events_partitions):
         keys = h.keys.partition(p)
-        for cid in h.redis.zrange(keys.customers, 0, -1):
-            blob = h.redis.get(keys.profile(cid.decode()))
-            count += len(Profile.decode(cid.decode(), blob).events.get("purchase", []))
+        for cid in layout.customers(h.redis, keys):
+            blob = h.redis.get(keys.profile(cid))
+            count += len(layout.decode(cid, blob).events.get("purchase", []))
     return count
 
 

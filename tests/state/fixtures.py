@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from state import KeySpace
+from state import KeySpace, PartitionBatch, PartitionStore, Profile
 from state.connect import connect
 
 
@@ -25,3 +25,26 @@ async def aredis(redis_url: str, keyspace: KeySpace) -> AsyncIterator[Redis]:
     if keys:
         await client.unlink(*keys)
     await client.aclose()
+
+
+async def put_customers(
+    redis: Redis,
+    keyspace: KeySpace,
+    partition: int,
+    customers: dict[str, tuple[dict[str, object], list[str]]],
+) -> list[Profile]:
+    """Store customers (id -> attributes, segments they are members of) on one partition as
+    the worker does: one committed batch."""
+    store = PartitionStore(redis, keyspace, partition)
+    meta = await store.load_meta()
+    batch = PartitionBatch(store.keys, meta)
+    profiles = []
+    for customer_id, (attrs, segments) in customers.items():
+        profile = Profile(customer_id, dict(attrs), segments=set(segments))
+        batch.profiles[customer_id] = profile
+        batch.new_customers.append(customer_id)
+        for segment_id in segments:
+            batch.set_member(segment_id, customer_id, True)
+        profiles.append(profile)
+    await store.commit(meta.ver, batch)
+    return profiles

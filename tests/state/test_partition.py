@@ -87,6 +87,7 @@ async def test_stale_writer_is_fenced_and_writes_nothing(aredis: Redis, keyspace
     await store.commit(meta.ver, first)
     stale = PartitionBatch(store.keys, meta)  # built from the version before `first`
     stale.offset = 99
+    _new(stale, ["zombie"])
     stale.set_member("vip", "zombie", True)
     with pytest.raises(FencedError, match="expected version 0, found 1"):
         await store.commit(meta.ver, stale)
@@ -102,6 +103,7 @@ async def test_join_then_leave_in_one_batch_leaves_a_non_member(
     store = PartitionStore(aredis, keyspace, 0)
     meta = await store.load_meta()
     batch = PartitionBatch(store.keys, meta)
+    _new(batch, ["c1", "c2"])
     batch.set_member("de", "c1", True)
     batch.set_member("de", "c1", False)
     batch.set_member("de", "c2", False)
@@ -110,17 +112,31 @@ async def test_join_then_leave_in_one_batch_leaves_a_non_member(
     assert await store.members("de") == {"c2"}
 
 
-async def test_customer_cursor_resumes_in_id_order(aredis: Redis, keyspace: KeySpace) -> None:
+def _new(batch: PartitionBatch, ids: list[str]) -> None:
+    for customer_id in ids:
+        batch.profiles[customer_id] = Profile(customer_id)
+        batch.new_customers.append(customer_id)
+
+
+async def test_customer_cursor_resumes_in_first_seen_order(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
     store = PartitionStore(aredis, keyspace, 1)
     meta = await store.load_meta()
     batch = PartitionBatch(store.keys, meta)
-    batch.new_customers.extend(["b", "a", "d", "c", "e"])
+    _new(batch, ["b", "a", "d"])
+    meta = replace(meta, ver=await store.commit(meta.ver, batch))
+    batch = PartitionBatch(store.keys, meta)
+    _new(batch, ["c", "e"])
     await store.commit(meta.ver, batch)
     first = await store.customers_after(None, 2)
     rest = await store.customers_after(first[-1], 10)
-    assert first == ["a", "b"]
-    assert rest == ["c", "d", "e"]
+    assert first == ["b", "a"]
+    assert rest == ["d", "c", "e"]
     assert await store.customer_count() == 5
+    # a new store (a worker resuming a task after a crash) finds the cursor's ordinal
+    fresh = PartitionStore(aredis, keyspace, 1)
+    assert await fresh.customers_after("a", 2) == ["d", "c"]
 
 
 async def test_large_batches_are_split_below_lua_limits(aredis: Redis, keyspace: KeySpace) -> None:
@@ -128,7 +144,7 @@ async def test_large_batches_are_split_below_lua_limits(aredis: Redis, keyspace:
     meta = await store.load_meta()
     batch = PartitionBatch(store.keys, meta)
     ids = [f"c{i}" for i in range(25_000)]
-    batch.new_customers.extend(ids)
+    _new(batch, ids)
     for customer in ids:
         batch.set_member("all", customer, True)
         batch.timers[customer] = 1000
@@ -136,3 +152,30 @@ async def test_large_batches_are_split_below_lua_limits(aredis: Redis, keyspace:
     assert await store.customer_count() == 25_000
     assert await store.member_count("all") == 25_000
     assert await store.due_customers(1000, 5) == ["c0", "c1", "c10", "c100", "c1000"]
+
+
+async def test_a_partition_of_the_layout_before_ordinals_is_migrated_on_load(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    keys = keyspace.partition(4)
+    await aredis.hset(keys.meta, mapping={"ver": 3, "offset": 17, "seq": 2})
+    await aredis.hset(keys.catalog, "vip", b"x")
+    for customer_id in ("b", "a", "c"):
+        await aredis.set(
+            keys.profile(customer_id), Profile(customer_id, {"n": customer_id}).encode()
+        )
+        await aredis.zadd(keys.legacy_customers, {customer_id: 0})
+    await aredis.sadd(keys.legacy_members("vip"), "a", "c")
+    store = PartitionStore(aredis, keyspace, 4)
+    meta = await store.load_meta()
+    assert (meta.ver, meta.offset, meta.seq) == (4, 17, 2)  # one fenced commit
+    assert await store.members("vip") == {"a", "c"}
+    assert await store.customers_after(None, 10) == ["a", "b", "c"]  # numbered in id order
+    assert await store.customer_count() == 3
+    loaded = await store.load_profiles(["a", "b", "c"])
+    assert [(p.ordinal, p.attrs) for p in loaded if p] == [
+        (0, {"n": "a"}),
+        (1, {"n": "b"}),
+        (2, {"n": "c"}),
+    ]
+    assert not await aredis.exists(keys.legacy_customers, keys.legacy_members("vip"))

@@ -8,26 +8,20 @@ from redis.asyncio import Redis
 from state import Job, KeySpace, Profile, StoredSegment
 from state.reads import StateReads
 
-
-async def _customer(
-    redis: Redis, keyspace: KeySpace, partition: int, customer_id: str, segments: list[str], **attrs
-) -> None:  # type: ignore[no-untyped-def]
-    keys = keyspace.partition(partition)
-    await redis.set(keys.profile(customer_id), Profile(customer_id, attrs).encode())
-    await redis.zadd(keys.customers, {customer_id: 0})
-    for segment_id in segments:
-        await redis.sadd(keys.members(segment_id), customer_id)
+from .fixtures import put_customers
 
 
 async def test_counts_members_and_profiles_across_partitions(
     aredis: Redis, keyspace: KeySpace
 ) -> None:
     for i in range(25):
-        await _customer(aredis, keyspace, i % 3, f"c{i:02d}", ["even"] if i % 2 == 0 else [], n=i)
-    await aredis.sadd(keyspace.partition(1).members("even"), "ghost")  # profile missing
+        segments = ["even"] if i % 2 == 0 else []
+        await put_customers(aredis, keyspace, i % 3, {f"c{i:02d}": ({"n": i}, segments)})
+    await put_customers(aredis, keyspace, 1, {"ghost": ({}, ["even"])})
+    await aredis.delete(keyspace.partition(1).profile("ghost"))  # profile missing
     reads = StateReads(aredis, keyspace, 3)
     assert await reads.member_counts(["even", "none"]) == {"even": 14, "none": 0}
-    assert await reads.customer_count() == 25
+    assert await reads.customer_count() == 26  # the ghost is still indexed
     seen: dict[str, Profile | None] = {}
     async for page in reads.members("even", page=2):
         assert all(int(cid[1:]) % 3 == page.partition for cid, _ in page.profiles if cid != "ghost")

@@ -10,6 +10,8 @@ from state.reads import StateReads
 from state.trends import TrendPoint, TrendStore
 from streams.agents.snapshots import interval_start, take_snapshot
 
+from .fixtures import put_customers
+
 
 async def test_points_in_range_and_retention(aredis: Redis, keyspace: KeySpace) -> None:
     trends = TrendStore(aredis, keyspace)
@@ -34,8 +36,8 @@ async def test_take_snapshot_counts_active_segments_only(aredis: Redis, keyspace
     for sid, active in (("on", True), ("off", False)):
         seg = StoredSegment(sid, {"id": sid, "name": sid, "rules": []}, 1, active, 0, 0)
         await aredis.hset(registry.segments, sid, msgpack.packb(seg.to_dict()))
-    await aredis.sadd(keyspace.partition(0).members("on"), "a", "b")
-    await aredis.sadd(keyspace.partition(1).members("on"), "c")
+    await put_customers(aredis, keyspace, 0, {"a": ({}, ["on"]), "b": ({}, ["on"])})
+    await put_customers(aredis, keyspace, 1, {"c": ({}, ["on"])})
     trends = TrendStore(aredis, keyspace)
     await trends.record({"deleted": 3}, 500, retention_ms=10**9)
     reads = StateReads(aredis, keyspace, 2)

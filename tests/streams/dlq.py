@@ -9,6 +9,7 @@ from typing import Any
 import msgpack
 
 from state import Profile
+from tests import layout
 
 from .fixtures import Harness
 
@@ -36,7 +37,7 @@ def profile(h: Harness, customer_id: str) -> Profile | None:
     for p in range(h.settings.events_partitions):
         blob = h.redis.get(h.keys.partition(p).profile(customer_id))
         if blob is not None:
-            return Profile.decode(customer_id, blob)
+            return layout.decode(customer_id, blob)
     return None
 
 

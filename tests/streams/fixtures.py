@@ -20,9 +20,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from state import KeySpace
 from state.connect import connect_sync
+from state.ordinals import BUCKET, stored_value
 from streams.client import Client
 from streams.settings import Settings
 from streams.topics import ensure_topics
+from tests import layout
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / ".local" / "test-logs"
@@ -220,9 +222,7 @@ class Harness:
         partitions = self.settings.events_partitions
         found: set[str] = set()
         for p in range(partitions):
-            found |= {
-                m.decode() for m in self.redis.smembers(self.keys.partition(p).members(segment_id))
-            }
+            found |= layout.members(self.redis, self.keys.partition(p), segment_id)
         return found
 
     def wait_members(self, segment_id: str, expected: set[str], timeout: float = 30) -> None:
@@ -243,10 +243,11 @@ class Harness:
 class TaskGate:
     """Holds a job's task, deterministically, halfway through each events partition.
 
-    `close()` adds to each partition a customer id sorting right after the first half of its
-    customers, with a profile that cannot be decoded: a task reaching it raises and the
-    worker retries the partition's batch, resuming from the last committed chunk, until
-    `open()` removes that customer. So the task stops at exactly `stop[p]` customers done,
+    `close()` puts in the index of each partition, in place of the first customer past the
+    first half (in the order tasks walk them), a gate customer whose profile cannot be decoded
+    (never cached by the worker): a task reaching it raises and the worker retries the
+    partition's batch, resuming from the last committed chunk, until `open()` puts the
+    customer back. So the task stops at exactly `stop[p]` customers done,
     for as long as the test needs (to cancel it, for instance), with no timing involved.
     """
 
@@ -254,21 +255,25 @@ class TaskGate:
         self.h = h
         self.gates: dict[int, str] = {}
         self.stop: dict[int, int] = {}
+        self.saved: dict[int, str] = {}
+        """The customer each gate stands in for."""
         """Customers of partition p a task completes before it is held."""
 
     def customers(self, partition: int) -> list[str]:
         keys = self.h.keys.partition(partition)
-        return sorted(m.decode() for m in self.h.redis.zrange(keys.customers, 0, -1))
+        return layout.customers(self.h.redis, keys)
 
     def close(self) -> None:
         for p in range(self.h.settings.events_partitions):
             ids = self.customers(p)
             assert len(ids) >= 2, f"partition {p} has too few customers to hold a task halfway"
             self.stop[p] = len(ids) // 2
-            gate = ids[self.stop[p] - 1] + "-gate"  # sorts between ids[stop - 1] and ids[stop]
+            ordinal = self.stop[p]  # customers are numbered 0.. in the order tasks walk them
+            gate = ids[ordinal] + "-gate"
             keys = self.h.keys.partition(p)
-            self.h.redis.set(keys.profile(gate), b"\xc1 not a profile")
-            self.h.redis.zadd(keys.customers, {gate: 0})
+            self.h.redis.set(keys.profile(gate), stored_value(ordinal, b"\xc1 not a profile"))
+            self.h.redis.hset(keys.ids(ordinal // BUCKET), str(ordinal % BUCKET), gate)
+            self.saved[p] = ids[ordinal]
             self.gates[p] = gate
 
     def wait_held(self, segment_id: str, timeout: float = 60) -> int:
@@ -277,8 +282,8 @@ class TaskGate:
         deadline = time.monotonic() + timeout
         while True:
             for p, stop in self.stop.items():
-                members = self.h.redis.smembers(self.h.keys.partition(p).members(segment_id))
-                if {m.decode() for m in members} == set(self.customers(p)[:stop]):
+                members = layout.members(self.h.redis, self.h.keys.partition(p), segment_id)
+                if members == set(self.customers(p)[:stop]):
                     return p
             assert time.monotonic() < deadline, f"no task reached a gate within {timeout}s"
             time.sleep(0.05)
@@ -286,7 +291,8 @@ class TaskGate:
     def open(self) -> None:
         for p, gate in self.gates.items():
             keys = self.h.keys.partition(p)
-            self.h.redis.zrem(keys.customers, gate)
+            ordinal = self.stop[p]
+            self.h.redis.hset(keys.ids(ordinal // BUCKET), str(ordinal % BUCKET), self.saved[p])
             self.h.redis.delete(keys.profile(gate))
         self.gates = {}
 

@@ -13,7 +13,7 @@ import msgpack
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from state import Profile
+from tests import layout
 
 from .fixtures import Harness, segment, unique_env
 
@@ -119,9 +119,8 @@ def _state(h: Harness) -> dict[str, Any]:
     profiles = {}
     for p in range(4):
         keys = h.keys.partition(p)
-        for cid in h.redis.zrange(keys.customers, 0, -1):
-            customer = cid.decode()
-            profile = Profile.decode(customer, h.redis.get(keys.profile(customer)))
+        for customer in layout.customers(h.redis, keys):
+            profile = layout.decode(customer, h.redis.get(keys.profile(customer)))
             profiles[customer] = (
                 profile.attrs,
                 {t: [tuple(r) for r in rs] for t, rs in profile.events.items()},

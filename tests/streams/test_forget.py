@@ -8,6 +8,8 @@ import time
 import msgpack
 import pytest
 
+from tests import layout
+
 from .fixtures import Harness, segment
 
 pytestmark = pytest.mark.integration
@@ -20,7 +22,7 @@ def _held_by(h: Harness, customer_id: str) -> list[int]:
         keys = h.keys.partition(p)
         if (
             h.redis.exists(keys.profile(customer_id))
-            or h.redis.zscore(keys.customers, customer_id) is not None
+            or customer_id in layout.customers(h.redis, keys)
             or h.redis.zscore(keys.timers, customer_id) is not None
         ):
             held.append(p)
@@ -31,7 +33,7 @@ def _profile(h: Harness, customer_id: str) -> dict[str, object]:
     for p in range(h.settings.events_partitions):
         blob = h.redis.get(h.keys.partition(p).profile(customer_id))
         if blob is not None:
-            return dict(msgpack.unpackb(blob, raw=False, strict_map_key=False))
+            return layout.profile_map(blob)
     raise AssertionError(f"no profile for {customer_id!r}")
 
 

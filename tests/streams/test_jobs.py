@@ -11,6 +11,7 @@ import msgpack
 import pytest
 
 from state import Job
+from tests import layout
 
 from .fixtures import Harness, TaskGate, segment, unique_env
 
@@ -184,9 +185,7 @@ def test_cancel_stops_a_refresh_between_chunks_and_leaves_the_rest_as_it_was(
     assert job.done[held]["done"] == gate.stop[held] > 0  # held there, then stopped
     for partition, report in job.done.items():
         ids = gate.customers(partition)
-        members = {
-            m.decode() for m in h.redis.smembers(h.keys.partition(partition).members("j-static"))
-        }
+        members = layout.members(h.redis, h.keys.partition(partition), "j-static")
         # the customers reached (in id order) were refreshed; the others kept their state
         assert report["done"] <= gate.stop[partition] < len(ids), partition
         assert members == {i for i in ids[: report["done"]] if i in customers}, partition

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import msgpack
 import pytest
 
-from state import Profile
+from tests import layout
 
 from .fixtures import Harness, read_until, segment, unique_env
 
@@ -115,7 +115,7 @@ def test_history_keeps_the_newest_events_and_large_messages_are_refused(small: H
     deadline = time.monotonic() + 30
     while True:
         blob = next(b for b in (small.redis.get(k) for k in profile_keys) if b)
-        kept = [r.props["n"] for r in Profile.decode("h1", blob).events["visit"]]
+        kept = [r.props["n"] for r in layout.decode("h1", blob).events["visit"]]
         if kept == [2, 3, 4] or time.monotonic() > deadline:
             break
         time.sleep(0.05)

@@ -37,10 +37,14 @@ async def put_customers(
         store = PartitionStore(redis, keyspace, partition)
         meta = await store.load_meta()
         batch = PartitionBatch(store.keys, meta)
-        for customer_id, attrs in customers.items():
-            if partition_of(customer_id) == partition:
-                batch.profiles[customer_id] = Profile(customer_id, dict(attrs))
+        here = [c for c in {**customers, **members} if partition_of(c) == partition]
+        for customer_id, stored in zip(here, await store.load_profiles(here), strict=True):
+            if stored is None:  # new: numbered by the commit
+                stored = Profile(customer_id)
                 batch.new_customers.append(customer_id)
+            if customer_id in customers:
+                stored.attrs = dict(customers[customer_id])
+            batch.profiles[customer_id] = stored
         for customer_id, member in members.items():
             if partition_of(customer_id) == partition:
                 batch.set_member(segment_id, customer_id, member)
