@@ -19,6 +19,7 @@ async def test_profiles_cached_when_asked_survive_an_eviction_during_the_read(
     meta = await store.load_meta()
     batch = PartitionBatch(store.keys, meta)
     batch.profiles["stored"] = Profile("stored", {"tier": "gold"})
+    batch.new_customers.append("stored")
     await store.commit(meta.ver, batch)
     owner = _Owner(store, None, meta, 0, cache_size=2)  # type: ignore[arg-type]
     cached = Profile("cached", {"tier": "silver"})
