@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,3 +34,18 @@ def test_nested_groups_match_the_reference(where: dict[str, Any], present: set[s
     raw = {"attrs": attrs, "events": {}, "segments": []}
     expected = ref_segment(definition, raw, NOW)
     assert compile_segment(definition).evaluate(DictProfile(attrs), NOW) == expected, where
+
+
+@pytest.mark.parametrize("kind", ["all", "any"])
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+def test_every_group_size_against_every_assignment(kind: str, size: int) -> None:
+    """Exhaustive, not sampled: the compiled groups have special cases by size (one, two, more),
+    so each size meets every truth assignment of its items."""
+    names = ["a", "b", "c", "d"][:size]
+    where = {kind: [{"attr": n, "op": "exists"} for n in names]}
+    segment = compile_segment({"id": "s", "name": "Group", "rules": [{"where": where}]})
+    combine = all if kind == "all" else any
+    for mask in range(2**size):
+        present = [n for i, n in enumerate(names) if mask >> i & 1]
+        got = segment.evaluate(DictProfile({n: 1 for n in present}), NOW)
+        assert got == combine(n in present for n in names), (kind, present)
