@@ -15,10 +15,11 @@ import random
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from segment_rules import EventSeries, _aggregate
+from segment_rules import EventRecord, EventSeries, _aggregate, compile_segment
 
 from .reference import DAY
 from .strategies import NOW, budget
@@ -66,3 +67,29 @@ def test_shared_measures_agree_with_a_fresh_series(
             _apply(series, op)
             for now in (NOW, NOW + 2 * DAY, NOW):
                 _check(compiled_all, series, now, rnd)
+
+
+@pytest.mark.parametrize("first", ["x", "y"])
+def test_timers_of_different_filters_do_not_share_a_measure(first: str) -> None:
+    """Two windowed counts over the same events whose (time-independent) filters differ: each
+    timer is the oldest event passing its own filter + the window, whichever asks first."""
+
+    def segment(value: str) -> Any:
+        where = {
+            "event": "buy",
+            "agg": "count",
+            "op": "gte",
+            "value": 1,
+            "within": "3d",
+            "filter": {"prop": "k", "op": "eq", "value": value},
+        }
+        return compile_segment({"id": f"s{value}", "name": "Timer", "rules": [{"where": where}]})
+
+    oldest = {"y": NOW - 2 * DAY, "x": NOW - DAY}
+    series = EventSeries(
+        [EventRecord(oldest["y"], {"k": "y"}), EventRecord(oldest["x"], {"k": "x"})],
+        ordered=True,
+    )
+    with patch.object(_aggregate, "SCAN_AT_MOST", 0):  # the indexed path, which memoises
+        for value in (first, "y" if first == "x" else "x"):
+            assert segment(value).next_change(_View(series), NOW) == oldest[value] + 3 * DAY
