@@ -69,6 +69,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="only the preload, the activity (worker running) and the backfill phase",
     )
+    parser.add_argument(
+        "--e2e-only",
+        action="store_true",
+        help="stop after the end-to-end phase (A/B runs of the worker's throughput and CPU)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     args.latency_rate = args.latency_rate or [1000.0, 5000.0]
@@ -211,6 +216,7 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         def on_poll(now: float, done: int) -> None:
             if "rss" not in marks:  # the worker is up, its caches are empty
                 marks["rss"] = sum(rss_bytes(pid) or 0 for pid in worker.pids)
+                marks["first"] = (done, meter.snapshot())
             # the window opens once warm and, with N workers, once every one owns partitions
             if "warm" not in marks and done >= warm_at and settle.poll(now):
                 offsets = progress.offsets()  # read again: asking the workers took a while
@@ -233,6 +239,9 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         e2e = _rate(measured, t_last - t_warm)
         cpu = CpuMeter.delta(cpu_warm, cpu_end)
         per_worker = _per_worker(settle, marks.get("offsets"), end1, cpu)
+        done_at_first, cpu_first = marks.get("first", (done_first, cpu_end))
+        cpu_all = CpuMeter.delta(cpu_first, cpu_end)
+        applied_all = done_last - done_at_first
         out["end_to_end"] = {
             "events": total,
             "measured_events": measured,
@@ -250,6 +259,11 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
             "changes_per_event": changes / total if total else 0.0,
             "cpu_s": cpu,
             "cpu_us_per_event": {k: v / measured * 1e6 for k, v in cpu.items()} if measured else {},
+            "cpu_us_per_event_since_first_poll": {
+                k: v / applied_all * 1e6 for k, v in cpu_all.items()
+            }
+            if applied_all
+            else {},
             "group_settled": "warm" in marks,
             "group_rebalances_seen": settle.changes,
             "measured_share": measured / total if total else 0.0,
@@ -262,6 +276,8 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
             / args.customers,
         }
 
+        if args.e2e_only:
+            return out
         _say("stopping the worker; I/O floor and engine-only ceiling")
         worker.stop()
         out["io_floor"] = _io_floor(bench, start1, end1, out["end_to_end"]["changes_per_event"])
@@ -659,7 +675,10 @@ def main(argv: list[str] | None = None) -> int:
         failed.write_text(json.dumps(out, indent=2, sort_keys=True, default=str) + "\n")
         print(f"run failed; the figures measured so far are in {failed}", file=sys.stderr)
         raise
-    print(_backfill_table(out) if args.backfill_only else _table(out))
+    if args.e2e_only:
+        print(json.dumps(out["end_to_end"], indent=2, sort_keys=True))
+    else:
+        print(_backfill_table(out) if args.backfill_only else _table(out))
     args.output.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     print(f"\nfigures written to {args.output}")
     return 0

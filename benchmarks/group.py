@@ -4,7 +4,9 @@ N workers started together join the group one after the other: the first may own
 partition for seconds before a rebalance gives the others theirs. A window measured before
 that is one worker's figure under another name. The group counts as settled once every worker
 reports events partitions in its `/health`, together all of them and none twice, and the
-assignment stayed the same for `stable_s`.
+assignment stayed the same for `stable_s`. On a loaded machine a worker's `/health` may not
+answer within the poll's timeout: once the assignment seen is spread, a poll with a missing
+answer is skipped (neither a change nor a settle), so a slow answer does not restart the wait.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class GroupSettle:
             return False
         self._last_poll = now
         seen = self._assignments()
+        if None in seen and self._since is not None:
+            return False  # a worker did not answer in time: no news, not a rebalance
         if seen != self.current:
             self.changes += 1
             self.current = seen

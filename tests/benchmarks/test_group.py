@@ -36,3 +36,18 @@ def test_a_new_rebalance_restarts_the_wait() -> None:
     settle = GroupSettle(lambda: next(seen), 4, stable_s=1.0, every_s=0.0)
     assert [settle.poll(t) for t in (0.0, 0.9, 1.2, 2.0)] == [False, False, False, False]
     assert settle.settled_at is None
+
+
+def test_a_worker_that_answers_late_does_not_restart_the_wait() -> None:
+    # on a loaded machine `/health` may time out (None) between two identical answers
+    spread = [[0, 1], [2, 3]]
+    seen = iter([spread, [[0, 1], None], spread, [None, [2, 3]], spread])
+    settle = GroupSettle(lambda: next(seen), 4, stable_s=1.0, every_s=0.0)
+    assert [settle.poll(t) for t in (0.0, 0.4, 0.8, 1.0, 1.2)] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert settle.changes == 1 and settle.settled_at == 1.2
