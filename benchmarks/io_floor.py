@@ -8,8 +8,9 @@ partition's batch does what the worker's I/O does for it:
   LRU of the worker's `LS_PROFILE_CACHE_SIZE` per partition);
 - commits with the worker's fenced Lua script (`state.commit.fenced_commit`), on a key prefix
   of its own: one SET per touched customer of its profile as read plus the batch's event
-  bytes for it (profiles grow by their events), one SADD per output record, the outbox entry
-  and the offset;
+  bytes for it (profiles grow by their events), the member bit of each output record's
+  customer (one `BITFIELD` over the customers' ordinals, read from the profile's header, as the
+  worker sets member bits: `state.ordinals`), the outbox entry and the offset;
 - produces `changes_per_event` (measured end to end) output records per event, of the size
   of a membership change, through the worker's `Publisher` (acks=all, the same linger), and
   trims the outbox entry once Kafka acknowledged it.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,7 @@ from redis.asyncio import Redis
 
 from state import KeySpace, OutboxRecord
 from state.commit import Writes, fenced_commit
+from state.ordinals import MAGIC, bitfield_args
 from state.outbox import pack_entry
 from streams.messages import MembershipChange
 from streams.publisher import BareProducerApp, Publisher
@@ -49,6 +52,14 @@ class IoFloor:
     commits: int
     profile_reads: int
     commit_bytes: int
+
+
+def _ordinal(blob: bytes, customer: bytes) -> int:
+    """The ordinal in a stored profile's header (`state.ordinals.stored_value`); a customer
+    without a stored profile gets a stand-in from its id."""
+    if blob[:1] == MAGIC and len(blob) >= 5:
+        return int.from_bytes(blob[1:5], "big")
+    return zlib.crc32(customer) & 0xFFFFF
 
 
 def _own_prefix(settings: Settings) -> str:
@@ -95,7 +106,9 @@ class _Partition:
             for customer, blob in zip(missing, blobs, strict=True):
                 cache[customer] = blob if isinstance(blob, bytes) else b""
         writes = Writes(self.keys.meta)
+        ordinals: dict[bytes, int] = {}
         for customer, values in grown.items():
+            ordinals[customer] = _ordinal(cache[customer], customer)
             blob = cache[customer] + b"".join(values)
             cache[customer] = blob
             cache.move_to_end(customer)
@@ -111,7 +124,10 @@ class _Partition:
             for n in range(count)
         ]
         if outbox:
-            writes.add_many("SADD", self.keys.members("floor"), [r.key for r in outbox])
+            bits = bitfield_args(
+                (ordinals[customers[n % len(customers)]], True) for n in range(count)
+            )
+            writes.add_many("BITFIELD", self.keys.members("floor"), bits, 4)
             writes.add("RPUSH", self.keys.outbox, pack_entry(outbox))
         if self.acked:
             writes.add("LTRIM", self.keys.outbox, self.acked, -1)

@@ -7,7 +7,7 @@ import math
 
 import msgpack
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from streams.errors import BadMessage
@@ -221,3 +221,65 @@ def test_the_flat_properties_check_passes_the_common_event() -> None:
 
     assert _plain_properties({"page": "/cart", "ms": 120, "x": 1.5, "ok": True, "n": None})
     assert not _plain_properties({"nested": {"a": 1}})
+
+
+_ID = st.sampled_from(["c1", "", "é", "\ud800"]) | _TEXT
+_FIELD_VALUE = (
+    _ID
+    | st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from([NOW, NOW + 300_000, NOW + 300_001, -1, 0, 2**64])
+    | st.floats(allow_nan=False)
+    | st.just({"page": "/cart"})
+)
+_EVENTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "event_id": _FIELD_VALUE,
+        "customer_id": _FIELD_VALUE | st.just("c1"),
+        "type": _FIELD_VALUE,
+        "ts": _FIELD_VALUE,
+        "properties": _FLAT | _FIELD_VALUE,
+        "extra": _FIELD_VALUE,
+    },
+)
+
+
+def _outcome(decode: object, raw: bytes, key: bytes | None) -> object:
+    try:
+        return decode(raw, key, now_ms=NOW, max_bytes=200, max_future_ms=300_000)  # type: ignore[operator]
+    except BadMessage as exc:
+        return (exc.code, exc.message)
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(_EVENTS, st.sampled_from([b"c1", None, b"c2", "é".encode()]))
+@example(_event(ts=NOW + 300_000), b"c1")
+@example(_event(ts=NOW + 300_001), b"c1")
+@example(_event(ts=0), b"c1")
+@example(_event(ts=-1), b"c1")
+@example(_event(ts=True), b"c1")
+@example(_event(event_id=""), b"c1")
+@example(_event(type="é"), b"c1")
+@example(_event(customer_id="é"), "é".encode())
+@example(_event(properties={"a": [1]}), b"c1")
+@example(_event(properties={"a": math.inf}), b"c1")
+@example(_event(properties={"a": 2**64 - 1, 1: 2}), b"c1")
+@example(_event(), b"c2")
+@example(_event(), None)
+@example(_event(properties={"a": "x" * 300}), b"c1")
+def test_the_one_pass_decode_accepts_and_refuses_exactly_as_the_full_checks(
+    value: dict[str, object], key: bytes | None
+) -> None:
+    """`decode_event` takes a one-pass path for the common msgpack event: it must return the
+    same event as the full checks (`_checked_event`), and every refusal must be theirs (same
+    code, same message): missing and mistyped fields, empty and non-ASCII text, `ts` on
+    both edges, wrong keys, nested or odd properties, oversized messages."""
+    from streams.messages.events import _checked_event
+
+    try:
+        raw = msgpack.packb(value)
+    except (OverflowError, UnicodeEncodeError):
+        assume(False)  # not a message anyone can send
+    assert _outcome(decode_event, raw, key) == _outcome(_checked_event, raw, key)
