@@ -226,11 +226,13 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
                     meter.snapshot(),
                 )
                 marks["offsets"] = offsets
+                marks["batches"] = worker.batch_counts()
 
         t_first, done_first, t_last, done_last = progress.wait_until(
             start1, end1, timeout=3600, worker=worker, on_poll=on_poll
         )
         cpu_end = meter.snapshot()
+        batches_end = worker.batch_counts()
         rss = sum(rss_bytes(pid) or 0 for pid in worker.pids)
         outputs1 = end_offsets(bench.bootstrap, settings.membership_topic, parts)
         changes = sum(outputs1[p] - outputs0[p] for p in outputs1)
@@ -264,6 +266,7 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
             }
             if applied_all
             else {},
+            "events_per_batch": _per_batch(marks.get("batches"), batches_end),
             "group_settled": "warm" in marks,
             "group_rebalances_seen": settle.changes,
             "measured_share": measured / total if total else 0.0,
@@ -328,6 +331,13 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
 WARMUP_SHARE = 0.1
 """The first share of the pending events after the worker's restart (cold profile cache,
 first claims) is reported on its own, outside the measured window."""
+
+
+def _per_batch(start: tuple[float, float] | None, end: tuple[float, float] | None) -> float | None:
+    """Events applied per committed batch over the measured window (the workers' counters)."""
+    if start is None or end is None or end[1] <= start[1]:
+        return None
+    return (end[0] - start[0]) / (end[1] - start[1])
 
 
 def _services(bench: BenchEnv) -> dict[str, list[int]]:
@@ -551,6 +561,11 @@ def _table(out: dict[str, Any]) -> str:
             f"{e2e['changes_per_event']:.2f}",
             f"first {warm['events']:,} events after the restart at {warm['per_s']:,.0f}/s in "
             f"{warm['seconds']:.1f} s; start-up {e2e['startup_to_first_commit_s']:.1f} s",
+        ),
+        (
+            "  events per committed batch",
+            f"{e2e['events_per_batch']:.0f}" if e2e.get("events_per_batch") else "n/a",
+            "the workers' /metrics over the window (one partition's batch, LS_BATCH_SIZE at most)",
         ),
         (
             "  CPU µs per measured event",

@@ -162,6 +162,24 @@ class WorkerProcess:
             found.append(sorted(parts) if isinstance(parts, list) else None)
         return found
 
+    def batch_counts(self) -> tuple[float, float] | None:
+        """(events applied, batches committed) summed over the workers' `/metrics` counters
+        (`livesegments_events_processed_total`, `livesegments_batch_seconds_count`); None if a
+        worker did not answer."""
+        events = batches = 0.0
+        for port in self.ports:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+            except OSError:
+                return None
+            for line in text.splitlines():
+                if line.startswith("livesegments_events_processed_total{"):
+                    events += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("livesegments_batch_seconds_count"):
+                    batches += float(line.rsplit(" ", 1)[1])
+        return events, batches
+
     def alive(self) -> bool:
         return bool(self.procs) and all(p.poll() is None for p in self.procs)
 
