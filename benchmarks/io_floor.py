@@ -7,10 +7,10 @@ partition's batch does what the worker's I/O does for it:
 - reads the profiles it does not hold with one MGET (the run's real profile keys, through an
   LRU of the worker's `LS_PROFILE_CACHE_SIZE` per partition);
 - commits with the worker's fenced Lua script (`state.commit.fenced_commit`), on a key prefix
-  of its own: one SET per touched customer of its profile as read plus the batch's event
-  bytes for it (profiles grow by their events), the member bit of each output record's
-  customer (one `BITFIELD` over the customers' ordinals, read from the profile's header, as the
-  worker sets member bits: `state.ordinals`), the outbox entry and the offset;
+  of its own: the profile as read plus the batch's event bytes of each touched customer, in
+  MSETs as the worker writes profiles (profiles grow by their events), the member bit of
+  each output record's customer (one `BITFIELD` over the ordinals read from the profiles'
+  headers, as the worker sets member bits: `state.ordinals`), the outbox entry and the offset;
 - produces `changes_per_event` (measured end to end) output records per event, of the size
   of a membership change, through the worker's `Publisher` (acks=all, the same linger), and
   trims the outbox entry once Kafka acknowledged it.
@@ -107,12 +107,14 @@ class _Partition:
                 cache[customer] = blob if isinstance(blob, bytes) else b""
         writes = Writes(self.keys.meta)
         ordinals: dict[bytes, int] = {}
+        stored = []
         for customer, values in grown.items():
             ordinals[customer] = _ordinal(cache[customer], customer)
             blob = cache[customer] + b"".join(values)
             cache[customer] = blob
             cache.move_to_end(customer)
-            writes.add("SET", self.keys.profile(customer.decode()), blob)
+            stored.append((self.keys.profile(customer.decode()), blob))
+        writes.set_many(stored)  # as the worker writes profiles (`PartitionBatch.writes`)
         while len(cache) > floor.settings.profile_cache_size:
             cache.popitem(last=False)
         self.owed += len(records) * floor.changes_per_event

@@ -117,15 +117,17 @@ class PartitionBatch:
             bucket, field = bucket_of(profile.ordinal)
             writes.add("HSET", keys.ids(bucket), field, customer_id)
             added += 1
+        stored = []
         for customer_id, profile in self.profiles.items():
             if profile.ordinal is None:
                 raise StateError(
                     f"{keys.tag}: profile of {customer_id!r} has no ordinal: neither loaded "
                     "nor listed in new_customers"
                 )
-            writes.add(
-                "SET", keys.profile(customer_id), stored_value(profile.ordinal, profile.encode())
+            stored.append(
+                (keys.profile(customer_id), stored_value(profile.ordinal, profile.encode()))
             )
+        writes.set_many(stored)
         for segment_id in self.drop_members:
             writes.add("DEL", keys.members(segment_id))
         for segment_id, changes in self.membership.items():
@@ -175,12 +177,7 @@ def profile_from_writes(keys: PartitionKeys, writes: Writes) -> dict[str, bytes]
     """Customer id -> the value of its profile key a commit writes (`decode_stored` reads it
     back; benchmarks replay commits in memory)."""
     prefix = keys.profile("")
-    out: dict[str, bytes] = {}
-    for op in writes.ops:
-        key = writes.keys[op[1] - 1]
-        if op[0] == "SET" and key.startswith(prefix):
-            out[key[len(prefix) :]] = op[2]
-    return out
+    return {key[len(prefix) :]: value for key, value in writes.sets() if key.startswith(prefix)}
 
 
 class PartitionStore:

@@ -179,3 +179,28 @@ async def test_a_partition_of_the_layout_before_ordinals_is_migrated_on_load(
         (2, {"n": "c"}),
     ]
     assert not await aredis.exists(keys.legacy_customers, keys.legacy_members("vip"))
+
+
+async def test_a_commit_stores_every_profile_of_a_batch_larger_than_one_mset(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    """Profiles go as `MSET`s of at most 1,000 keys (`Writes.set_many`): every one of 2,501
+    is stored with its own value, and a fenced commit stores none."""
+    store = PartitionStore(aredis, keyspace, 4)
+    meta = await store.load_meta()
+    ids = [f"m{n}" for n in range(2501)]
+    batch = PartitionBatch(store.keys, meta)
+    for n, customer_id in enumerate(ids):
+        batch.profiles[customer_id] = Profile(customer_id, {"n": n})
+        batch.new_customers.append(customer_id)
+    writes = batch.writes()
+    assert [op[0] for op in writes.ops].count("MSET") == 3
+    assert len(writes.sets()) == 2501
+    late = PartitionBatch(store.keys, meta)
+    late.profiles["late"] = Profile("late", {"n": -1})
+    late.new_customers.append("late")
+    await store.commit(meta.ver, batch)
+    with pytest.raises(FencedError):
+        await store.commit(meta.ver, late)  # read the same version: refused, nothing stored
+    loaded = await store.load_profiles([*ids, "late"])
+    assert [p.attrs["n"] if p is not None else None for p in loaded] == [*range(2501), None]
