@@ -218,7 +218,10 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
                 marks["rss"] = sum(rss_bytes(pid) or 0 for pid in worker.pids)
                 marks["first"] = (done, meter.snapshot())
             # the window opens once warm and, with N workers, once every one owns partitions
-            if "warm" not in marks and done >= warm_at and settle.poll(now):
+            # one worker owns every partition: no group to wait for (its /health may not
+            # answer within the poll's timeout on a loaded machine, and the window would not open)
+            settled = args.workers == 1 or settle.poll(now)
+            if "warm" not in marks and done >= warm_at and settled:
                 offsets = progress.offsets()  # read again: asking the workers took a while
                 marks["warm"] = (
                     time.perf_counter(),
@@ -379,7 +382,8 @@ def _per_worker(
     if offsets is None:
         return []
     rows = []
-    for n, owned in enumerate(settle.current):
+    owners = settle.current or [list(end)]  # one worker, not asked: it owns every partition
+    for n, owned in enumerate(owners):
         parts = owned or []
         events = sum(max(0, end[p] - (offsets[p] + 1)) for p in parts)
         rows.append(
