@@ -13,7 +13,8 @@ Fetch rhythm: aiokafka asks the broker for a partition again only once its buffe
 were taken, so after a batch longer than `_STALE_AFTER_S` the buffer is as old as that batch;
 the partition's next fetch then also waits (at most `_REFRESH_S`) for the answer to the request
 that taking them triggered, so a batch ends at what the broker has now, not a batch ago. Before
-the first fetch the heap is frozen after a full collection (`engine.collector`).
+the first fetch the heap is frozen after a full collection, and the worker's automatic full
+collections are turned off (`engine.collector`).
 
 Offsets: Kafka gets only what the state applied (`PartitionRuntime.applied_offset` + 1), from a
 timer, when partitions are revoked and when the worker stops; never a fetched, unapplied record.
@@ -39,6 +40,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..engine import PartitionRuntime
+from ..engine.collector import no_automatic_full_collections
 from ..engine.consumer import BatchFetcher
 from ..engine.stages import STAGES
 from ..messages import Incoming
@@ -146,6 +148,8 @@ class EventsReader:
         """Apply one partition's batch (retried while the infrastructure fails)."""
         topic = self._fetcher.topic
         messages = [incoming(r) for r in batch]
+        if STAGES.enabled:
+            STAGES.age("age_lane_start", [r.timestamp for r in batch])
         try:
             await retry_forever(
                 f"{topic}[{partition}] batch at {messages[0].offset}",
@@ -161,6 +165,8 @@ class EventsReader:
             if self._lanes.get(partition) is asyncio.current_task():
                 del self._lanes[partition]
             took = time.monotonic() - fetched_at
+            if STAGES.enabled:
+                STAGES.age("age_lane_end", [r.timestamp for r in batch])
             if took > _STALE_AFTER_S:
                 self._stale.add(partition)  # what aiokafka buffered meanwhile is that old
             STAGES.add("lane", took)
@@ -228,6 +234,7 @@ def register(
 
     @app.task  # type: ignore[untyped-decorator]
     async def events() -> None:
+        no_automatic_full_collections()  # the worker's process only, not the reader's tests
         await reader.run()
 
     if runtime.settings.stage_report_s > 0:
