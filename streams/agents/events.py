@@ -117,8 +117,11 @@ class EventsReader:
             if not tps:
                 await asyncio.sleep(_UNASSIGNED_WAIT_S)
                 continue
+            for tp in tps:  # a lane that ended at a rebalance left its queue: go on with it
+                if queued.get(tp.partition) and tp.partition not in lanes:
+                    lanes[tp.partition] = asyncio.ensure_future(self._lane(tp.partition))
             room = [tp for tp in tps if len(queued.get(tp.partition, ())) < most]
-            if not room:  # a backlog: every queue holds a batch
+            if not room:  # a backlog: every queue holds a batch, and its lane runs
                 await asyncio.wait(list(lanes.values()), return_when=asyncio.FIRST_COMPLETED)
                 continue
             asked = time.monotonic()
