@@ -4,16 +4,18 @@ faust's stream machinery costs ~50 µs per message, aiokafka's `getmany` ~3 µs.
 stays in the app's consumer group (faust assigns, revokes and seeks its partitions), but faust's
 fetcher leaves it to this reader (`engine.consumer.app_class(batch_topics=...)`), which takes up to
 `LS_BATCH_SIZE` records of each assigned events partition per `getmany` and hands each
-partition's list, in order, to `PartitionRuntime.process`. Partitions are lanes: a partition's
-next batch is fetched and started as soon as its previous one is done, while the others are
-still applying theirs (one batch a partition at a time, so each partition keeps its order); a
-slow partition (an expiry holding its lock, a long commit) no longer holds the others' events.
+partition's list, in order, to `PartitionRuntime.process`. Partitions are lanes: each applies its
+partition's batches one at a time, in order, while the others apply theirs; a slow partition (an
+expiry holding its lock, a long commit) does not hold the others' events.
 
-Fetch rhythm: aiokafka asks the broker for a partition again only once its buffered records
-were taken, so after a batch longer than `_STALE_AFTER_S` the buffer is as old as that batch;
-the partition's next fetch then also waits (at most `_REFRESH_S`) for the answer to the request
-that taking them triggered, so a batch ends at what the broker has now, not a batch ago. Before
-the first fetch the heap is frozen after a full collection (`engine.collector`).
+Fetch rhythm: every assigned partition is asked for at every `getmany`, busy or not, and what
+comes for a busy partition is queued (at most `LS_BATCH_SIZE` records are asked for while its
+queue holds fewer); its lane starts the next batch from the queue as soon as the previous one is
+done. aiokafka asks the broker for a partition again only once its buffered records were taken,
+so leaving them buffered while the partition was busy (as this reader did before) made what
+arrived meanwhile wait on the broker: the next batch started with records as old as the last one,
+then waited for a fresh fetch. Before the first fetch the heap is frozen after a full collection,
+and the worker's automatic full collections are turned off (`engine.collector`).
 
 Offsets: Kafka gets only what the state applied (`PartitionRuntime.applied_offset` + 1), from a
 timer, when partitions are revoked and when the worker stops; never a fetched, unapplied record.
@@ -21,12 +23,12 @@ After a crash the group resumes at or before the state's offset, and the state s
 applied.
 
 Rebalance fence: faust stops the consumer's flow before it sends `on_partitions_revoked`. No batch
-starts once the flow is stopped (records fetched meanwhile are dropped: faust seeks every
-partition back to its committed offset after the rebalance), and `revoked()` waits for the batches
-in progress, commits the applied offsets and forgets the partitions before the consumer rejoins,
-so a new owner starts after this one stopped. A batch that outlives half the session timeout
-(Redis unreachable, retried forever) is cancelled: the state's own fence (claim, versioned
-commit) keeps a late writer out in any case.
+starts once the flow is stopped (records fetched or queued meanwhile are dropped: faust seeks
+every partition back to its committed offset after the rebalance), and `revoked()` waits for
+the batches in progress, commits the applied offsets and forgets the partitions before the
+consumer rejoins, so a new owner starts after this one stopped. A batch that outlives half the
+session timeout (Redis unreachable, retried forever) is cancelled: the state's own fence (claim,
+versioned commit) keeps a late writer out in any case.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..engine import PartitionRuntime
+from ..engine.collector import no_automatic_full_collections
 from ..engine.consumer import BatchFetcher
 from ..engine.stages import STAGES
 from ..messages import Incoming
@@ -57,16 +60,9 @@ _UNASSIGNED_WAIT_S = 0.05
 COMMIT_INTERVAL_S = 1.0
 """How often applied offsets are committed to Kafka (the state holds its own offsets)."""
 
-_STALE_AFTER_S = 0.02
-"""A batch longer than this leaves what aiokafka buffered meanwhile stale: the next fetch also
-waits (up to `_REFRESH_S`) for the broker's answer to a fresh request (`BatchFetcher.fetch`)."""
-
 _BUSY_WAIT_S = 0.005
-"""Longest one `getmany` waits while some partition's batch is in progress (its partition
-becomes fetchable again when it ends)."""
-
-_REFRESH_S = 0.02
-"""Longest a fetch waits for that fresh answer (the broker answers at once when it has data)."""
+"""Longest one `getmany` waits while some partition's queue is full (it is asked for again once
+its lane took from it)."""
 
 
 def incoming(record: Any) -> Incoming:
@@ -96,40 +92,41 @@ class EventsReader:
         self._batch_size = batch_size
         self._fence_timeout_s = fence_timeout_s
         self._lanes: dict[int, asyncio.Future[None]] = {}
-        """Partition -> its batch in progress (at most one a partition, applied in order)."""
-        self._stale: set[int] = set()
-        """Partitions whose last batch took longer than `_STALE_AFTER_S`."""
+        """Partition -> its lane: applies the partition's queued records, one batch at a time."""
+        self._queued: dict[int, list[Any]] = {}
+        """Partition -> records fetched and not started yet (in offset order)."""
         self._committed: dict[int, int] = {}
         """Partition -> the next offset this worker last committed for it."""
         self._stopping = False
 
     async def run(self) -> None:
-        """Fetch and apply batches until the worker stops: each partition's next batch starts
-        as soon as its previous one is done, whatever the other partitions are doing."""
+        """Fetch until the worker stops: every assigned partition is asked for, busy or not, so
+        what arrives while a partition applies a batch is fetched meanwhile and queued, and its
+        lane starts the next batch from the queue as soon as the previous one is done."""
         fetcher = self._fetcher
         freezer = getattr(self._runtime, "freezer", None)
         if freezer is not None:  # faust's and the libraries' objects: no full collection later
             freezer.freeze(full=True)
-        lanes = self._lanes
+        lanes, queued, most = self._lanes, self._queued, self._batch_size
         while not self._stopping:
             if not fetcher.flowing:
+                queued.clear()  # read again from the committed offsets after the rebalance
                 await fetcher.wait_flowing()
                 continue
             tps = fetcher.assigned()
             if not tps:
                 await asyncio.sleep(_UNASSIGNED_WAIT_S)
                 continue
-            idle = [tp for tp in tps if tp.partition not in lanes]
-            if not idle:
+            for tp in tps:  # a lane that ended at a rebalance left its queue: go on with it
+                if queued.get(tp.partition) and tp.partition not in lanes:
+                    lanes[tp.partition] = asyncio.ensure_future(self._lane(tp.partition))
+            room = [tp for tp in tps if len(queued.get(tp.partition, ())) < most]
+            if not room:  # a backlog: every queue holds a batch, and its lane runs
                 await asyncio.wait(list(lanes.values()), return_when=asyncio.FIRST_COMPLETED)
                 continue
-            stale = any(tp.partition in self._stale for tp in idle)
             asked = time.monotonic()
             records = await fetcher.fetch(
-                idle,
-                _BUSY_WAIT_S if lanes else _IDLE_WAIT_S,
-                self._batch_size,
-                _REFRESH_S if stale else 0.0,
+                room, _BUSY_WAIT_S if len(room) < len(tps) else _IDLE_WAIT_S, most
             )
             now = time.monotonic()
             STAGES.add("fetch_call", now - asked)
@@ -139,16 +136,35 @@ class EventsReader:
             if STAGES.enabled:
                 STAGES.age("age_fetched", [r.timestamp for b in records.values() for r in b])
             for tp, batch in records.items():
-                self._stale.discard(tp.partition)
-                lanes[tp.partition] = asyncio.ensure_future(self._lane(tp.partition, batch, now))
+                partition = tp.partition
+                queued.setdefault(partition, []).extend(batch)
+                if partition not in lanes:
+                    lanes[partition] = asyncio.ensure_future(self._lane(partition))
 
-    async def _lane(self, partition: int, batch: Sequence[Any], fetched_at: float) -> None:
-        """Apply one partition's batch (retried while the infrastructure fails)."""
-        topic = self._fetcher.topic
+    async def _lane(self, partition: int) -> None:
+        """Apply the partition's queued records in batches of at most `batch_size`, in order,
+        until the queue is empty or the flow stops (a rebalance: the queue is dropped)."""
+        fetcher, queued, most = self._fetcher, self._queued, self._batch_size
+        try:
+            while not self._stopping and fetcher.flowing:
+                waiting = queued.get(partition)
+                if not waiting:
+                    break
+                batch, queued[partition] = waiting[:most], waiting[most:]
+                await self._batch(partition, batch)
+        finally:
+            if self._lanes.get(partition) is asyncio.current_task():
+                del self._lanes[partition]
+
+    async def _batch(self, partition: int, batch: Sequence[Any]) -> None:
+        """Apply one batch (retried while the infrastructure fails)."""
+        started = time.monotonic()
         messages = [incoming(r) for r in batch]
+        if STAGES.enabled:
+            STAGES.age("age_lane_start", [r.timestamp for r in batch])
         try:
             await retry_forever(
-                f"{topic}[{partition}] batch at {messages[0].offset}",
+                f"{self._fetcher.topic}[{partition}] batch at {messages[0].offset}",
                 functools.partial(self._runtime.process, partition, messages),
                 where=f"partition {partition}",
                 plane="events",
@@ -158,12 +174,9 @@ class EventsReader:
         except Exception:
             log.exception("events batch of partition %d failed", partition)
         finally:
-            if self._lanes.get(partition) is asyncio.current_task():
-                del self._lanes[partition]
-            took = time.monotonic() - fetched_at
-            if took > _STALE_AFTER_S:
-                self._stale.add(partition)  # what aiokafka buffered meanwhile is that old
-            STAGES.add("lane", took)
+            if STAGES.enabled:
+                STAGES.age("age_lane_end", [r.timestamp for r in batch])
+            STAGES.add("lane", time.monotonic() - started)
 
     async def fence(self) -> None:
         """Wait for the batches in progress; cancel them past the fence timeout."""
@@ -207,7 +220,7 @@ class EventsReader:
         self._runtime.forget(partitions)
         for partition in partitions:
             self._committed.pop(partition, None)
-            self._stale.discard(partition)
+            self._queued.pop(partition, None)
 
     async def stop(self) -> None:
         """The worker stops: no new batch, finish the current one, commit what it applied."""
@@ -228,6 +241,7 @@ def register(
 
     @app.task  # type: ignore[untyped-decorator]
     async def events() -> None:
+        no_automatic_full_collections()  # the worker's process only, not the reader's tests
         await reader.run()
 
     if runtime.settings.stage_report_s > 0:

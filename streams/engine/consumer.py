@@ -99,7 +99,7 @@ class BatchFetcher:
         return sorted(tp for tp in assignment if tp.topic == self.topic)
 
     async def fetch(
-        self, tps: Sequence[Any], timeout: float, max_records: int, refresh_s: float = 0.0
+        self, tps: Sequence[Any], timeout: float, max_records: int
     ) -> Mapping[Any, list[Any]]:
         """Records already fetched for `tps` (waiting up to `timeout` for some), at most
         `max_records` of each partition: aiokafka `ConsumerRecord`s by partition, in offset
@@ -108,12 +108,7 @@ class BatchFetcher:
         Per partition, because aiokafka hands out one partition's fetched records (up to
         `max_partition_fetch_bytes`, thousands) before the next one's: with a cap on the total,
         a backlog is drained one partition at a time and the others wait minutes.
-
-        aiokafka fetches a partition again only once its buffered records were taken, so after
-        a long batch what is buffered is as old as that batch, and what arrived since waits for
-        the next one (measured: batches alternating large and small, the newest events a whole
-        batch late). With `refresh_s`, once records were taken the fetch answer they triggered
-        is awaited (up to `refresh_s`) and added: the batch ends at what the broker has now."""
+        """
         faust_consumer = self._consumer
         thread = faust_consumer._thread
         consumer = thread._ensure_consumer()
@@ -131,18 +126,6 @@ class BatchFetcher:
                     found.update(await fetcher.fetched_records({tp}, 0, max_records))
                 if not found and timeout:
                     found.update(await fetcher.fetched_records(set(wanted), timeout, max_records))
-                if refresh_s and any(0 < len(got) < max_records for got in found.values()):
-                    # a partition's buffer was emptied, so aiokafka asks the broker again: wait
-                    # for that answer (when every buffer still holds records, no one is asked)
-                    waiter = fetcher._create_fetch_waiter()
-                    await asyncio.wait([waiter], timeout=refresh_s)
-                    if not waiter.done():
-                        waiter.cancel()
-                    for tp in wanted:
-                        room = max_records - len(found.get(tp, ()))
-                        if room > 0:
-                            for key, more in (await fetcher.fetched_records({tp}, 0, room)).items():
-                                found.setdefault(key, []).extend(more)
                 return found
 
         return await thread.call_thread(fetch_in_thread)  # type: ignore[no-any-return]

@@ -2,8 +2,9 @@
 
 Off by default (`LS_STAGE_REPORT_S=0`): every call is then one attribute test. With a report
 interval, the events reader and the runtime record monotonic durations per stage (fetch,
-decode, profile load, apply, Redis commit, publish, acknowledgement, a record's age when
-fetched and when committed), the garbage collector's pauses (`gc.callbacks`) and the event
+decode, profile load, apply, Redis commit, publish, acknowledgement; the oldest record's age
+(now minus its producer timestamp) when fetched, when its batch starts and when it ends), the
+garbage collector's pauses (`gc.callbacks`) and the event
 loop's lag (a 10 ms sleeper's overshoot); every interval the worker logs one line
 `stage timings {json}` with count / p50 / p99 / max in ms per stage, and starts over.
 """

@@ -33,7 +33,6 @@ class FakeFetcher:
         self.batches: asyncio.Queue[dict[TP, list[Record]]] = asyncio.Queue()
         self.commits: list[dict[int, int]] = []
         self.stop_flow_during_fetch = False
-        self.refreshes: list[float] = []
         self.asked: list[list[int]] = []
 
     async def wait_flowing(self) -> None:
@@ -42,10 +41,7 @@ class FakeFetcher:
     def assigned(self) -> list[TP]:
         return [TP(self.topic, p) for p in self.partitions]
 
-    async def fetch(
-        self, tps: Sequence[Any], timeout: float, max_records: int, refresh_s: float = 0.0
-    ) -> Any:
-        self.refreshes.append(refresh_s)
+    async def fetch(self, tps: Sequence[Any], timeout: float, max_records: int) -> Any:
         self.asked.append(sorted(tp.partition for tp in tps))
         await asyncio.sleep(0.001)  # as the consumer thread's hop
         batch = await self.batches.get()
@@ -185,32 +181,6 @@ def test_a_batch_stuck_past_the_fence_timeout_is_cancelled_at_a_rebalance() -> N
     assert runtime.processed == [] and fetcher.commits == [] and runtime.forgotten == [0]
 
 
-def test_after_a_long_batch_the_next_fetch_waits_for_fresh_records() -> None:
-    """Regression: aiokafka buffers one answer per partition and asks again only once it was
-    taken, so after a long batch the next one held only records as old as that batch and the
-    newer ones waited a whole batch more (latency p50 of 157 ms at 1,000 events/s)."""
-
-    async def run() -> list[float]:
-        fetcher, runtime = FakeFetcher([0]), FakeRuntime()
-        task = asyncio.ensure_future(_reader(fetcher, runtime).run())
-        await fetcher.batches.put(_records(0, range(3)))  # applied at once
-        await _until(lambda: len(runtime.processed) == 1)
-        await fetcher.batches.put(_records(0, range(3, 5)))
-        await _until(lambda: len(runtime.processed) == 2)
-        runtime.release.clear()  # the next batch takes long
-        await fetcher.batches.put(_records(0, range(5, 7)))
-        await runtime.started.wait()
-        await asyncio.sleep(0.1)
-        runtime.release.set()
-        await _until(lambda: len(runtime.processed) == 3 and len(fetcher.refreshes) == 4)
-        task.cancel()
-        return fetcher.refreshes
-
-    refreshes = asyncio.run(run())
-    assert refreshes[2] == 0.0  # after a quick batch what is buffered is fresh
-    assert refreshes[3] > 0.0  # after a 100 ms batch: ask the broker for what came since
-
-
 class SlowRuntime(FakeRuntime):
     """Only the `slow` partition waits for `release`; two batches of one partition at once fail."""
 
@@ -255,7 +225,12 @@ def test_a_slow_partition_does_not_hold_the_other_partitions_batches() -> None:
     assert asyncio.run(run()) == [(1, [10, 11]), (1, [12, 13]), (0, [0, 1, 2])]
 
 
-def test_a_partition_busy_with_a_batch_is_not_fetched_so_its_batches_stay_in_order() -> None:
+def test_a_busy_partition_is_fetched_meanwhile_and_its_batches_stay_in_order() -> None:
+    """Regression: a partition busy with a batch was not asked for, so aiokafka kept its first
+    answer buffered and asked the broker for nothing newer until the batch ended: the next batch
+    started with records as old as the last one and then waited for a fresh fetch (the latency
+    figure's "sent -> stamped by the worker", 60/136 ms p50/p99 at 1,000 events/s)."""
+
     async def run() -> tuple[list[tuple[int, list[int]]], list[list[int]]]:
         fetcher, runtime = FakeFetcher([0, 1]), SlowRuntime(slow=0)
         reader = _reader(fetcher, runtime)
@@ -264,12 +239,78 @@ def test_a_partition_busy_with_a_batch_is_not_fetched_so_its_batches_stay_in_ord
         await runtime.started.wait()
         await fetcher.batches.put({**_records(0, range(3, 5)), **_records(1, range(7, 8))})
         await _until(lambda: len(runtime.processed) == 1)  # partition 1's batch, not 0's
+        asked = len(fetcher.asked)
         runtime.release.set()
         await _until(lambda: len(runtime.processed) == 3)
+        assert len(fetcher.asked) == asked  # 0's next batch came from its queue, no fetch
         await reader.fence()
         task.cancel()
         return runtime.processed, fetcher.asked
 
     processed, asked = asyncio.run(run())
-    assert processed == [(1, [7]), (0, [0, 1, 2]), (0, [3, 4])]
-    assert asked[1] == [1]  # while partition 0 was busy only partition 1 was asked for
+    assert processed == [(1, [7]), (0, [0, 1, 2]), (0, [3, 4])]  # one batch a partition at once
+    assert asked[1] == [0, 1]  # partition 0 was asked for while it was busy
+
+
+def test_a_busy_partition_queues_at_most_a_batch() -> None:
+    async def run() -> list[list[int]]:
+        fetcher, runtime = FakeFetcher([0, 1]), SlowRuntime(slow=0)
+        reader = EventsReader(fetcher, runtime, 3, 5.0)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(reader.run())
+        await fetcher.batches.put(_records(0, range(3)))
+        await runtime.started.wait()
+        await fetcher.batches.put(_records(0, range(3, 6)))  # a whole batch queued
+        await _until(fetcher.batches.empty)
+        seen = len(fetcher.asked) - 1  # the fetch after it was queued
+        await fetcher.batches.put(_records(1, range(9, 10)))
+        await _until(lambda: len(runtime.processed) == 1)
+        asked = fetcher.asked[seen:]
+        runtime.release.set()
+        await _until(lambda: len(runtime.processed) == 3)
+        task.cancel()
+        return asked
+
+    asked = asyncio.run(run())
+    assert asked and all(a == [1] for a in asked)  # partition 0 waits on the broker meanwhile
+
+
+def test_records_queued_before_a_rebalance_start_no_batch() -> None:
+    async def run() -> list[tuple[int, list[int]]]:
+        fetcher, runtime = FakeFetcher([0]), SlowRuntime(slow=0)
+        task = asyncio.ensure_future(_reader(fetcher, runtime).run())
+        await fetcher.batches.put(_records(0, range(3)))
+        await runtime.started.wait()
+        await fetcher.batches.put(_records(0, range(3, 5)))  # queued behind the busy batch
+        await _until(fetcher.batches.empty)
+        fetcher.flowing = False  # a rebalance begins
+        runtime.release.set()
+        await _until(lambda: len(runtime.processed) == 1)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return runtime.processed
+
+    assert asyncio.run(run()) == [(0, [0, 1, 2])]  # read again from the committed offsets
+
+
+def test_records_a_lane_left_queued_at_a_short_rebalance_are_applied_after_it() -> None:
+    """The flow stopped and resumed while the reader waited in a fetch: the partition kept its
+    queue (it was not revoked) but its lane had ended; nothing new may ever come for it."""
+
+    async def run() -> list[tuple[int, list[int]]]:
+        fetcher, runtime = FakeFetcher([0]), SlowRuntime(slow=0)
+        task = asyncio.ensure_future(_reader(fetcher, runtime).run())
+        await fetcher.batches.put(_records(0, range(3)))
+        await runtime.started.wait()
+        await fetcher.batches.put(_records(0, range(3, 5)))  # queued behind the busy batch
+        await _until(fetcher.batches.empty)
+        fetcher.flowing = False  # a rebalance begins: the lane ends after its batch
+        runtime.release.set()
+        await _until(lambda: len(runtime.processed) == 1)
+        await asyncio.sleep(0.05)
+        fetcher.flowing = True  # and ends before the reader looked
+        await fetcher.batches.put({})  # its fetch returns nothing
+        await _until(lambda: len(runtime.processed) == 2)
+        task.cancel()
+        return runtime.processed
+
+    assert asyncio.run(run()) == [(0, [0, 1, 2]), (0, [3, 4])]
