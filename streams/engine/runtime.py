@@ -526,7 +526,6 @@ class PartitionRuntime:
         erase = task.customer_id if action == "forget" else None
         chunk = self.settings.task_chunk
         where = f"partition {owner.store.partition}: {action} job {job_id}"
-        timers = set(refresh_ids)  # the other segments' timers are unchanged
 
         async def fetch(after: str | None) -> tuple[list[str], list[Profile | None]]:
             ids = await owner.store.customers_after(after, chunk)
@@ -537,7 +536,6 @@ class PartitionRuntime:
             while True:
                 canceled = task.cancelable and await self.registry.job_canceled(job_id)
                 now = now_ms()
-                cutoff = now - engine.config.history_max_age_ms
                 batch = PartitionBatch(owner.store.keys, owner.meta)
                 for applied in usable:
                     batch.catalog_set[applied.segment_id] = applied
@@ -554,22 +552,23 @@ class PartitionRuntime:
                     if len(ids) == chunk:
                         prefetched = asyncio.ensure_future(fetch(ids[-1]))
                         await asyncio.sleep(0)  # let it send its request
-                for profile in loaded:
-                    if profile is None:
-                        continue
-                    if isinstance(erase, str):
-                        progress["exited_segments"] = engine.erase(batch, profile, now, stats)
-                        progress["erased"] = True
-                        continue
-                    for segment_id in removed:
-                        engine.remove_member(batch, profile, segment_id, now, cause, stats)
-                    # one snapshot for the evaluation and the timer (a task adds no events)
-                    view = profile.snapshot(cutoff)
-                    when = (now, cause)
-                    _evaluate(
-                        engine, batch, profile, view, segments, refresh_ids, when, stats, progress
+                if isinstance(erase, str):
+                    for profile in loaded:
+                        if profile is not None:
+                            progress["exited_segments"] = engine.erase(batch, profile, now, stats)
+                            progress["erased"] = True
+                else:
+                    _evaluate_chunk(
+                        engine,
+                        batch,
+                        loaded,
+                        (now, cause),
+                        removed,
+                        segments,
+                        refresh_ids,
+                        stats,
+                        progress,
                     )
-                    engine.schedule(batch, profile, now, changed=timers, view=view)
                 metrics.TASK_CUSTOMERS.labels(action).inc(len(ids))
                 progress["done"] += len(ids)
                 progress["at"] = now
@@ -694,6 +693,52 @@ class PartitionRuntime:
 
 
 # -- task helpers -------------------------------------------------------------------------
+def _evaluate_chunk(
+    engine: PartitionEngine,
+    batch: PartitionBatch,
+    loaded: Sequence[Profile | None],
+    when: tuple[int, str],
+    removed: Sequence[str],
+    segments: list[AppliedSegment],
+    refresh_ids: list[str],
+    stats: TaskStats,
+    progress: dict[str, Any],
+) -> None:
+    """One chunk of a task: exit the removed segments, evaluate the task's segments and set
+    the timer from them (the other segments' timers are unchanged), for each stored customer.
+
+    A customer whose memberships do not change costs one evaluation per segment and the
+    timer, counted in bulk; one whose membership changes goes through `_evaluate` (the same
+    evaluations again, recorded with their dependents)."""
+    now, cause = when
+    cutoff = now - engine.config.history_max_age_ms
+    order = engine.ordered(refresh_ids)
+    timers = engine.task_timers(order)
+    quiet = 0
+    for profile in loaded:
+        if profile is None:
+            continue
+        for segment_id in removed:
+            engine.remove_member(batch, profile, segment_id, now, cause, stats)
+        # one snapshot for the evaluation and the timer (a task adds no events)
+        view = profile.snapshot(cutoff)
+        try:
+            same = engine.unchanged(profile, order, view, now)
+        except SegmentFailed:
+            same = False  # `_evaluate` finds it again and fails it
+        if same:
+            quiet += 1
+        else:
+            engine.count_unchanged(order, quiet, cause, stats)
+            quiet = 0
+            _evaluate(engine, batch, profile, view, segments, refresh_ids, when, stats, progress)
+            if len(order) != len(refresh_ids):  # a segment failed: the others go on
+                order = engine.ordered(refresh_ids)
+                timers = engine.task_timers(order)
+        engine.schedule_task(batch, profile, now, timers, view)
+    engine.count_unchanged(order, quiet, cause, stats)
+
+
 def _evaluate(
     engine: PartitionEngine,
     batch: PartitionBatch,
