@@ -36,6 +36,7 @@ from state.commit import pack_ops
 from state.partition import decode_stored
 from streams.engine.collector import ProfileFreezer
 from streams.engine.machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
+from streams.engine.tasks import evaluate_chunk
 from streams.messages import decode_event
 from streams.settings import Settings
 
@@ -123,15 +124,22 @@ class _Partition:
         ids = sorted(self.stored)
         stats = TaskStats()
         seeds = [applied.segment_id]
-        timers = None if all_timers else set(seeds)
         cutoff = now - engine.config.history_max_age_ms
+        progress: dict[str, Any] = {"failed": {}, "skipped": {}}
         for start in range(0, len(ids), chunk):
             batch = PartitionBatch(self.keys, self.meta)
-            for cid in ids[start : start + chunk]:
-                profile = self.cache.get(cid) or decode_stored(cid, self.stored[cid], cid)
-                view = profile.snapshot(cutoff)  # one per customer, as the worker's task
-                engine.evaluate(batch, profile, seeds, now, "activate", stats, view=view)
-                engine.schedule(batch, profile, now, changed=timers, view=view)
+            loaded = [
+                self.cache.get(cid) or decode_stored(cid, self.stored[cid], cid)
+                for cid in ids[start : start + chunk]
+            ]
+            if all_timers:  # the worker before perf-engine: every timed segment asked
+                for profile in loaded:
+                    view = profile.snapshot(cutoff)
+                    engine.evaluate(batch, profile, seeds, now, "activate", stats, view=view)
+                    engine.schedule(batch, profile, now, view=view)
+            else:  # the worker's own chunk evaluation
+                when = (now, "activate")
+                evaluate_chunk(engine, batch, loaded, when, (), [applied], seeds, stats, progress)
             self.commit_bytes += len(pack_ops(batch.writes().ops))
         return len(ids)
 

@@ -338,18 +338,24 @@ class PartitionEngine:
         return True
 
     def count_unchanged(
-        self, order: Sequence[str], customers: int, cause: str, stats: TaskStats
+        self,
+        order: Sequence[str],
+        customers: int,
+        cause: str,
+        stats: TaskStats,
+        flush: bool = False,
     ) -> None:
         """Count the evaluations of `customers` for whom `unchanged` was True, as `evaluate`
-        would have counted them one by one."""
-        if not customers:
-            return
-        stats.add_evaluated(order, customers)
-        evaluations = self.evaluations
-        for sid in order:
-            evaluations[sid] += customers
-        self._evaluated[cause] += customers * len(order)
-        self._flush_metrics()
+        would have counted them one by one; the metrics are updated with `flush` (the end of a
+        chunk) or by the next `evaluate`."""
+        if customers:
+            stats.add_evaluated(order, customers)
+            evaluations = self.evaluations
+            for sid in order:
+                evaluations[sid] += customers
+            self._evaluated[cause] += customers * len(order)
+        if flush:
+            self._flush_metrics()
 
     def task_timers(
         self, segment_ids: Iterable[str]

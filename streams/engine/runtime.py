@@ -29,7 +29,6 @@ from state import (
     PartitionMeta,
     PartitionStore,
     Profile,
-    ProfileSnapshot,
     RegistryStore,
 )
 
@@ -51,9 +50,10 @@ from ..publisher import Publisher
 from ..settings import Settings
 from ..shard import take_over
 from .collector import ProfileFreezer
-from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
+from .machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
 from .stages import STAGES
 from .task_auth import verified_task
+from .tasks import evaluate_chunk, skip_dependents
 
 __all__ = ["EXPIRY_CHUNK", "PartitionRuntime"]
 
@@ -496,7 +496,7 @@ class PartitionRuntime:
                 failed[applied.segment_id] = (
                     f"version {applied.version} does not compile on this worker: {exc}"
                 )
-        _skip_dependents(segments, failed, skipped)
+        skip_dependents(segments, failed, skipped)
         usable = [a for a in segments if a.segment_id not in failed and a.segment_id not in skipped]
         for applied in usable:
             engine.set_segment(applied)
@@ -558,7 +558,7 @@ class PartitionRuntime:
                             progress["exited_segments"] = engine.erase(batch, profile, now, stats)
                             progress["erased"] = True
                 else:
-                    _evaluate_chunk(
+                    evaluate_chunk(
                         engine,
                         batch,
                         loaded,
@@ -693,105 +693,6 @@ class PartitionRuntime:
 
 
 # -- task helpers -------------------------------------------------------------------------
-def _evaluate_chunk(
-    engine: PartitionEngine,
-    batch: PartitionBatch,
-    loaded: Sequence[Profile | None],
-    when: tuple[int, str],
-    removed: Sequence[str],
-    segments: list[AppliedSegment],
-    refresh_ids: list[str],
-    stats: TaskStats,
-    progress: dict[str, Any],
-) -> None:
-    """One chunk of a task: exit the removed segments, evaluate the task's segments and set
-    the timer from them (the other segments' timers are unchanged), for each stored customer.
-
-    A customer whose memberships do not change costs one evaluation per segment and the
-    timer, counted in bulk; one whose membership changes goes through `_evaluate` (the same
-    evaluations again, recorded with their dependents)."""
-    now, cause = when
-    cutoff = now - engine.config.history_max_age_ms
-    order = engine.ordered(refresh_ids)
-    timers = engine.task_timers(order)
-    quiet = 0
-    for profile in loaded:
-        if profile is None:
-            continue
-        for segment_id in removed:
-            engine.remove_member(batch, profile, segment_id, now, cause, stats)
-        # one snapshot for the evaluation and the timer (a task adds no events)
-        view = profile.snapshot(cutoff)
-        try:
-            same = engine.unchanged(profile, order, view, now)
-        except SegmentFailed:
-            same = False  # `_evaluate` finds it again and fails it
-        if same:
-            quiet += 1
-        else:
-            engine.count_unchanged(order, quiet, cause, stats)
-            quiet = 0
-            _evaluate(engine, batch, profile, view, segments, refresh_ids, when, stats, progress)
-            if len(order) != len(refresh_ids):  # a segment failed: the others go on
-                order = engine.ordered(refresh_ids)
-                timers = engine.task_timers(order)
-        engine.schedule_task(batch, profile, now, timers, view)
-    engine.count_unchanged(order, quiet, cause, stats)
-
-
-def _evaluate(
-    engine: PartitionEngine,
-    batch: PartitionBatch,
-    profile: Profile,
-    view: ProfileSnapshot,
-    segments: list[AppliedSegment],
-    refresh_ids: list[str],
-    when: tuple[int, str],
-    stats: TaskStats,
-    progress: dict[str, Any],
-) -> None:
-    """Evaluate the task's segments for one customer (`view`: its snapshot at `now`). A
-    segment that raises fails on this partition: it leaves `refresh_ids` with its dependents,
-    and the others go on (what was recorded before the error is a correct evaluation of other
-    segments)."""
-    now, cause = when
-    failed: dict[str, str] = progress["failed"]
-    skipped: dict[str, str] = progress["skipped"]
-    while refresh_ids:
-        try:
-            engine.evaluate(batch, profile, refresh_ids, now, cause, stats, view=view)
-            return
-        except SegmentFailed as exc:
-            if exc.segment_id not in refresh_ids:
-                raise  # a dependent outside the task fails as it would for an event
-            log.warning("%s (customer %r)", exc, profile.customer_id)
-            failed[exc.segment_id] = (
-                f"evaluating customer {profile.customer_id!r} raised "
-                f"{type(exc.cause).__name__}: {exc.cause}"
-            )
-            _skip_dependents(segments, failed, skipped)
-            refresh_ids[:] = [s for s in refresh_ids if s not in failed and s not in skipped]
-
-
-def _skip_dependents(
-    segments: Sequence[AppliedSegment], failed: dict[str, str], skipped: dict[str, str]
-) -> None:
-    """Skip the task's segments that use (`in_segment`) a failed or skipped one.
-
-    `segments` come in dependency order (the control agent sorts them), so one pass sees
-    every dependency before its dependents."""
-    for applied in segments:
-        sid = applied.segment_id
-        if sid in failed or sid in skipped:
-            continue
-        uses = compiled_for(applied).segments
-        for dep in sorted(uses):
-            if dep in failed or dep in skipped:
-                what = "failed" if dep in failed else "was skipped"
-                skipped[sid] = f"not evaluated: it uses segment {dep!r}, whose task {what}"
-                break
-
-
 def _report(
     task: TaskMessage,
     partition: int,
