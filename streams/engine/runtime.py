@@ -513,9 +513,10 @@ class PartitionRuntime:
         usable: list[AppliedSegment],
         refresh_ids: list[str],
     ) -> None:
-        """The chunks of `_run_task`: the next chunk is read from Redis while this one is
-        evaluated (other customers, so nothing this chunk writes), and only the task's segments
-        are asked for a customer's next timer."""
+        """The chunks of `_run_task`: the next chunk is read from Redis, and the previous one
+        committed, while this one is evaluated (other customers, so nothing those write; the
+        commits stay in order), and only the task's segments are asked for a customer's next
+        timer."""
         engine = owner.engine
         action, job_id = task.action, task.job_id
         segments = list(task.segments)
@@ -532,11 +533,17 @@ class PartitionRuntime:
             return ids, await owner.profiles(ids)
 
         prefetched: asyncio.Future[tuple[list[str], list[Profile | None]]] | None = None
+        committing: asyncio.Future[None] | None = None
+        """The previous chunk's commit, in flight while this chunk is evaluated."""
+        previous: PartitionBatch | None = None
         try:
             while True:
                 canceled = task.cancelable and await self.registry.job_canceled(job_id)
                 now = now_ms()
-                batch = PartitionBatch(owner.store.keys, owner.meta)
+                meta = owner.meta
+                if previous is not None:  # what the commit in flight makes the meta
+                    meta = PartitionMeta(meta.ver, previous.offset, previous.seq, previous.task)
+                batch = PartitionBatch(owner.store.keys, meta)
                 for applied in usable:
                     batch.catalog_set[applied.segment_id] = applied
                 if isinstance(erase, str):  # forget: one customer, at most on this partition
@@ -575,9 +582,15 @@ class PartitionRuntime:
                 progress["stats"] = stats.as_dict()
                 if len(ids) == chunk:
                     progress["cursor"] = ids[-1]
-                    batch.task = progress
-                    await self._commit(owner, batch)
+                    batch.task = {**progress, "failed": dict(failed), "skipped": dict(skipped)}
+                    if committing is not None:
+                        await committing  # commits stay in order
+                    committing = asyncio.ensure_future(self._commit(owner, batch))
+                    previous = batch
                     continue
+                if committing is not None:
+                    await committing
+                    committing = None
                 if not canceled:
                     for segment_id in removed:
                         engine.remove_segment(segment_id)
@@ -604,6 +617,10 @@ class PartitionRuntime:
         finally:
             if prefetched is not None:  # left unused by an error
                 prefetched.cancel()
+            if committing is not None and not committing.done():  # an error meanwhile:
+                await asyncio.wait([committing])  # a commit is whole; let it end first
+            if committing is not None and not committing.cancelled():
+                committing.exception()  # retrieved: the error raised here is the one to see
 
     # -- time -----------------------------------------------------------------------------
     async def trim_idle(self, owner: _Owner) -> None:
