@@ -35,7 +35,8 @@ from streams.messages.events import TASK_HEADER, Incoming
 from streams.settings import Settings
 
 from .procstat import cpu_seconds, listening_pid
-from .workload import Workload, backfill_segment, segment_definitions
+from .redis_bytes import unlink_matching
+from .workload import Workload, add_size_arguments, backfill_segment, segment_definitions
 
 __all__ = ["main"]
 
@@ -153,19 +154,13 @@ async def _run(args: argparse.Namespace) -> None:
         if prof is not None:
             pstats.Stats(prof).sort_stats(args.sort).print_stats(args.top)
     finally:
-        keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-        for start in range(0, len(keys), 1000):
-            await redis.unlink(*keys[start : start + 1000])
+        await unlink_matching(redis, f"{{{prefix}:*")
         await redis.aclose()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--segments", type=int, default=100)
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--partitions", type=int, default=8)
+    add_size_arguments(parser)
     parser.add_argument("--cold", action="store_true", help="empty the profile caches first")
     parser.add_argument("--profile", action="store_true", help="print a cProfile list")
     parser.add_argument("--sort", default="tottime")

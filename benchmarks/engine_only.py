@@ -40,7 +40,7 @@ from streams.engine.tasks import evaluate_chunk
 from streams.messages import decode_event
 from streams.settings import Settings
 
-from .workload import Workload, backfill_segment, segment_definitions
+from .workload import Workload, add_size_arguments, backfill_segment, segment_definitions
 
 __all__ = ["EngineCeiling", "engine_ceiling", "main"]
 
@@ -283,11 +283,7 @@ def engine_ceiling(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--segments", type=int, default=100)
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--partitions", type=int, default=8)
+    add_size_arguments(parser)
     parser.add_argument("--profile", action="store_true", help="print a cProfile top list")
     parser.add_argument("--top", type=int, default=30, help="rows of the cProfile list")
     parser.add_argument("--no-freeze", action="store_true", help="never gc.freeze() profiles")
