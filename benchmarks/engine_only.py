@@ -36,10 +36,11 @@ from state.commit import pack_ops
 from state.partition import decode_stored
 from streams.engine.collector import ProfileFreezer
 from streams.engine.machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
+from streams.engine.tasks import evaluate_chunk
 from streams.messages import decode_event
 from streams.settings import Settings
 
-from .workload import Workload, backfill_segment, segment_definitions
+from .workload import Workload, add_size_arguments, backfill_segment, segment_definitions
 
 __all__ = ["EngineCeiling", "engine_ceiling", "main"]
 
@@ -123,15 +124,22 @@ class _Partition:
         ids = sorted(self.stored)
         stats = TaskStats()
         seeds = [applied.segment_id]
-        timers = None if all_timers else set(seeds)
         cutoff = now - engine.config.history_max_age_ms
+        progress: dict[str, Any] = {"failed": {}, "skipped": {}}
         for start in range(0, len(ids), chunk):
             batch = PartitionBatch(self.keys, self.meta)
-            for cid in ids[start : start + chunk]:
-                profile = self.cache.get(cid) or decode_stored(cid, self.stored[cid], cid)
-                view = profile.snapshot(cutoff)  # one per customer, as the worker's task
-                engine.evaluate(batch, profile, seeds, now, "activate", stats, view=view)
-                engine.schedule(batch, profile, now, changed=timers, view=view)
+            loaded = [
+                self.cache.get(cid) or decode_stored(cid, self.stored[cid], cid)
+                for cid in ids[start : start + chunk]
+            ]
+            if all_timers:  # the worker before perf-engine: every timed segment asked
+                for profile in loaded:
+                    view = profile.snapshot(cutoff)
+                    engine.evaluate(batch, profile, seeds, now, "activate", stats, view=view)
+                    engine.schedule(batch, profile, now, view=view)
+            else:  # the worker's own chunk evaluation
+                when = (now, "activate")
+                evaluate_chunk(engine, batch, loaded, when, (), [applied], seeds, stats, progress)
             self.commit_bytes += len(pack_ops(batch.writes().ops))
         return len(ids)
 
@@ -275,11 +283,7 @@ def engine_ceiling(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--segments", type=int, default=100)
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--partitions", type=int, default=8)
+    add_size_arguments(parser)
     parser.add_argument("--profile", action="store_true", help="print a cProfile top list")
     parser.add_argument("--top", type=int, default=30, help="rows of the cProfile list")
     parser.add_argument("--no-freeze", action="store_true", help="never gc.freeze() profiles")

@@ -30,9 +30,17 @@ from streams.engine.machine import EngineConfig, PartitionEngine, compiled_for
 from streams.messages import decode_event
 from streams.settings import Settings
 
-from .workload import Workload, segment_definitions
+from .workload import Workload, add_size_arguments, segment_definitions
 
-__all__ = ["key_kind", "main", "measure"]
+__all__ = ["key_kind", "main", "measure", "unlink_matching"]
+
+
+async def unlink_matching(redis: Redis, match: str) -> int:
+    """UNLINK every key matching the SCAN pattern `match`; how many."""
+    keys = [k async for k in redis.scan_iter(match=match, count=2000)]
+    for start in range(0, len(keys), 1000):
+        await redis.unlink(*keys[start : start + 1000])
+    return len(keys)
 
 
 def key_kind(key: bytes) -> str:
@@ -180,19 +188,13 @@ async def measure(
         }
     finally:
         if not keep:
-            keys = [k async for k in redis.scan_iter(match=f"{{{prefix}:*", count=2000)]
-            for start in range(0, len(keys), 1000):
-                await redis.unlink(*keys[start : start + 1000])
+            await unlink_matching(redis, f"{{{prefix}:*")
         await redis.aclose()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--segments", type=int, default=100)
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--partitions", type=int, default=8)
+    add_size_arguments(parser, seed=7)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--sample", type=float, default=1.0, help="share of keys sized")
     args = parser.parse_args(argv)

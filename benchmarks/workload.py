@@ -6,6 +6,7 @@ arguments send the same customers, events and segments.
 
 from __future__ import annotations
 
+import argparse
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ __all__ = [
     "FLIP_SEGMENT",
     "Workload",
     "activity_event",
+    "add_size_arguments",
     "backfill_segment",
     "customer_id",
     "profile_event",
@@ -271,3 +273,13 @@ class Workload:
         start = end_ts - span_ms
         for i in range(self.events):
             yield activity_event(rng, self.customers, f"{self.seed}-{i}", int(start + i * step))
+
+
+def add_size_arguments(parser: argparse.ArgumentParser, seed: int = 1) -> None:
+    """The sizes of a run (``--customers``, ``--segments``, ``--events``, ``--seed``,
+    ``--partitions``) as the benchmarks that build a `Workload` take them."""
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--segments", type=int, default=100)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--partitions", type=int, default=8)

@@ -96,10 +96,12 @@ class Profile:
 
     __slots__ = (
         "_encoded",
+        "_events",
         "_packed_attrs",
+        "_raw",
+        "_stored",
         "attrs",
         "customer_id",
-        "events",
         "ordinal",
         "recent_ids",
         "segments",
@@ -117,7 +119,13 @@ class Profile:
     ) -> None:
         self.customer_id = customer_id
         self.attrs: dict[str, Any] = attrs if attrs is not None else {}
-        self.events: dict[str, EventSeries] = events if events is not None else {}
+        self._events: dict[str, EventSeries] = events if events is not None else {}
+        self._raw: dict[str, list[Any]] | None = None
+        """Event type -> its stored ``[ts, props]`` records, while not all are made series
+        (`decode`: a type becomes a series when first read, `series`)."""
+        self._stored: tuple[bytes, list[Any], Any] | None = None
+        """(the bytes decoded, their ``m`` list and ``w``) while nothing else than memberships
+        and the timer changed since: `encode` then reuses the bytes before ``m``."""
         self.recent_ids = bytearray(recent_ids)
         self.segments: set[str] = segments if segments is not None else set()
         self.wake = wake
@@ -131,10 +139,50 @@ class Profile:
         """The customer's number on its partition (`state.ordinals`): set when the profile is
         loaded, or by the commit that first stores it."""
 
+    # -- the history, decoded on demand --------------------------------------------------
+    @property
+    def events(self) -> dict[str, EventSeries]:
+        """Every event type's series (made from the stored records the first time). Whoever
+        takes it may change the history: the decoded bytes are not reused by `encode` then."""
+        if self._raw is not None:
+            self._make_series()
+        self._stored = None
+        return self._events
+
+    def _make_series(self) -> None:
+        raw, made = self._raw, self._events
+        assert raw is not None
+        self._raw = None
+        self._events = {t: made.get(t) or _series(recs) for t, recs in raw.items()}
+
+    def series(self, event_type: str) -> EventSeries | None:
+        """One event type's series, read only (only that type is decoded), None if none."""
+        found = self._events.get(event_type)
+        if found is None and self._raw is not None:
+            records = self._raw.get(event_type)
+            if records is not None:
+                found = self._events[event_type] = _series(records)
+        return found
+
     # -- encoding -------------------------------------------------------------------------
     def encode(self) -> bytes:
         """The profile as `msgpack.packb({"a", "e", "r", "m", "w"})` would give it."""
         pack = _PACKER.pack
+        stored = self._stored
+        if stored is not None:  # only memberships or the timer changed: splice the tail
+            self._stored = None
+            blob, members, wake = stored
+            tail = b"".join((b"\xa1m", pack(members), b"\xa1w", pack(wake)))
+            if blob.endswith(tail):
+                return b"".join(
+                    (
+                        memoryview(blob)[: len(blob) - len(tail)],
+                        b"\xa1m",
+                        pack(sorted(self.segments)),
+                        b"\xa1w",
+                        pack(self.wake),
+                    )
+                )
         kept = [(t, series) for t, series in self.events.items() if series]
         attrs = self._packed_attrs
         if attrs is None:
@@ -165,12 +213,14 @@ class Profile:
 
     @classmethod
     def decode(cls, customer_id: str, blob: bytes) -> Profile:
+        """The profile of `blob`; each event type's series is made when first read."""
         raw = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-        events = {  # stored from a series: already in time order
-            t: EventSeries([EventRecord(ts, props) for ts, props in recs], ordered=True)
-            for t, recs in raw["e"].items()
-        }
-        return cls(customer_id, raw["a"], events, raw["r"], set(raw["m"]), raw.get("w"))
+        members, wake = raw["m"], raw.get("w")
+        profile = cls(customer_id, raw["a"], None, raw["r"], set(members), wake)
+        if raw["e"]:
+            profile._raw = raw["e"]
+        profile._stored = (bytes(blob), members, wake)
+        return profile
 
     # -- updates --------------------------------------------------------------------------
     def seen(self, event_id: str) -> bool:
@@ -183,6 +233,7 @@ class Profile:
                 return True
             at = ids.find(digest, at + 1)
         ids.extend(digest)
+        self._stored = None
         if len(ids) > RECENT_IDS * _ID_DIGEST:
             del ids[: len(ids) - RECENT_IDS * _ID_DIGEST]
         return False
@@ -201,6 +252,7 @@ class Profile:
                     changed.add(name)
         if changed:
             self._packed_attrs = None
+            self._stored = None
         return frozenset(changed)
 
     def append_event(
@@ -259,15 +311,27 @@ class Profile:
 
     def oldest_event_ts(self) -> int | None:
         oldest: int | None = None
-        for series in self.events.values():
+        made = self._events
+        for series in made.values():
             if series:
                 first = series.first_ts()
                 if oldest is None or first < oldest:
                     oldest = first
+        if self._raw is not None:  # stored in time order: the first record is the oldest
+            for event_type, records in self._raw.items():
+                if records and event_type not in made:
+                    first = records[0][0]
+                    if oldest is None or first < oldest:
+                        oldest = first
         return oldest
 
     def snapshot(self, cutoff_ms: int) -> ProfileSnapshot:
         return ProfileSnapshot(self, cutoff_ms)
+
+
+def _series(records: list[Any]) -> EventSeries:
+    """A stored type's ``[ts, props]`` records (stored from a series: in time order)."""
+    return EventSeries([EventRecord(ts, props) for ts, props in records], ordered=True)
 
 
 _MISSING = object()
@@ -300,7 +364,7 @@ class ProfileSnapshot:
         found = self._windows.get(event_type)
         if found is not None:
             return found
-        series = self._profile.events.get(event_type)
+        series = self._profile.series(event_type)
         window: Sequence[EventRecord]
         if not series:
             window = ()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from segment_rules import (
@@ -94,6 +94,15 @@ class TaskStats:
         if per is None:
             per = self.segments[segment_id] = dict.fromkeys(_FIGURES, 0)
         per[figure] += 1
+
+    def add_evaluated(self, segment_ids: Iterable[str], customers: int) -> None:
+        """`count(sid, "evaluated")` for each of `segment_ids`, `customers` times over."""
+        for segment_id in segment_ids:
+            self.evaluated += customers
+            per = self.segments.get(segment_id)
+            if per is None:
+                per = self.segments[segment_id] = dict.fromkeys(_FIGURES, 0)
+            per["evaluated"] += customers
 
     def of(self, segment_id: str) -> dict[str, int]:
         return dict(self.segments.get(segment_id) or dict.fromkeys(_FIGURES, 0))
@@ -304,6 +313,86 @@ class PartitionEngine:
         pending[cause] += len(done)
         if self._changes or pending.total() >= _FLUSH_EVALUATIONS:
             self._flush_metrics()
+
+    # -- tasks (backfills) -----------------------------------------------------------------
+    def ordered(self, segment_ids: Iterable[str]) -> list[str]:
+        """The known ones of `segment_ids`, without repeats, in dependency (rank) order."""
+        rank = self._index.rank
+        return sorted({s for s in segment_ids if s in rank}, key=rank.__getitem__)
+
+    def unchanged(
+        self, profile: Profile, order: Sequence[str], view: ProfileView, now: int
+    ) -> bool:
+        """True when evaluating `order` (known segment ids in rank order) changes no membership
+        of the customer: nothing to write. Side-effect free (evaluators are pure), so a caller
+        told False runs `evaluate` on the same seeds, which evaluates them again and records."""
+        evaluators = self._index.evaluators
+        members = profile.segments
+        for sid in order:
+            try:
+                member = evaluators[sid](view, now)
+            except Exception as exc:
+                raise SegmentFailed(sid, exc) from exc
+            if member != (sid in members):
+                return False
+        return True
+
+    def count_unchanged(
+        self,
+        order: Sequence[str],
+        customers: int,
+        cause: str,
+        stats: TaskStats,
+        flush: bool = False,
+    ) -> None:
+        """Count the evaluations of `customers` for whom `unchanged` was True, as `evaluate`
+        would have counted them one by one; the metrics are updated with `flush` (the end of a
+        chunk) or by the next `evaluate`."""
+        if customers:
+            stats.add_evaluated(order, customers)
+            evaluations = self.evaluations
+            for sid in order:
+                evaluations[sid] += customers
+            self._evaluated[cause] += customers * len(order)
+        if flush:
+            self._flush_metrics()
+
+    def task_timers(
+        self, segment_ids: Iterable[str]
+    ) -> list[Callable[[ProfileView, int], int | None]]:
+        """The `next_change` functions of the time-dependent ones of `segment_ids` (a task
+        asks only its own segments for a customer's timer: `schedule_task`)."""
+        timed = self._index.timed_set
+        return [self.segments[sid].next_change for sid in segment_ids if sid in timed]
+
+    def schedule_task(
+        self,
+        batch: PartitionBatch,
+        profile: Profile,
+        now: int,
+        timers: Sequence[Callable[[ProfileView, int], int | None]],
+        view: ProfileView,
+    ) -> None:
+        """`schedule(batch, profile, now, changed=<the task's segments>, view=view)`, with the
+        timed segments' functions looked up once per chunk (`task_timers`)."""
+        wake = profile.wake
+        if wake is not None and wake <= now:
+            return  # due: its expiry recomputes everything
+        old = wake
+        for next_change in timers:
+            at = next_change(view, now)
+            if at is not None and (wake is None or at < wake):
+                wake = at
+        if self._index.aggregates:
+            oldest = profile.oldest_event_ts()
+            if oldest is not None:
+                forget = oldest + self.config.history_max_age_ms
+                if forget > now and (wake is None or forget < wake):
+                    wake = forget
+        if wake != old:
+            profile.wake = wake
+            batch.timers[profile.customer_id] = wake
+            batch.profiles[profile.customer_id] = profile
 
     def _flush_metrics(self) -> None:
         """Add the membership changes counted by `_record` to the metrics, one call per label."""

@@ -29,7 +29,6 @@ from state import (
     PartitionMeta,
     PartitionStore,
     Profile,
-    ProfileSnapshot,
     RegistryStore,
 )
 
@@ -51,9 +50,10 @@ from ..publisher import Publisher
 from ..settings import Settings
 from ..shard import take_over
 from .collector import ProfileFreezer
-from .machine import EngineConfig, PartitionEngine, SegmentFailed, TaskStats, compiled_for
+from .machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
 from .stages import STAGES
 from .task_auth import verified_task
+from .tasks import evaluate_chunk, skip_dependents
 
 __all__ = ["EXPIRY_CHUNK", "PartitionRuntime"]
 
@@ -496,7 +496,7 @@ class PartitionRuntime:
                 failed[applied.segment_id] = (
                     f"version {applied.version} does not compile on this worker: {exc}"
                 )
-        _skip_dependents(segments, failed, skipped)
+        skip_dependents(segments, failed, skipped)
         usable = [a for a in segments if a.segment_id not in failed and a.segment_id not in skipped]
         for applied in usable:
             engine.set_segment(applied)
@@ -513,9 +513,10 @@ class PartitionRuntime:
         usable: list[AppliedSegment],
         refresh_ids: list[str],
     ) -> None:
-        """The chunks of `_run_task`: the next chunk is read from Redis while this one is
-        evaluated (other customers, so nothing this chunk writes), and only the task's segments
-        are asked for a customer's next timer."""
+        """The chunks of `_run_task`: the next chunk is read from Redis, and the previous one
+        committed, while this one is evaluated (other customers, so nothing those write; the
+        commits stay in order), and only the task's segments are asked for a customer's next
+        timer."""
         engine = owner.engine
         action, job_id = task.action, task.job_id
         segments = list(task.segments)
@@ -526,19 +527,23 @@ class PartitionRuntime:
         erase = task.customer_id if action == "forget" else None
         chunk = self.settings.task_chunk
         where = f"partition {owner.store.partition}: {action} job {job_id}"
-        timers = set(refresh_ids)  # the other segments' timers are unchanged
 
         async def fetch(after: str | None) -> tuple[list[str], list[Profile | None]]:
             ids = await owner.store.customers_after(after, chunk)
             return ids, await owner.profiles(ids)
 
         prefetched: asyncio.Future[tuple[list[str], list[Profile | None]]] | None = None
+        committing: asyncio.Future[None] | None = None
+        """The previous chunk's commit, in flight while this chunk is evaluated."""
+        previous: PartitionBatch | None = None
         try:
             while True:
                 canceled = task.cancelable and await self.registry.job_canceled(job_id)
                 now = now_ms()
-                cutoff = now - engine.config.history_max_age_ms
-                batch = PartitionBatch(owner.store.keys, owner.meta)
+                meta = owner.meta
+                if previous is not None:  # what the commit in flight makes the meta
+                    meta = PartitionMeta(meta.ver, previous.offset, previous.seq, previous.task)
+                batch = PartitionBatch(owner.store.keys, meta)
                 for applied in usable:
                     batch.catalog_set[applied.segment_id] = applied
                 if isinstance(erase, str):  # forget: one customer, at most on this partition
@@ -554,31 +559,38 @@ class PartitionRuntime:
                     if len(ids) == chunk:
                         prefetched = asyncio.ensure_future(fetch(ids[-1]))
                         await asyncio.sleep(0)  # let it send its request
-                for profile in loaded:
-                    if profile is None:
-                        continue
-                    if isinstance(erase, str):
-                        progress["exited_segments"] = engine.erase(batch, profile, now, stats)
-                        progress["erased"] = True
-                        continue
-                    for segment_id in removed:
-                        engine.remove_member(batch, profile, segment_id, now, cause, stats)
-                    # one snapshot for the evaluation and the timer (a task adds no events)
-                    view = profile.snapshot(cutoff)
-                    when = (now, cause)
-                    _evaluate(
-                        engine, batch, profile, view, segments, refresh_ids, when, stats, progress
+                if isinstance(erase, str):
+                    for profile in loaded:
+                        if profile is not None:
+                            progress["exited_segments"] = engine.erase(batch, profile, now, stats)
+                            progress["erased"] = True
+                else:
+                    evaluate_chunk(
+                        engine,
+                        batch,
+                        loaded,
+                        (now, cause),
+                        removed,
+                        segments,
+                        refresh_ids,
+                        stats,
+                        progress,
                     )
-                    engine.schedule(batch, profile, now, changed=timers, view=view)
                 metrics.TASK_CUSTOMERS.labels(action).inc(len(ids))
                 progress["done"] += len(ids)
                 progress["at"] = now
                 progress["stats"] = stats.as_dict()
                 if len(ids) == chunk:
                     progress["cursor"] = ids[-1]
-                    batch.task = progress
-                    await self._commit(owner, batch)
+                    batch.task = {**progress, "failed": dict(failed), "skipped": dict(skipped)}
+                    if committing is not None:
+                        await committing  # commits stay in order
+                    committing = asyncio.ensure_future(self._commit(owner, batch))
+                    previous = batch
                     continue
+                if committing is not None:
+                    await committing
+                    committing = None
                 if not canceled:
                     for segment_id in removed:
                         engine.remove_segment(segment_id)
@@ -605,6 +617,10 @@ class PartitionRuntime:
         finally:
             if prefetched is not None:  # left unused by an error
                 prefetched.cancel()
+            if committing is not None and not committing.done():  # an error meanwhile:
+                await asyncio.wait([committing])  # a commit is whole; let it end first
+            if committing is not None and not committing.cancelled():
+                committing.exception()  # retrieved: the error raised here is the one to see
 
     # -- time -----------------------------------------------------------------------------
     async def trim_idle(self, owner: _Owner) -> None:
@@ -694,59 +710,6 @@ class PartitionRuntime:
 
 
 # -- task helpers -------------------------------------------------------------------------
-def _evaluate(
-    engine: PartitionEngine,
-    batch: PartitionBatch,
-    profile: Profile,
-    view: ProfileSnapshot,
-    segments: list[AppliedSegment],
-    refresh_ids: list[str],
-    when: tuple[int, str],
-    stats: TaskStats,
-    progress: dict[str, Any],
-) -> None:
-    """Evaluate the task's segments for one customer (`view`: its snapshot at `now`). A
-    segment that raises fails on this partition: it leaves `refresh_ids` with its dependents,
-    and the others go on (what was recorded before the error is a correct evaluation of other
-    segments)."""
-    now, cause = when
-    failed: dict[str, str] = progress["failed"]
-    skipped: dict[str, str] = progress["skipped"]
-    while refresh_ids:
-        try:
-            engine.evaluate(batch, profile, refresh_ids, now, cause, stats, view=view)
-            return
-        except SegmentFailed as exc:
-            if exc.segment_id not in refresh_ids:
-                raise  # a dependent outside the task fails as it would for an event
-            log.warning("%s (customer %r)", exc, profile.customer_id)
-            failed[exc.segment_id] = (
-                f"evaluating customer {profile.customer_id!r} raised "
-                f"{type(exc.cause).__name__}: {exc.cause}"
-            )
-            _skip_dependents(segments, failed, skipped)
-            refresh_ids[:] = [s for s in refresh_ids if s not in failed and s not in skipped]
-
-
-def _skip_dependents(
-    segments: Sequence[AppliedSegment], failed: dict[str, str], skipped: dict[str, str]
-) -> None:
-    """Skip the task's segments that use (`in_segment`) a failed or skipped one.
-
-    `segments` come in dependency order (the control agent sorts them), so one pass sees
-    every dependency before its dependents."""
-    for applied in segments:
-        sid = applied.segment_id
-        if sid in failed or sid in skipped:
-            continue
-        uses = compiled_for(applied).segments
-        for dep in sorted(uses):
-            if dep in failed or dep in skipped:
-                what = "failed" if dep in failed else "was skipped"
-                skipped[sid] = f"not evaluated: it uses segment {dep!r}, whose task {what}"
-                break
-
-
 def _report(
     task: TaskMessage,
     partition: int,

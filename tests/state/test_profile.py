@@ -6,6 +6,7 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from segment_rules import EventRecord, EventSeries
 from state import Profile
 from state.profile import RECENT_IDS
 
@@ -142,3 +143,64 @@ def test_incremental_encoding_gives_the_bytes_of_a_whole_encoding(
     blob = profile.encode()
     assert blob == _whole(profile)
     assert Profile.decode("c", blob).events == profile.events
+
+
+def _decoded_whole(blob: bytes) -> Profile:
+    """`blob` decoded in one go, every series made at once (as before decoding was lazy)."""
+    raw = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    events = {
+        t: EventSeries([EventRecord(ts, props) for ts, props in recs], ordered=True)
+        for t, recs in raw["e"].items()
+    }
+    return Profile("c", raw["a"], events, raw["r"], set(raw["m"]), raw.get("w"))
+
+
+_TYPES = [f"t{n}" for n in range(5)]
+history = st.lists(
+    st.tuples(st.sampled_from(_TYPES), st.integers(0, 1000), st.integers(-5, 5)), max_size=30
+)
+reads = st.lists(st.tuples(st.sampled_from([*_TYPES, "never"]), st.integers(-1, 1000)), max_size=8)
+changes = st.tuples(st.sets(st.sampled_from(["s1", "s2", "s3", "s4"])), st.one_of(st.none(), int64))
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(history, reads, changes, st.integers(0, 3))
+def test_lazy_decoding_agrees_with_decoding_everything(
+    items: list[tuple[str, int, int]],
+    asked: list[tuple[str, int]],
+    change: tuple[set[str], int | None],
+    then: int,
+) -> None:
+    """A decoded profile makes an event type's series when a rule first reads it and splices
+    new memberships and timer onto the stored bytes: whatever is read in whatever order, and
+    whatever changes after, it reads and encodes as the profile decoded all at once."""
+    source = Profile("c", {"tier": "gold"}, segments={"s1", "s3"}, wake=77)
+    for event_type, ts, value in items:
+        source.append_event(event_type, ts, {"v": value}, 20, 0)
+        source.seen(f"{event_type}{ts}{value}")
+    blob = source.encode()
+    lazy, whole = Profile.decode("c", blob), _decoded_whole(blob)
+    for event_type, cutoff in asked:  # some types read, in some order, at some cutoffs
+        assert list(lazy.snapshot(cutoff).events(event_type)) == list(
+            whole.snapshot(cutoff).events(event_type)
+        )
+        assert lazy.oldest_event_ts() == whole.oldest_event_ts()
+    assert lazy.oldest_event_ts() == whole.oldest_event_ts()
+    members, wake = change
+    for profile in (lazy, whole):
+        profile.segments = set(members)
+        profile.wake = wake
+        if then == 1:  # a touch after the reads: attributes, an event id, an event
+            profile.upsert_attributes({"tier": "silver"})
+        elif then == 2:
+            profile.seen("new-id")
+        elif then == 3:
+            profile.append_event("t0", 999, {"v": 0}, 20, 0)
+    assert lazy.encode() == whole.encode() == _whole(whole)
+    assert lazy.events == whole.events
+    assert (lazy.attrs, lazy.segments, lazy.wake, lazy.recent_ids) == (
+        whole.attrs,
+        whole.segments,
+        whole.wake,
+        whole.recent_ids,
+    )
