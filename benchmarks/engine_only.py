@@ -103,11 +103,16 @@ class _Partition:
     """One partition's engine, its profile cache and the profile bytes committed."""
 
     def __init__(
-        self, number: int, config: EngineConfig, cache_size: int, freezer: ProfileFreezer | None
+        self,
+        number: int,
+        config: EngineConfig,
+        cache_size: int,
+        freezer: ProfileFreezer | None,
+        incremental: bool = True,
     ) -> None:
         self.keys = KeySpace("bench").partition(number)
         self.meta = PartitionMeta(0, -1, 0, None)
-        self.engine = PartitionEngine(number, config, {})
+        self.engine = PartitionEngine(number, config, {}, incremental=incremental)
         self.cache: OrderedDict[str, Profile] = OrderedDict()
         self.cache_size = cache_size
         self.freezer = freezer
@@ -214,19 +219,25 @@ def engine_ceiling(
     profile: cProfile.Profile | None = None,
     freeze: bool = True,
     backfill_all_timers: bool = False,
+    incremental: bool = True,
 ) -> EngineCeiling:
     """Run the workload through the engine on this core; `settings` gives the batch size,
     profile cache size and history retention (defaults: the worker's). With `profile`, the
     measured events run under that profiler; `freeze` moves cached profiles out of the
     collector's reach as the worker does (`streams.engine.collector`), else nothing is frozen
     (the worker before that change). `backfill_all_timers` asks every timed segment for each
-    customer's timer during the backfill (the worker before it asked only the task's)."""
+    customer's timer during the backfill (the worker before it asked only the task's).
+    `incremental=False`: every event evaluates all its type's segments and asks each for its
+    timer (`PartitionEngine(incremental=False)`, the engine before append effects)."""
     settings = settings or Settings.from_env({})
     config = EngineConfig(
         settings.membership_topic, settings.history_max_events, settings.history_max_age_ms
     )
     freezer = ProfileFreezer() if freeze else None
-    parts = [_Partition(p, config, settings.profile_cache_size, freezer) for p in range(partitions)]
+    parts = [
+        _Partition(p, config, settings.profile_cache_size, freezer, incremental)
+        for p in range(partitions)
+    ]
     workload = Workload(customers, segments, events, seed)
     now = int(time.time() * 1000)
     for definition in segment_definitions(segments, seed, now):
@@ -292,6 +303,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the backfill asks every timed segment for timers (the worker before perf-engine)",
     )
+    parser.add_argument(
+        "--no-incremental",
+        action="store_true",
+        help="evaluate every segment of an event's type and ask each for its timer",
+    )
     args = parser.parse_args(argv)
     prof = cProfile.Profile() if args.profile else None
     result = engine_ceiling(
@@ -303,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
         profile=prof,
         freeze=not args.no_freeze,
         backfill_all_timers=args.backfill_all_timers,
+        incremental=not args.no_incremental,
     )
     print(
         f"engine only: {result.events_per_s:,.0f} events/s on one core "

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_LIMITS",
     "NO_LIMITS",
+    "AppendEffect",
     "CompiledSegment",
     "DefinitionError",
     "DictProfile",
@@ -28,6 +29,7 @@ __all__ = [
     "topological_order",
 ]
 
+from ._append import AppendEffect
 from .catalog import check_references, dependents, topological_order
 from .compile import CompiledSegment, compile_segment
 from .errors import DefinitionError, LiveSegmentsError

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._aggregate import PropNextChange, PropPredicate, compile_aggregate
+from ._append import AppendEffect, append_effects
 from ._predicates import TIME_OPS, value_next_change, value_predicate
 from ._values import is_number, scalar_kind
 from ._walk import iter_conditions
@@ -42,6 +43,7 @@ class CompiledSegment:
         "attributes",
         "definition",
         "event_types",
+        "on_append",
         "segments",
         "time_dependent",
     )
@@ -55,6 +57,8 @@ class CompiledSegment:
     segments: frozenset[str]
     #: whether the result can change with time alone (``within``, ``within_last``...)
     time_dependent: bool
+    #: event type -> what appending one event of it can change (`segment_rules._append`)
+    on_append: dict[str, AppendEffect]
 
     def __init__(
         self, definition: SegmentDefinition, evaluate: _Evaluate, next_change: _NextChange | None
@@ -67,6 +71,7 @@ class CompiledSegment:
         self.event_types = frozenset(n.event for n in nodes if isinstance(n, EventCondition))
         self.segments = frozenset(n.segment for n in nodes if isinstance(n, InSegment))
         self.time_dependent = next_change is not None
+        self.on_append = append_effects(nodes, _compile_filter)
 
     @property
     def segment_id(self) -> str:

@@ -256,9 +256,19 @@ class Profile:
         return frozenset(changed)
 
     def append_event(
-        self, event_type: str, ts: int, props: Mapping[str, Any], max_events: int, cutoff_ms: int
+        self,
+        event_type: str,
+        ts: int,
+        props: Mapping[str, Any],
+        max_events: int,
+        cutoff_ms: int,
+        *,
+        prune: bool = True,
     ) -> bool:
-        """Keep an activity event (in ts order); False when it is already older than retention."""
+        """Keep an activity event (in ts order); False when it is already older than retention.
+
+        `prune=False`: retention is left to the caller's `prune`, which names the types that
+        lost events (the engine re-evaluates their segments)."""
         if ts <= cutoff_ms:
             return False
         series = self.events.get(event_type)
@@ -273,7 +283,8 @@ class Profile:
                 encoded.append(record)
             else:
                 del self._encoded[event_type]
-        self.prune(max_events, cutoff_ms)
+        if prune:
+            self.prune(max_events, cutoff_ms)
         return True
 
     def prune(self, max_events: int, cutoff_ms: int) -> frozenset[str]:

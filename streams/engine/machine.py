@@ -12,11 +12,12 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from segment_rules import (
     NO_LIMITS,
+    AppendEffect,
     CompiledSegment,
     ProfileView,
     compile_segment,
@@ -37,6 +38,7 @@ __all__ = [
 
 _COMPILED: dict[str, CompiledSegment] = {}
 Evaluator = Callable[[ProfileView, int], bool]
+PropTest = Callable[[Mapping[str, object]], bool]
 
 
 def compiled_for(applied: AppliedSegment) -> CompiledSegment:
@@ -129,14 +131,37 @@ class _Index:
     aggregates: bool = False
     evaluators: dict[str, Evaluator] = field(default_factory=dict)
     """Segment id -> its compiled evaluation function (no method call per evaluation)."""
+    on_append: dict[str, list[tuple[str, AppendEffect]]] = field(default_factory=dict)
+    """Event type -> (segment id, what one appended event of the type can change of it),
+    the segments of `by_event`, in the same order."""
+    append_timers: dict[str, _AppendTimer] = field(default_factory=dict)
+    """Event type -> the timer edges one appended event of the type can add."""
+
+
+@dataclass
+class _AppendTimer:
+    """The `within` windows over one event type of every timed segment, each distinct
+    (window, filter) once, and the timed segments whose next change must be asked in full
+    (a filter that depends on time)."""
+
+    edges: list[tuple[int, PropTest | None]] = field(default_factory=list)
+    full: list[str] = field(default_factory=list)
 
 
 class PartitionEngine:
     def __init__(
-        self, partition: int, config: EngineConfig, catalog: dict[str, AppliedSegment]
+        self,
+        partition: int,
+        config: EngineConfig,
+        catalog: dict[str, AppliedSegment],
+        *,
+        incremental: bool = True,
     ) -> None:
         self.partition = partition
         self.config = config
+        self.incremental = incremental
+        """False: every event evaluates all the segments of its type and asks each for its
+        next change (what the incremental path must agree with; tests and benchmarks)."""
         self.applied: dict[str, AppliedSegment] = dict(catalog)
         self.segments: dict[str, CompiledSegment] = {
             sid: compiled_for(a) for sid, a in catalog.items()
@@ -180,6 +205,7 @@ class PartitionEngine:
                 done.add(sid)
                 del pending[sid]
         index.rank = {sid: i for i, sid in enumerate(order)}
+        seen_edges: set[tuple[str, int, str]] = set()
         for sid in order:
             seg = self.segments[sid]
             index.evaluators[sid] = seg.evaluator
@@ -192,6 +218,16 @@ class PartitionEngine:
                 index.by_attr.setdefault(name, []).append(sid)
             for event_type in seg.event_types:
                 index.by_event.setdefault(event_type, []).append(sid)
+                effect = seg.on_append[event_type]
+                index.on_append.setdefault(event_type, []).append((sid, effect))
+                if seg.time_dependent:
+                    timer = index.append_timers.setdefault(event_type, _AppendTimer())
+                    if not effect.exact_timer:
+                        timer.full.append(sid)
+                    for window, text, passes in effect.windows:
+                        if (event_type, window, text) not in seen_edges:
+                            seen_edges.add((event_type, window, text))
+                            timer.edges.append((window, passes))
             if seg.event_types:
                 index.aggregates = True
             if seg.time_dependent:
@@ -201,7 +237,13 @@ class PartitionEngine:
 
     # -- applying changes -----------------------------------------------------------------
     def apply_event(self, batch: PartitionBatch, profile: Profile, event: Event, now: int) -> bool:
-        """Apply one event; False when it was a duplicate (event_id already applied)."""
+        """Apply one event; False when it was a duplicate (event_id already applied).
+
+        An event appended to a customer's history without dropping any (the common case)
+        evaluates only the segments whose measures it moves (all of its type's, when the
+        customer had none of that type yet: their first evaluation) and merges the timer
+        edges it adds with the stored wake-up (`_schedule_appended`); the stored results and
+        timer of the others still hold (`segment_rules._append`)."""
         if profile.seen(event.event_id):
             return False
         if profile.wake is not None and profile.wake <= now:
@@ -211,28 +253,48 @@ class PartitionEngine:
         config = self.config
         seeds: list[str]
         ordered = False
-        if event.type == "profile":
+        appended = False
+        event_type = event.type
+        if event_type == "profile":
             seeds = []
             for name in profile.upsert_attributes(event.properties):
                 seeds.extend(index.by_attr.get(name, ()))
         else:
-            profile.append_event(
-                event.type, event.ts, event.properties, config.history_max_events, cutoff
+            series = profile.events.get(event_type)
+            before = len(series) if series is not None else 0
+            kept = profile.append_event(
+                event_type,
+                event.ts,
+                event.properties,
+                config.history_max_events,
+                cutoff,
+                prune=False,  # the types that lose events are seeds too
             )
-            seeds = index.by_event.get(event.type, [])
+            seeds = index.by_event.get(event_type, [])
             pruned = profile.prune(config.history_max_events, cutoff)
             if pruned:
                 seeds = list(seeds)
-                for event_type in pruned:
-                    seeds.extend(index.by_event.get(event_type, ()))
+                for dropped_type in pruned:
+                    seeds.extend(index.by_event.get(dropped_type, ()))
             else:
                 ordered = True  # one list of the index: in rank order, no repeats
-        if not seeds:
-            self.schedule(batch, profile, now, changed=())
-            return True
-        view = profile.snapshot(cutoff)
-        self.evaluate(batch, profile, seeds, now, "event", view=view, ordered=ordered)
-        self.schedule(batch, profile, now, changed=seeds, view=view)
+                series = profile.events.get(event_type) if kept else None
+                appended = self.incremental and series is not None and len(series) == before + 1
+                if appended and before:
+                    props = event.properties
+                    seeds = [
+                        sid
+                        for sid, effect in index.on_append.get(event_type, ())
+                        if effect.moves(props)
+                    ]
+        view: ProfileSnapshot | None = None
+        if seeds:
+            view = profile.snapshot(cutoff)
+            self.evaluate(batch, profile, seeds, now, "event", view=view, ordered=ordered)
+        if appended:
+            self._schedule_appended(batch, profile, now, event, view)
+        else:
+            self.schedule(batch, profile, now, changed=seeds, view=view)
         return True
 
     def expire(self, batch: PartitionBatch, profile: Profile, now: int) -> None:
@@ -494,7 +556,51 @@ class PartitionEngine:
                 at = segments[sid].next_change(view, now)
                 if at is not None and (wake is None or at < wake):
                     wake = at
-        if index.aggregates:
+        self._set_wake(batch, profile, now, wake)
+
+    def _schedule_appended(
+        self,
+        batch: PartitionBatch,
+        profile: Profile,
+        now: int,
+        event: Event,
+        view: ProfileSnapshot | None,
+    ) -> None:
+        """`schedule` after `event` was appended to the history and nothing was dropped:
+        the stored wake-up is never later than any segment's next change, appending one
+        event only adds the instant it leaves each `within` window its filter passes, so
+        the earliest of those and the stored one is what asking every segment of the type
+        gives. Segments with a filter that depends on time are asked in full."""
+        wake = profile.wake
+        if wake is not None and wake <= now:
+            return  # its expiry recomputes everything
+        timer = self._index.append_timers.get(event.type)
+        if timer is not None:
+            ts = event.ts
+            props = event.properties
+            for window, passes in timer.edges:
+                edge = ts + window
+                if (
+                    edge > now
+                    and (wake is None or edge < wake)
+                    and (passes is None or passes(props))
+                ):
+                    wake = edge
+            if timer.full:
+                if view is None:
+                    view = profile.snapshot(now - self.config.history_max_age_ms)
+                segments = self.segments
+                for sid in timer.full:
+                    at = segments[sid].next_change(view, now)
+                    if at is not None and (wake is None or at < wake):
+                        wake = at
+        self._set_wake(batch, profile, now, wake)
+
+    def _set_wake(
+        self, batch: PartitionBatch, profile: Profile, now: int, wake: int | None
+    ) -> None:
+        """Store `wake`, or the instant the oldest kept event is forgotten when earlier."""
+        if self._index.aggregates:
             oldest = profile.oldest_event_ts()
             if oldest is not None:
                 forget = oldest + self.config.history_max_age_ms
