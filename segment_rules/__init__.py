@@ -28,6 +28,8 @@ __all__ = [
     "topological_order",
 ]
 
+import livesegments_compiled  # noqa: F401  (the compiled build's finder, first)
+
 from .catalog import check_references, dependents, topological_order
 from .compile import CompiledSegment, compile_segment
 from .errors import DefinitionError, LiveSegmentsError
