@@ -25,7 +25,6 @@ import importlib.machinery
 import json
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
@@ -42,6 +41,7 @@ __all__ = [
     "Build",
     "CompiledBuildError",
     "build_dir",
+    "choose",
     "source_digests",
     "why_stale",
 ]
@@ -103,8 +103,10 @@ def source_digests(root: Path = _ROOT, modules: Sequence[str] = MODULES) -> dict
     }
 
 
-def why_stale(directory: Path) -> str | None:
-    """Why the build in `directory` cannot be used for the current sources, or None."""
+def why_stale(root: Path = _ROOT) -> str | None:
+    """Why the build of the sources under `root` cannot be used for them as they are now, or
+    None when it can."""
+    directory = build_dir(root)
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except FileNotFoundError:
@@ -114,7 +116,7 @@ def why_stale(directory: Path) -> str | None:
     built: dict[str, str] = manifest.get("sources", {})
     if sorted(built) != sorted(MODULES):
         return f"the build in {directory} holds other modules than MODULES; rebuild with {REBUILD}"
-    edited = [name for name, digest in source_digests().items() if built[name] != digest]
+    edited = [name for name, digest in source_digests(root).items() if built[name] != digest]
     if edited:
         return (
             f"the compiled build is stale: {', '.join(edited)} changed since it was built "
@@ -147,8 +149,10 @@ def _extension(directory: Path, name: str) -> Path:
     return found[0]
 
 
-def _install() -> Build:
-    mode = os.environ.get("LS_COMPILED", "auto").strip().lower() or "auto"
+def choose(mode: str, root: Path = _ROOT) -> tuple[Build, dict[str, Path]]:
+    """The build to run for `LS_COMPILED=mode` and the sources under `root`, with the
+    extension file of each module name when it is the compiled one (else no files)."""
+    mode = mode.strip().lower() or "auto"
     if mode not in ("0", "1", "auto"):
         raise CompiledBuildError(
             f"LS_COMPILED={mode!r}: expected 0 (pure), 1 (compiled) or auto (compiled when "
@@ -156,22 +160,30 @@ def _install() -> Build:
             path="LS_COMPILED",
         )
     if mode == "0":
-        return Build(False, "LS_COMPILED=0")
-    directory = build_dir()
-    stale = why_stale(directory)
+        return Build(False, "LS_COMPILED=0"), {}
+    directory = build_dir(root)
+    stale = why_stale(root)
+    paths: dict[str, Path] = {}
     if stale is None:
         try:
-            libraries = sorted(directory.glob("*__mypyc.cpython-*.so"))
             paths = {name: _extension(directory, name) for name in MODULES}
+            libraries = sorted(directory.glob("*__mypyc.cpython-*.so"))
             paths.update({lib.name.split(".")[0]: lib for lib in libraries})
         except FileNotFoundError as exc:
-            stale = f"incomplete build ({exc}); rebuild with {REBUILD}"
+            stale = f"the compiled build is incomplete ({exc}); rebuild with {REBUILD}"
     if stale is not None:
         if mode == "1":
             raise CompiledBuildError(f"LS_COMPILED=1 but {stale}", path=str(directory))
-        if (directory / MANIFEST).exists():
-            warnings.warn(f"running the pure modules: {stale}", stacklevel=2)
-        return Build(False, stale.split(";")[0])
+        if (directory / MANIFEST).exists():  # a build, set aside: say so
+            print(f"livesegments: running the pure modules: {stale}", file=sys.stderr)
+        return Build(False, stale.split(";")[0]), {}
+    return Build(True, f"{len(MODULES)} modules from {directory}"), paths
+
+
+def _install() -> Build:
+    build, paths = choose(os.environ.get("LS_COMPILED", "auto"))
+    if not build.compiled:
+        return build
     loaded = [name for name in MODULES if name in sys.modules]
     if loaded:
         raise CompiledBuildError(
@@ -179,7 +191,7 @@ def _install() -> Build:
             path=loaded[0],
         )
     sys.meta_path.insert(0, _Finder(paths))
-    return Build(True, f"{len(MODULES)} modules from {directory}")
+    return build
 
 
 BUILD: Build = _install()

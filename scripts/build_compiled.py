@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--if-stale", action="store_true", help="skip when the build is current")
     args = parser.parse_args(argv)
     directory = build.build_dir()
-    reason = build.why_stale(directory)
+    reason = build.why_stale()
     if args.if_stale and reason is None:
         print(f"compiled build: current ({directory})")
         return 0
