@@ -10,6 +10,9 @@ cd "$(dirname "$0")"
 # every property test's whole budget of examples (a bare pytest runs a tenth: tests/hypothesis_profiles.py)
 export LS_HYPOTHESIS="${LS_HYPOTHESIS:-ci}"
 scripts/bootstrap.sh
+# the tests run the compiled build bootstrap.sh made (the benchmark's), or fail naming what is
+# stale; LS_COMPILED=0 runs the pure modules instead
+export LS_COMPILED="${LS_COMPILED:-1}"
 if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ -z "${REDIS_URL:-}" ] && [[ " $* " != *"not integration"* ]]; then
   scripts/services.sh start
 fi

@@ -625,6 +625,7 @@ def _table(out: dict[str, Any]) -> str:
         f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}, "
         f"Redis AOF {'on' if m['redis_aof'] else 'off'}",
         f"versions: {versions}",
+        f"build: {m.get('build', '?')}",
         f"run: {run['customers']:,} customers, {run['segments']} segments, {run['events']:,} "
         f"events, seed {run['seed']}, {run.get('workers', 1)} worker process(es), "
         f"LS_EVENTS_PARTITIONS={out['settings']['LS_EVENTS_PARTITIONS']}"
@@ -668,6 +669,7 @@ def _backfill_table(out: dict[str, Any]) -> str:
             f"{run['customers']:,} customers, {run['segments']} segments, {run['events']:,} "
             f"events, {run.get('workers', 1)} worker process(es); load average "
             f"{run['loadavg_at_start']} at start, {run.get('loadavg_at_end', '?')} at end",
+            f"build: {out['machine'].get('build', '?')}",
         ]
         + [f"{a:<{width}}  {b}  {c}" for a, b, c in rows]
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 import msgpack
 
+import livesegments_compiled
 from state import (
     AppliedSegment,
     KeySpace,
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         help="evaluate every segment of an event's type and ask each for its timer",
     )
     args = parser.parse_args(argv)
+    print(f"build: {livesegments_compiled.BUILD.describe()}", flush=True)
     prof = cProfile.Profile() if args.profile else None
     result = engine_ceiling(
         args.customers,

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import livesegments_compiled
 from state.connect import connect_sync
 
 __all__ = ["describe_machine"]
@@ -63,4 +64,5 @@ def describe_machine(redis_url: str, root: Path) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "redis_aof": bool(persistence.get("aof_enabled", 0)),
         "versions": versions,
+        "build": livesegments_compiled.BUILD.describe(),
     }

@@ -48,6 +48,8 @@ fi
 # fewer, fixed examples per property test: each mutant is judged on the same inputs
 # (LS_HYPOTHESIS=ci: the scale is of the whole budget, as in the runs docs/testing.md reports)
 export LS_PROPERTY_SCALE="${LS_PROPERTY_SCALE:-0.1}" LS_PROPERTY_DERANDOMIZE=1 LS_HYPOTHESIS=ci
+# mutmut mutates the .py files: the tests must run them, never the compiled build
+export LS_COMPILED=0
 mutmut=("nice" "-n" "${LS_MUTATION_NICE:-19}" "$venv/bin/mutmut")
 if [ -z "$sample" ] && [ ${#paths[@]} -eq 0 ]; then
   "${mutmut[@]}" run --max-children "${LS_MUTATION_JOBS:-2}" || true

@@ -29,6 +29,8 @@ __all__ = [
     "topological_order",
 ]
 
+import livesegments_compiled  # noqa: F401  (the compiled build's finder, first)
+
 from ._append import AppendEffect
 from .catalog import check_references, dependents, topological_order
 from .compile import CompiledSegment, compile_segment

@@ -40,11 +40,12 @@ _RatioMatches = Callable[[int, int], bool]
 
 _TS: Final = attrgetter("ts")
 
-SCAN_AT_MOST: Final = 8
-"""Windows of at most this many events are scanned: cheaper than building an index."""
+SCAN_AT_MOST = 8
+"""Windows of at most this many events are scanned: cheaper than building an index. (Not
+`Final`: the compiled build would inline it, and tests patch it to force either path.)"""
 
 
-def _float_sum(found: Sequence[float]) -> float:
+def _float_sum(found: Sequence[int | float]) -> float:
     """The float sum of values among which an infinity or NaN is: float arithmetic decides,
     and an integer beyond the float range (which cannot meet a float in ``sum``) cannot
     change an infinite or NaN total."""
@@ -380,8 +381,8 @@ def _scan_measure(cond: EventCondition, filt: PropPredicate | None) -> _Scan:
     prop = cond.prop
     assert prop is not None
 
-    def numbers(events: Sequence[EventRecord], now: int) -> list[float]:
-        out: list[float] = []
+    def numbers(events: Sequence[EventRecord], now: int) -> list[int | float]:
+        out: list[int | float] = []
         for event in events:
             props = event.props
             if filt is not None and not filt(props, now):

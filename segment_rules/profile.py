@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["DictProfile", "EventRecord", "ProfileView"]
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,7 +44,8 @@ class DictProfile:
 
     attributes: Mapping[str, object] = field(default_factory=dict)
     events_by_type: Mapping[str, Sequence[EventRecord]] = field(default_factory=dict)
-    memberships: frozenset[str] = frozenset()
+    memberships: Collection[str] = frozenset()
+    """Any collection of segment ids, kept as a frozenset (``__post_init__``)."""
 
     def __post_init__(self) -> None:
         ordered = {etype: EventSeries(records) for etype, records in self.events_by_type.items()}

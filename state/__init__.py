@@ -1,5 +1,7 @@
 """Redis-backed stores: every key layout and script of livesegments lives in this package."""
 
+import livesegments_compiled  # noqa: F401  (the compiled build's finder, first)
+
 from .errors import FencedError, StateError
 from .jobs import Task
 from .keys import KeySpace, PartitionKeys

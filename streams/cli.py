@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+import livesegments_compiled
+
 from .settings import Settings
 
 __all__ = ["main"]
@@ -25,6 +27,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         f"({partitions} partitions), HTTP http://127.0.0.1:{settings.web_port}/metrics",
         flush=True,
     )
+    print(f"livesegments worker: build {livesegments_compiled.BUILD.describe()}", flush=True)
 
     class _Worker(FaustWorker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+import livesegments_compiled
 from state.connect import connect_sync
 
 from .hypothesis_profiles import SCALES, register_profiles
@@ -33,9 +34,12 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 HYPOTHESIS_PROFILE = register_profiles()
 
 
-def pytest_report_header() -> str:
+def pytest_report_header() -> list[str]:
     scales = ", ".join(f"{name} {scale:g}" for name, scale in SCALES.items())
-    return f"property tests: LS_HYPOTHESIS={HYPOTHESIS_PROFILE} (share of the examples: {scales})"
+    return [
+        f"property tests: LS_HYPOTHESIS={HYPOTHESIS_PROFILE} (share of the examples: {scales})",
+        f"build: {livesegments_compiled.BUILD.describe()} (LS_COMPILED)",
+    ]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -173,11 +173,12 @@ _INT_MIN = -(2**63)
 _INT_END = 2**64
 
 
-def _plain_properties(properties: dict[str, Any]) -> bool:
+def _plain_properties(properties: dict[Any, Any]) -> bool:
     """True when `_check_value(properties, "properties")` has nothing to say, decided in one
     flat loop for the common event: ASCII string keys over ASCII strings, 64-bit integers,
     finite floats, booleans and nulls. False means "ask `_check_value`" (which names the
-    problem, if any: nested values, non-ASCII text and every error take that path)."""
+    problem, if any: nested values, non-ASCII text and every error take that path). Keys are
+    `Any`: msgpack maps may have other keys, and the compiled build checks declared types."""
     for key, item in properties.items():
         if type(key) is not str or not key.isascii():
             return False

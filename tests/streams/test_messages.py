@@ -125,6 +125,8 @@ def test_json_that_broke_the_stream_is_refused_at_the_edge(
 @pytest.mark.parametrize(
     "properties",
     [
+        {1: "x"},  # at the top: the compiled build once raised TypeError here, not BadMessage
+        {None: 1, "a": 1},
         {"a": {1: "x"}},
         {"a": [{"b": {b"k": 1}}]},
         {"a": {None: 1}},
