@@ -273,10 +273,11 @@ class PartitionEngine:
                 appended = self.incremental and series is not None and len(series) == before + 1
                 if appended and before:
                     props = event.properties
+                    members = profile.segments
                     seeds = [
                         sid
                         for sid, effect in index.on_append.get(event_type, ())
-                        if effect.moves(props)
+                        if effect.can_change(props, sid in members)
                     ]
         view: ProfileSnapshot | None = None
         if seeds:
