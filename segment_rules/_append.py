@@ -39,8 +39,8 @@ class AppendEffect:
     type whose filter does not depend on time: the new event may change the result again at
     its time + the window, when the filter passes (the text tells equal edges apart)."""
     exact_timer: bool
-    """False when a ``within``-free time dependence reads the events (a filter that depends
-    on time): the segment's next change must then be asked in full."""
+    """False when an aggregate of the type has a filter that depends on time (``within_last``
+    on a property): the segment's next change must then be asked in full."""
     member_stays: PropTest | None = None
     outsider_stays: PropTest | None = None
     """For a segment that is one aggregate alone: whether an event with these properties
