@@ -53,12 +53,18 @@ def _events(rng: random.Random, customers: int, count: int, start: int, step: in
 
 
 def history_cost(
-    length: int, customers: int = 100, events: int = 3000, segments: int = 100, seed: int = 1
+    length: int,
+    customers: int = 100,
+    events: int = 3000,
+    segments: int = 100,
+    seed: int = 1,
+    incremental: bool = True,
 ) -> HistoryCost:
-    """Apply `events` to `customers` who each hold `length` events already."""
+    """Apply `events` to `customers` who each hold `length` events already (`incremental`:
+    as `PartitionEngine` takes it)."""
     now = int(time.time() * 1000)
     config = EngineConfig("bench.membership", length, 365 * _DAY_MS)
-    engine = PartitionEngine(0, config, {})
+    engine = PartitionEngine(0, config, {}, incremental=incremental)
     for definition in segment_definitions(segments, seed, now):
         engine.set_segment(AppliedSegment(definition["id"], 1, definition))
     keys = KeySpace("bench").partition(0)
@@ -97,9 +103,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=100)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--segments", type=int, default=100)
+    parser.add_argument(
+        "--no-incremental",
+        action="store_true",
+        help="evaluate every segment of an event's type and ask each for its timer",
+    )
     args = parser.parse_args(argv)
     for length in args.lengths:
-        cost = history_cost(length, args.customers, args.events, args.segments)
+        cost = history_cost(
+            length, args.customers, args.events, args.segments, incremental=not args.no_incremental
+        )
         print(
             f"history {cost.history:>5} events/customer: {cost.us_per_event:8.1f} µs/event "
             f"({cost.evaluations_per_event:.1f} evaluations/event, {cost.events} events)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["AppendEffect", "append_effects"]
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -38,8 +39,13 @@ class AppendEffect:
     type whose filter does not depend on time: the new event may change the result again at
     its time + the window, when the filter passes (the text tells equal edges apart)."""
     exact_timer: bool
-    """False when a ``within``-free time dependence reads the events (a filter that depends
-    on time): the segment's next change must then be asked in full."""
+    """False when an aggregate of the type has a filter that depends on time (``within_last``
+    on a property): the segment's next change must then be asked in full."""
+    member_stays: PropTest | None = None
+    outsider_stays: PropTest | None = None
+    """For a segment that is one aggregate alone: whether an event with these properties
+    can only move the measure in the direction that keeps a member in (an outsider out),
+    e.g. one more event for ``count gte 3``, a non-negative amount for ``sum gt 100``."""
 
     def moves(self, props: Mapping[str, object]) -> bool:
         """Whether an event with these properties can change any measure of the type."""
@@ -51,17 +57,84 @@ class AppendEffect:
                 return True
         return False
 
+    def can_change(self, props: Mapping[str, object], member: bool) -> bool:
+        """Whether appending an event with these properties can change the result, for a
+        customer who is (`member`) or is not in the segment: the event moves a measure, in a
+        direction that can cross the segment's bound."""
+        if not self.moves(props):
+            return False
+        stays = self.member_stays if member else self.outsider_stays
+        return stays is None or not stays(props)
+
 
 def append_effects(
-    conditions: Iterable[Condition], compile_filter: CompileFilter
+    conditions: Iterable[Condition], compile_filter: CompileFilter, alone: Condition | None
 ) -> dict[str, AppendEffect]:
     """Event type -> the effect of appending one event of it, from a segment's conditions
-    (every node, filters included, as `iter_conditions` walks them)."""
+    (every node, filters included, as `iter_conditions` walks them); `alone`: the segment's
+    one condition when it has one rule, else None."""
     by_type: dict[str, list[EventCondition]] = {}
     for node in conditions:
         if isinstance(node, EventCondition):
             by_type.setdefault(node.event, []).append(node)
-    return {etype: _effect(nodes, compile_filter) for etype, nodes in by_type.items()}
+    effects = {etype: _effect(nodes, compile_filter) for etype, nodes in by_type.items()}
+    if isinstance(alone, EventCondition) and effects[alone.event].exact_timer:
+        member, outsider = _stays(alone)
+        effect = effects[alone.event]
+        effects[alone.event] = AppendEffect(
+            effect.takes, effect.windows, effect.exact_timer, member, outsider
+        )
+    return effects
+
+
+def _finite(value: object) -> bool:
+    return is_number(value) and (not isinstance(value, float) or math.isfinite(value))
+
+
+def _stays(node: EventCondition) -> tuple[PropTest | None, PropTest | None]:
+    """(member stays, outsider stays) for an event this aggregate takes in (`_take`).
+
+    A measure only rises with one more event for ``count`` and ``distinct_count``, with a
+    finite value for ``max`` (from none: below everything), with a finite non-negative one
+    for ``sum``; it only falls with a finite value for ``min`` (from none: above
+    everything) and a finite non-positive one for ``sum``. ``gt``/``gte`` keep a member in
+    when it rises (and an outsider out when it falls), ``lt``/``lte`` the other way round;
+    ``max``/``min`` without a value are outside whatever the comparison, so only their
+    members are sure. Infinite and NaN values decide nothing (float arithmetic)."""
+    above = node.op in ("gt", "gte")
+    below = node.op in ("lt", "lte")
+    if not (above or below):
+        return None, None
+    prop = node.prop or ""  # set for every aggregate but count
+    rises: PropTest | None
+    falls: PropTest | None
+    if node.agg in ("count", "distinct_count"):
+        rises, falls = _always, None
+    elif node.agg == "max":
+        rises, falls = (lambda props: _finite(props.get(prop))), None
+        return (rises if above else None), None
+    elif node.agg == "min":
+        falls = lambda props: _finite(props.get(prop))  # noqa: E731
+        return (falls if below else None), None
+    elif node.agg == "sum":
+
+        def rises(props: Mapping[str, object]) -> bool:
+            value = props.get(prop)
+            return _finite(value) and value >= 0  # type: ignore[operator]
+
+        def falls(props: Mapping[str, object]) -> bool:
+            value = props.get(prop)
+            return _finite(value) and value <= 0  # type: ignore[operator]
+
+    else:  # avg moves either way
+        return None, None
+    if above:
+        return rises, falls
+    return falls, rises
+
+
+def _always(props: Mapping[str, object]) -> bool:
+    return True
 
 
 def _effect(nodes: list[EventCondition], compile_filter: CompileFilter) -> AppendEffect:

@@ -71,7 +71,8 @@ class CompiledSegment:
         self.event_types = frozenset(n.event for n in nodes if isinstance(n, EventCondition))
         self.segments = frozenset(n.segment for n in nodes if isinstance(n, InSegment))
         self.time_dependent = next_change is not None
-        self.on_append = append_effects(nodes, _compile_filter)
+        alone = definition.rules[0].where if len(definition.rules) == 1 else None
+        self.on_append = append_effects(nodes, _compile_filter, alone)
 
     @property
     def segment_id(self) -> str:

@@ -272,21 +272,23 @@ class PartitionEngine:
             )
             seeds = index.by_event.get(event_type, [])
             pruned = profile.prune(config.history_max_events, cutoff)
-            if pruned:
+            series = profile.events.get(event_type) if kept else None
+            # one more of its type and none of its type dropped (else measures moved both ways)
+            appended = self.incremental and series is not None and len(series) == before + 1
+            if appended and before:
+                props = event.properties
+                members = profile.segments
+                seeds = [
+                    sid
+                    for sid, effect in index.on_append.get(event_type, ())
+                    if effect.can_change(props, sid in members)
+                ]
+            if pruned:  # other types that lost events: all their segments
                 seeds = list(seeds)
                 for dropped_type in pruned:
                     seeds.extend(index.by_event.get(dropped_type, ()))
             else:
                 ordered = True  # one list of the index: in rank order, no repeats
-                series = profile.events.get(event_type) if kept else None
-                appended = self.incremental and series is not None and len(series) == before + 1
-                if appended and before:
-                    props = event.properties
-                    seeds = [
-                        sid
-                        for sid, effect in index.on_append.get(event_type, ())
-                        if effect.moves(props)
-                    ]
         view: ProfileSnapshot | None = None
         if seeds:
             view = profile.snapshot(cutoff)
@@ -566,11 +568,12 @@ class PartitionEngine:
         event: Event,
         view: ProfileSnapshot | None,
     ) -> None:
-        """`schedule` after `event` was appended to the history and nothing was dropped:
-        the stored wake-up is never later than any segment's next change, appending one
-        event only adds the instant it leaves each `within` window its filter passes, so
-        the earliest of those and the stored one is what asking every segment of the type
-        gives. Segments with a filter that depends on time are asked in full."""
+        """`schedule` after `event` was appended to the history and none of its type was
+        dropped: the stored wake-up is never later than any segment's next change, appending
+        one event only adds the instant it leaves each `within` window its filter passes
+        (dropping events only puts next changes later), so the earliest of those and the
+        stored one is what asking every segment of the type gives. Segments with a filter
+        that depends on time are asked in full."""
         wake = profile.wake
         if wake is not None and wake <= now:
             return  # its expiry recomputes everything

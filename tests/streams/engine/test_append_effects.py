@@ -39,6 +39,10 @@ CATALOG = (
     _applied("low-avg", _agg("buy", "avg", "lt", 2, prop="n", within="30m")),
     _applied("max-n", _agg("buy", "max", "gt", 2, prop="n", within="2h")),
     _applied("kinds", _agg("buy", "distinct_count", "gte", 2, prop="cat")),
+    _applied("min-n", _agg("buy", "min", "lt", 1, prop="n", within="1h")),
+    _applied("small-sum", _agg("buy", "sum", "lte", 2, prop="n")),
+    _applied("few-kinds", _agg("buy", "distinct_count", "lt", 2, prop="n")),
+    _applied("low-max", _agg("buy", "max", "lt", 3, prop="n")),
     _applied("visits-10m", _agg("visit", "count", "gte", 2, within="10m")),
     _applied(
         "fresh-visits",  # a filter that depends on time: always evaluated, timer asked in full
@@ -67,7 +71,10 @@ _PROPS = {
     "buy": st.fixed_dictionaries(
         {},
         optional={
-            "n": st.one_of(st.integers(-2, 5), st.sampled_from([1.5, "x", True, None])),
+            "n": st.one_of(
+                st.integers(-2, 5),
+                st.sampled_from([1.5, -0.5, "x", True, None, float("inf"), float("nan")]),
+            ),
             "cat": st.sampled_from(["a", "b", 1, None]),
         },
     ),
