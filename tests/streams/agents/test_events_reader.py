@@ -274,43 +274,34 @@ def test_a_busy_partition_queues_at_most_a_batch() -> None:
     assert asked and all(a == [1] for a in asked)  # partition 0 waits on the broker meanwhile
 
 
-def test_records_queued_before_a_rebalance_start_no_batch() -> None:
-    async def run() -> list[tuple[int, list[int]]]:
-        fetcher, runtime = FakeFetcher([0]), SlowRuntime(slow=0)
-        task = asyncio.ensure_future(_reader(fetcher, runtime).run())
-        await fetcher.batches.put(_records(0, range(3)))
-        await runtime.started.wait()
-        await fetcher.batches.put(_records(0, range(3, 5)))  # queued behind the busy batch
-        await _until(fetcher.batches.empty)
-        fetcher.flowing = False  # a rebalance begins
-        runtime.release.set()
-        await _until(lambda: len(runtime.processed) == 1)
-        await asyncio.sleep(0.05)
-        task.cancel()
-        return runtime.processed
+async def _rebalance_behind_a_queue(resume: bool) -> list[tuple[int, list[int]]]:
+    """Partition 0 applies 0-2 with 3-4 queued behind it when the flow stops (a rebalance)
+    and the batch ends; with `resume`, the flow comes back before the reader looked."""
+    fetcher, runtime = FakeFetcher([0]), SlowRuntime(slow=0)
+    task = asyncio.ensure_future(_reader(fetcher, runtime).run())
+    await fetcher.batches.put(_records(0, range(3)))
+    await runtime.started.wait()
+    await fetcher.batches.put(_records(0, range(3, 5)))  # queued behind the busy batch
+    await _until(fetcher.batches.empty)
+    fetcher.flowing = False  # a rebalance begins: the lane ends after its batch
+    runtime.release.set()
+    await _until(lambda: len(runtime.processed) == 1)
+    await asyncio.sleep(0.05)
+    if resume:
+        fetcher.flowing = True  # and ends before the reader looked
+        await fetcher.batches.put({})  # its fetch returns nothing
+        await _until(lambda: len(runtime.processed) == 2)
+    task.cancel()
+    return runtime.processed
 
-    assert asyncio.run(run()) == [(0, [0, 1, 2])]  # read again from the committed offsets
+
+def test_records_queued_before_a_rebalance_start_no_batch() -> None:
+    processed = asyncio.run(_rebalance_behind_a_queue(resume=False))
+    assert processed == [(0, [0, 1, 2])]  # read again from the committed offsets
 
 
 def test_records_a_lane_left_queued_at_a_short_rebalance_are_applied_after_it() -> None:
     """The flow stopped and resumed while the reader waited in a fetch: the partition kept its
     queue (it was not revoked) but its lane had ended; nothing new may ever come for it."""
-
-    async def run() -> list[tuple[int, list[int]]]:
-        fetcher, runtime = FakeFetcher([0]), SlowRuntime(slow=0)
-        task = asyncio.ensure_future(_reader(fetcher, runtime).run())
-        await fetcher.batches.put(_records(0, range(3)))
-        await runtime.started.wait()
-        await fetcher.batches.put(_records(0, range(3, 5)))  # queued behind the busy batch
-        await _until(fetcher.batches.empty)
-        fetcher.flowing = False  # a rebalance begins: the lane ends after its batch
-        runtime.release.set()
-        await _until(lambda: len(runtime.processed) == 1)
-        await asyncio.sleep(0.05)
-        fetcher.flowing = True  # and ends before the reader looked
-        await fetcher.batches.put({})  # its fetch returns nothing
-        await _until(lambda: len(runtime.processed) == 2)
-        task.cancel()
-        return runtime.processed
-
-    assert asyncio.run(run()) == [(0, [0, 1, 2]), (0, [3, 4])]
+    processed = asyncio.run(_rebalance_behind_a_queue(resume=True))
+    assert processed == [(0, [0, 1, 2]), (0, [3, 4])]
