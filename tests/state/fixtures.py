@@ -21,7 +21,8 @@ def keyspace() -> KeySpace:
 async def aredis(redis_url: str, keyspace: KeySpace) -> AsyncIterator[Redis]:
     client = connect(redis_url)
     yield client
-    keys = [k async for k in client.scan_iter(match=f"{{{keyspace.prefix}:*")]
+    # SCAN's default of 10 keys a call took over 300 s on a shared Redis of ~250k keys
+    keys = [k async for k in client.scan_iter(match=f"{{{keyspace.prefix}:*", count=2000)]
     if keys:
         await client.unlink(*keys)
     await client.aclose()
