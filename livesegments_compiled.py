@@ -48,6 +48,7 @@ __all__ = [
 
 MODULES: tuple[str, ...] = (
     "segment_rules._aggregate",
+    "segment_rules._append",
     "segment_rules._predicates",
     "segment_rules._values",
     "segment_rules._walk",
