@@ -145,7 +145,7 @@ def measure_latency(
     reader = _ChangeReader(bootstrap, membership_topic, partitions)
     reader.start()
     reader.ready.wait()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=2)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
     try:
         _paced(
             producer,
