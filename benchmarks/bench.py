@@ -411,7 +411,7 @@ def _latency(lat: LatencyResult, cpu: dict[str, float]) -> dict[str, Any]:
         "p50_by_window_ms": [round(v, 1) for v in lat.p50_by_window_ms],
         "worker_p50_ms": lat.percentile(50, lat.worker_ms),
         "worker_p99_ms": lat.percentile(99, lat.worker_ms),
-        "cpu_s": cpu,
+        "cpu_s": {**cpu, **{k: round(v, 3) for k, v in lat.load_cpu_s.items()}},
     }
 
 

@@ -2,17 +2,21 @@
 
 A paced producer sends activity events; a known share of them are `profile` events setting
 `flag` true on a customer that never had it, which makes that customer enter
-`FLIP_SEGMENT`. A consumer of the membership topic (in a thread) stamps each arriving
-change; the latency of a flip is its arrival time minus the flip event's send time (same
-machine, same clock: `time.time()`).
+`FLIP_SEGMENT`. A consumer of the membership topic stamps each arriving change; the latency of
+a flip is its arrival time minus the flip event's send time (same machine, same clock:
+`time.time()`). The producer and the reader are processes of their own (spawned): as threads
+of the benchmark's process they shared one GIL, and the reader's arrival stamps waited for the
+producer's pacing loop.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import random
-import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 import msgpack
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -32,10 +36,12 @@ class LatencyResult:
     matched: int
     latencies_ms: list[float] = field(default_factory=list)
     p50_by_window_ms: list[float] = field(default_factory=list)
-    worker_ms: list[float] = field(default_factory=list)
-    """Event sent → the worker's `at` stamp on the change (no consumer-side delay)."""
     """p50 of the flips sent in each consecutive window (5 s; 1 s under 10 s): a rising
     series means the worker falls behind the offered rate, a flat one a fixed delay."""
+    worker_ms: list[float] = field(default_factory=list)
+    """Event sent → the worker's `at` stamp on the change (no consumer-side delay)."""
+    load_cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of the paced producer's and the change reader's processes (whole life)."""
 
     def percentile(self, q: float, values: list[float] | None = None) -> float:
         data = sorted(self.latencies_ms if values is None else values)
@@ -45,38 +51,67 @@ class LatencyResult:
         return data[index]
 
 
-class _ChangeReader(threading.Thread):
-    """Stamps every `entered` change of FLIP_SEGMENT with its arrival time."""
-
-    def __init__(self, bootstrap: list[str], topic: str, partitions: int) -> None:
-        super().__init__(daemon=True, name="membership-reader")
-        self.arrivals: dict[str, float] = {}
-        self.stamped: dict[str, float] = {}
-        """The worker's own `at` stamp of each flip (epoch s): when it applied the event."""
-        self.stop_flag = threading.Event()
-        self.ready = threading.Event()
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
-        )
+def _read_changes(bootstrap: list[str], topic: str, partitions: int, conn: Connection) -> None:
+    """The change reader's process: stamps every `entered` change of FLIP_SEGMENT with its
+    arrival time (`time.time()`) and the worker's own `at` stamp. Sends "ready" once the end
+    offsets are resolved, then reads until the parent sends the customers it waits for and
+    they all arrived (or its deadline passed); sends back (arrivals, stamped, CPU seconds)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+    )
+    arrivals: dict[str, float] = {}
+    stamped: dict[str, float] = {}
+    try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
-        self.consumer.assign(tps)
-        self.consumer.seek_to_end(*tps)
+        consumer.assign(tps)
+        consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the end offsets now, before anything is sent
-            self.consumer.position(tp)
+            consumer.position(tp)
+        conn.send("ready")
+        wanted: set[str] | None = None
+        deadline = float("inf")
+        while wanted is None or (time.monotonic() < deadline and not wanted <= arrivals.keys()):
+            if wanted is None and conn.poll():
+                wanted, drain_s = conn.recv()
+                deadline = time.monotonic() + drain_s
+            for records in consumer.poll(timeout_ms=50).values():
+                now = time.time()
+                for record in records:
+                    change = msgpack.unpackb(record.value, raw=False)
+                    if change["segment_id"] == FLIP_SEGMENT and change["change"] == "entered":
+                        arrivals.setdefault(change["customer_id"], now)
+                        stamped.setdefault(change["customer_id"], change["at"] / 1000)
+    finally:
+        consumer.close()
+    conn.send((arrivals, stamped, time.process_time()))
 
-    def run(self) -> None:
-        self.ready.set()
-        try:
-            while not self.stop_flag.is_set():
-                for records in self.consumer.poll(timeout_ms=50).values():
-                    now = time.time()
-                    for record in records:
-                        change = msgpack.unpackb(record.value, raw=False)
-                        if change["segment_id"] == FLIP_SEGMENT and change["change"] == "entered":
-                            self.arrivals.setdefault(change["customer_id"], now)
-                            self.stamped.setdefault(change["customer_id"], change["at"] / 1000)
-        finally:
-            self.consumer.close()
+
+def _produce(
+    bootstrap: list[str],
+    topic: str,
+    seed: int,
+    customers: int,
+    flip_ids: list[str],
+    phases: list[tuple[float, float, str]],
+    flip_share: float,
+    conn: Connection,
+) -> None:
+    """The paced producer's process: each (rate, seconds, tag) phase in turn; sends back the
+    last phase's (sent, took, sent_at), how many flip customers were used, and CPU seconds."""
+    rng = random.Random(seed)
+    pool = list(flip_ids)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    result: tuple[int, float] = (0, 0.0)
+    sent_at: dict[str, float] = {}
+    try:
+        for rate, seconds, tag in phases:
+            sent_at = {}
+            result = _paced(
+                producer, topic, rng, customers, pool, rate, seconds, flip_share, tag, sent_at
+            )
+    finally:
+        producer.close()
+    conn.send((result[0], result[1], sent_at, len(flip_ids) - len(pool), time.process_time()))
 
 
 def _paced(
@@ -139,57 +174,58 @@ def measure_latency(
     drain_s: float = 10.0,
     flip_ids: list[str] | None = None,
 ) -> LatencyResult:
-    rng = random.Random(seed + 2 if rate == 1000 else seed + 2 + int(rate))
+    """The paced producer and the change reader run in processes of their own (spawned), so
+    their CPU does not share this process's GIL; the flips used are popped from `flip_ids`."""
     if flip_ids is None:
         flip_ids = flip_pool(customers, seed)
-    reader = _ChangeReader(bootstrap, membership_topic, partitions)
+    ctx = multiprocessing.get_context("spawn")
+    reader_end, reader_child = ctx.Pipe()
+    reader = ctx.Process(
+        target=_read_changes,
+        args=(bootstrap, membership_topic, partitions, reader_child),
+        name="membership-reader",
+        daemon=True,
+    )
     reader.start()
-    reader.ready.wait()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    producer: BaseProcess | None = None
     try:
-        _paced(
-            producer,
-            events_topic,
-            rng,
-            customers,
-            flip_ids,
-            rate,
-            warmup_s,
-            flip_share,
-            "warm",
-            {},
+        if reader_end.recv() != "ready":
+            raise RuntimeError("the membership reader did not start")
+        producer_end, producer_child = ctx.Pipe()
+        producer = ctx.Process(
+            target=_produce,
+            args=(
+                bootstrap,
+                events_topic,
+                seed + 2 if rate == 1000 else seed + 2 + int(rate),
+                customers,
+                flip_ids,
+                [(rate, warmup_s, "warm"), (rate, seconds, "lat")],
+                flip_share,
+                producer_child,
+            ),
+            name="paced-producer",
+            daemon=True,
         )
-        sent_at: dict[str, float] = {}
-        sent, took = _paced(
-            producer,
-            events_topic,
-            rng,
-            customers,
-            flip_ids,
-            rate,
-            seconds,
-            flip_share,
-            "lat",
-            sent_at,
-        )
-        deadline = time.monotonic() + drain_s
-        while time.monotonic() < deadline and not sent_at.keys() <= reader.arrivals.keys():
-            time.sleep(0.05)
+        producer.start()
+        sent, took, sent_at, used, producer_cpu = producer_end.recv()
+        producer.join(10)
+        del flip_ids[len(flip_ids) - used :]  # popped from the end, as `_paced` does
+        reader_end.send((set(sent_at), drain_s))
+        arrivals, stamped, reader_cpu = reader_end.recv()
+        reader.join(10)
     finally:
-        producer.close()
-        reader.stop_flag.set()
-        reader.join(5)
-    latencies = [
-        (reader.arrivals[cid] - at) * 1000 for cid, at in sent_at.items() if cid in reader.arrivals
-    ]
+        for process in (producer, reader):
+            if process is not None and process.is_alive():
+                process.kill()
+                process.join(5)
+    latencies = [(arrivals[cid] - at) * 1000 for cid, at in sent_at.items() if cid in arrivals]
     first = min(sent_at.values(), default=0.0)
     window = 5.0 if seconds >= 10 else 1.0
     buckets: dict[int, list[float]] = {}
     for cid, at in sent_at.items():
-        if cid in reader.arrivals:
-            buckets.setdefault(int((at - first) // window), []).append(
-                (reader.arrivals[cid] - at) * 1000
-            )
+        if cid in arrivals:
+            buckets.setdefault(int((at - first) // window), []).append((arrivals[cid] - at) * 1000)
     by_window = [sorted(v)[len(v) // 2] for _k, v in sorted(buckets.items())]
     return LatencyResult(
         offered_rate=rate,
@@ -200,9 +236,6 @@ def measure_latency(
         matched=len(latencies),
         latencies_ms=latencies,
         p50_by_window_ms=by_window,
-        worker_ms=[
-            (reader.stamped[cid] - at) * 1000
-            for cid, at in sent_at.items()
-            if cid in reader.stamped
-        ],
+        worker_ms=[(stamped[cid] - at) * 1000 for cid, at in sent_at.items() if cid in stamped],
+        load_cpu_s={"bench-paced-producer": producer_cpu, "bench-change-reader": reader_cpu},
     )

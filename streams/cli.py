@@ -17,8 +17,10 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from faust.worker import Worker as FaustWorker
 
     from .app import create_app
+    from .interpreter import tune_process
     from .topics import ensure_topics
 
+    tune_process(settings)  # before anything makes an event loop
     partitions = ensure_topics(settings)
     worker = create_app(settings, partitions)
     print(
@@ -28,6 +30,11 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         flush=True,
     )
     print(f"livesegments worker: build {livesegments_compiled.BUILD.describe()}", flush=True)
+    print(
+        f"livesegments worker: event loop {settings.event_loop}, switch interval "
+        f"{settings.switch_interval_ms} ms",
+        flush=True,
+    )
 
     class _Worker(FaustWorker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:

@@ -8,9 +8,12 @@ from typing import Any
 
 from livesegments_error import LiveSegmentsError
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["EVENT_LOOPS", "Settings", "SettingsError"]
 
 _DAY_MS = 86_400_000
+
+EVENT_LOOPS = ("asyncio", "uvloop")
+"""What `LS_EVENT_LOOP` may name."""
 
 
 class SettingsError(LiveSegmentsError):
@@ -78,6 +81,20 @@ class Settings:
         "LS_FETCH_MAX_WAIT_MS",
         100,
         "longest a consumer fetch waits on the broker for new data (faust fixes 1500)",
+    )
+    fetch_min_bytes: int = _env_field(
+        "LS_FETCH_MIN_BYTES",
+        1,
+        "least data a consumer fetch waits for on the broker (up to LS_FETCH_MAX_WAIT_MS)",
+    )
+    switch_interval_ms: float = _env_field(
+        "LS_SWITCH_INTERVAL_MS",
+        0.5,
+        "the worker's GIL switch interval (ms; CPython's 5 ms makes each Redis round trip of the "
+        "event loop wait for faust's consumer thread)",
+    )
+    event_loop: str = _env_field(
+        "LS_EVENT_LOOP", "asyncio", "the worker's event loop: asyncio or uvloop"
     )
     web_port: int = _env_field("LS_WEB_PORT", 6066, "HTTP port of the worker (/metrics)")
     web_bind: str = _env_field(
@@ -205,10 +222,24 @@ class Settings:
                 f"LS_TOPIC_MIN_INSYNC={self.topic_min_insync!r} must be between 1 and "
                 f"LS_TOPIC_REPLICATION={self.topic_replication!r} (e.g. 2 of 3)"
             )
-        for name in ("api_max_body_bytes", "export_concurrency", "topic_replication"):
+        for name in (
+            "api_max_body_bytes",
+            "export_concurrency",
+            "topic_replication",
+            "fetch_min_bytes",
+        ):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise SettingsError(f"{env}={getattr(self, name)!r} must be at least 1")
+        if not 0 < self.switch_interval_ms <= 1000:
+            raise SettingsError(
+                f"LS_SWITCH_INTERVAL_MS={self.switch_interval_ms!r} must be more than 0 and at "
+                "most 1000 (ms)"
+            )
+        if self.event_loop not in EVENT_LOOPS:
+            raise SettingsError(
+                f"LS_EVENT_LOOP={self.event_loop!r} must be one of {', '.join(EVENT_LOOPS)}"
+            )
         for name in ("webhook_timeout_s", "webhook_max_backoff_s"):
             value = getattr(self, name)
             if not 0 < value < float("inf"):
