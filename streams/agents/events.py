@@ -242,6 +242,8 @@ def register(
     @app.task  # type: ignore[untyped-decorator]
     async def events() -> None:
         no_automatic_full_collections()  # the worker's process only, not the reader's tests
+        loop = asyncio.get_running_loop()
+        log.info("events reader: event loop %s.%s", type(loop).__module__, type(loop).__name__)
         await reader.run()
 
     if runtime.settings.stage_report_s > 0:

@@ -32,18 +32,15 @@ from .producer import IdempotentProducer
 __all__ = ["BatchFetcher", "app_class"]
 
 
-def app_class(
-    fetch_max_wait_ms: int, batch_topics: Iterable[str] = (), fetch_min_bytes: int = 1
-) -> type[faust.App]:
-    """A `faust.App` whose worker consumer waits at most `fetch_max_wait_ms` per fetch (for at
-    least `fetch_min_bytes`) and leaves the partitions of `batch_topics` to a `BatchFetcher`."""
+def app_class(fetch_max_wait_ms: int, batch_topics: Iterable[str] = ()) -> type[faust.App]:
+    """A `faust.App` whose worker consumer waits at most `fetch_max_wait_ms` per fetch and
+    leaves the partitions of `batch_topics` to a `BatchFetcher`."""
     own = frozenset(batch_topics)
 
     class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when the consumer starts
-            consumer._fetch_min_bytes = fetch_min_bytes
             return consumer
 
     class LsConsumer(faust_aiokafka.Consumer):

@@ -54,19 +54,9 @@ def test_min_insync_above_the_replication_is_refused(replication: str, min_insyn
 
 def test_interpreter_settings_default_and_parse() -> None:
     settings = Settings.from_env({})
-    assert (settings.switch_interval_ms, settings.event_loop, settings.fetch_min_bytes) == (
-        0.5,
-        "asyncio",
-        1,
-    )
-    tuned = Settings.from_env(
-        {"LS_SWITCH_INTERVAL_MS": "2", "LS_EVENT_LOOP": "uvloop", "LS_FETCH_MIN_BYTES": "4096"}
-    )
-    assert (tuned.switch_interval_ms, tuned.event_loop, tuned.fetch_min_bytes) == (
-        2.0,
-        "uvloop",
-        4096,
-    )
+    assert (settings.switch_interval_ms, settings.event_loop) == (0.5, "asyncio")
+    tuned = Settings.from_env({"LS_SWITCH_INTERVAL_MS": "2", "LS_EVENT_LOOP": "uvloop"})
+    assert (tuned.switch_interval_ms, tuned.event_loop) == (2.0, "uvloop")
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "1000.5", "inf", "nan"])
@@ -78,8 +68,3 @@ def test_a_switch_interval_out_of_range_is_refused(raw: str) -> None:
 def test_an_unknown_event_loop_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"LS_EVENT_LOOP=.tokio. must be one of asyncio, uv"):
         Settings.from_env({"LS_EVENT_LOOP": "tokio"})
-
-
-def test_fetch_min_bytes_below_one_is_refused() -> None:
-    with pytest.raises(SettingsError, match=r"LS_FETCH_MIN_BYTES=0 must be at least 1"):
-        Settings.from_env({"LS_FETCH_MIN_BYTES": "0"})
