@@ -89,7 +89,7 @@ class Settings:
         "event loop wait for faust's consumer thread)",
     )
     event_loop: str = _env_field(
-        "LS_EVENT_LOOP", "asyncio", "the worker's event loop: asyncio or uvloop"
+        "LS_EVENT_LOOP", "uvloop", "the worker's event loop: uvloop or asyncio"
     )
     web_port: int = _env_field("LS_WEB_PORT", 6066, "HTTP port of the worker (/metrics)")
     web_bind: str = _env_field(
