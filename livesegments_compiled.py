@@ -60,6 +60,7 @@ MODULES: tuple[str, ...] = (
     "state._codec",
     "state.profile",
     "streams.engine.machine",
+    "streams.engine.tasks",
     "streams.messages.events",
 )
 """What the compiled build holds (all pure, CPU-bound and `mypy --strict` clean)."""

@@ -8,6 +8,14 @@ shares the machine: wall figures need the load average beside them). Published r
 a stub: the broker is not involved. Every key of the prefix is deleted at the end.
 
     .venv/bin/python -m benchmarks.backfill_task [--customers N] [--events N] [--cold] [--profile]
+
+The CPU of the two synchronous stages (`evaluate_chunk`: the customers' evaluation and timers;
+`writes`: building each chunk's commit) is printed per customer beside the total.
+
+`--keep` leaves the loaded state in Redis and prints its prefix; `--prefix P` runs on it again
+(no load; the profile caches are filled from Redis first unless `--cold`), activating a segment
+of the same definition under a new id, so that A/B runs of two checkouts share one state.
+Delete such a state with `--prefix P --drop`.
 """
 
 from __future__ import annotations
@@ -20,16 +28,18 @@ import pstats
 import time
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 from unittest import mock
 
 import msgpack
 from redis.asyncio import Redis
 
-from state import AppliedSegment, OutboxRecord
+from state import AppliedSegment, OutboxRecord, PartitionBatch
 from streams.engine import runtime as runtime_module
 from streams.engine.runtime import PartitionRuntime
+from streams.engine.tasks import evaluate_chunk
 from streams.messages import TaskMessage
 from streams.messages.events import TASK_HEADER, Incoming
 from streams.settings import Settings
@@ -80,7 +90,7 @@ async def _load(runtime: PartitionRuntime, workload: Workload, now: int, partiti
 
 
 async def _run(args: argparse.Namespace) -> None:
-    prefix = f"bfbench-{uuid.uuid4().hex[:10]}"
+    prefix = args.prefix or f"bfbench-{uuid.uuid4().hex[:10]}"
     settings = Settings.from_env(dict(os.environ), key_prefix=prefix)
     redis = Redis.from_url(settings.redis_url)
     runtime = PartitionRuntime(settings, redis, _StubPublisher())  # type: ignore[arg-type]
@@ -97,15 +107,24 @@ async def _run(args: argparse.Namespace) -> None:
             for applied in catalog:
                 owner.engine.set_segment(applied)
         started = time.perf_counter()
-        await _load(runtime, workload, now, partitions)
+        if args.drop:
+            return
+        if args.prefix:
+            if not args.cold:
+                await _warm(runtime, partitions)
+        else:
+            await _load(runtime, workload, now, partitions)
         print(
             f"loaded {args.customers:,} customers, {args.events:,} events in "
             f"{time.perf_counter() - started:.1f} s"
+            + (f" (kept: --prefix {prefix})" if args.keep else "")
         )
         if args.cold:
             for part in range(partitions):
                 (await runtime.owner(part)).cache.clear()
         target = backfill_segment(args.seed)
+        if args.prefix:  # a new segment of the same definition on a kept state
+            target = {**target, "id": f"{target['id']}-{uuid.uuid4().hex[:6]}"}
         task = TaskMessage(
             "bench-job",
             "activate",
@@ -129,7 +148,12 @@ async def _run(args: argparse.Namespace) -> None:
 
         redis_pid = listening_pid(int(settings.redis_url.rsplit(":", 1)[1].split("/")[0]))
         prof = cProfile.Profile() if args.profile else None
-        with mock.patch.object(runtime_module, "verified_task", verified):
+        stages: defaultdict[str, float] = defaultdict(float)
+        with (
+            mock.patch.object(runtime_module, "verified_task", verified),
+            mock.patch.object(runtime_module, "evaluate_chunk", _timed(evaluate_chunk, stages)),
+            mock.patch.object(PartitionBatch, "writes", _timed(PartitionBatch.writes, stages)),
+        ):
             load = os.getloadavg()
             redis_cpu = cpu_seconds(redis_pid) if redis_pid else None
             cpu, wall = time.process_time(), time.perf_counter()
@@ -149,13 +173,39 @@ async def _run(args: argparse.Namespace) -> None:
         print(
             f"backfill task ({'cold' if args.cold else 'warm'} cache): {n / wall:,.0f} customers/s "
             f"wall ({wall:.2f} s; load {load[0]:.2f}), worker CPU {cpu / n * 1e6:.1f} µs per "
-            f"customer{redis_us}"
+            f"customer{redis_us}; of which "
+            + ", ".join(f"{name} {cpu_s / n * 1e6:.1f} µs" for name, cpu_s in stages.items())
         )
         if prof is not None:
             pstats.Stats(prof).sort_stats(args.sort).print_stats(args.top)
     finally:
-        await unlink_matching(redis, f"{{{prefix}:*")
+        if not args.keep:
+            await unlink_matching(redis, f"{{{prefix}:*")
         await redis.aclose()
+
+
+def _timed(function: Callable[..., Any], stages: defaultdict[str, float]) -> Callable[..., Any]:
+    """`function`, its process CPU added to `stages` under its name (a synchronous stage)."""
+    name = function.__name__
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            stages[name] += time.process_time() - started
+
+    return timed
+
+
+async def _warm(runtime: PartitionRuntime, partitions: int) -> None:
+    """Fill each partition's profile cache from Redis (a kept state, a new process)."""
+    for part in range(partitions):
+        owner = await runtime.owner(part)
+        after: str | None = None
+        while ids := await owner.store.customers_after(after, 5000):
+            owner.remember(p for p in await owner.profiles(ids) if p is not None)
+            after = ids[-1]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,6 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     add_size_arguments(parser)
     parser.add_argument("--cold", action="store_true", help="empty the profile caches first")
     parser.add_argument("--profile", action="store_true", help="print a cProfile list")
+    parser.add_argument("--keep", action="store_true", help="leave the state in Redis")
+    parser.add_argument("--prefix", help="run on the state a --keep run left (no load)")
+    parser.add_argument("--drop", action="store_true", help="with --prefix: delete it, no run")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=35)
     asyncio.run(_run(parser.parse_args(argv)))

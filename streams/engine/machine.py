@@ -375,7 +375,8 @@ class PartitionEngine:
         self.evaluations.update(done)
         pending = self._evaluated
         pending[cause] += len(done)
-        if self._changes or pending.total() >= _FLUSH_EVALUATIONS:
+        # a task (`stats`) flushes at the end of its chunk, `remove_member` or `erase`
+        if (self._changes and stats is None) or pending.total() >= _FLUSH_EVALUATIONS:
             self._flush_metrics()
 
     # -- tasks (backfills) -----------------------------------------------------------------

@@ -97,14 +97,13 @@ class _Owner:
 
         The cached ones are taken before the read: a backfill prefetches its next chunk while
         the current one commits, and that commit's `remember` may evict them meanwhile."""
-        cache = self.cache
-        found: dict[str, Profile | None] = {
-            c: p for c in customer_ids if (p := cache.get(c)) is not None
-        }
-        missing = [c for c in customer_ids if c not in found]
-        if missing:
-            found.update(zip(missing, await self.store.load_profiles(missing), strict=True))
-        return [found[c] for c in customer_ids]
+        get = self.cache.get
+        found = [get(c) for c in customer_ids]
+        missing = [c for c, p in zip(customer_ids, found, strict=True) if p is None]
+        if not missing:
+            return found
+        loaded = dict(zip(missing, await self.store.load_profiles(missing), strict=True))
+        return [p if p is not None else loaded[c] for c, p in zip(customer_ids, found, strict=True)]
 
     def remember(self, profiles: Iterable[Profile]) -> None:
         """After a commit: keep the committed profiles, evicting the least recently used."""

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from state import AppliedSegment, KeySpace, PartitionBatch, PartitionMeta, Profile
+from streams import metrics
 from streams.engine import EngineConfig, PartitionEngine, TaskStats
 from streams.engine.tasks import evaluate_chunk
 
@@ -112,3 +113,38 @@ def test_a_chunk_writes_what_evaluating_each_customer_writes(
     assert _written(fast, fast_stats, fast_loaded) == _written(plain, plain_stats, plain_loaded)
     assert engines[0].evaluations == engines[1].evaluations
     assert progress == {"failed": {}, "skipped": {}}
+
+
+def _counted(cause: str) -> tuple[float, float, float]:
+    """The metrics' (entered, exited, evaluations) of `cause` so far."""
+    return (
+        metrics.membership_changes(True, cause)._value.get(),
+        metrics.membership_changes(False, cause)._value.get(),
+        metrics.evaluations(cause)._value.get(),
+    )
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.lists(customer, max_size=12), st.sampled_from(TASKS))
+def test_a_chunk_adds_its_changes_and_evaluations_to_the_metrics_by_its_end(
+    customers: list[Any], task: list[str]
+) -> None:
+    """A task's `evaluate` leaves the metrics to the end of the chunk (one flush per chunk
+    instead of one per changed customer): by then they count every change and evaluation."""
+    config = EngineConfig("membership", 100, 30 * DAY)
+    engine = PartitionEngine(0, config, {s.segment_id: s for s in CATALOG})
+    batch = PartitionBatch(KeySpace("t").partition(0), PartitionMeta(0, -1, 0, None))
+    stats = TaskStats()
+    cause = "metrics-test"
+    before = _counted(cause)
+    evaluate_chunk(
+        engine, batch, _profiles(customers), (NOW, cause), (),
+        [s for s in CATALOG if s.segment_id in task], list(task), stats,
+        {"failed": {}, "skipped": {}},
+    )  # fmt: skip
+    after = _counted(cause)
+    assert tuple(b - a for a, b in zip(before, after, strict=True)) == (
+        stats.entered,
+        stats.exited,
+        stats.evaluated,
+    )
