@@ -58,10 +58,15 @@ MODULES: tuple[str, ...] = (
     "segment_rules.model",
     "segment_rules.profile",
     "state._codec",
+    "state.commit",
+    "state.ordinals",
+    "state.outbox",
+    "state.partition",
     "state.profile",
     "streams.engine.machine",
     "streams.engine.tasks",
     "streams.messages.events",
+    "streams.messages.outputs",
 )
 """What the compiled build holds (all pure, CPU-bound and `mypy --strict` clean)."""
 

@@ -181,6 +181,7 @@ class _Partition:
         self.stored.update(profile_from_writes(self.keys, writes))
         self.changes += len(batch.outbox)
         self.meta = PartitionMeta(0, batch.offset, batch.seq, None)
+        self.engine.flush_metrics()  # as the worker's runtime does after each commit
         cache = self.cache
         for cid, profile in batch.profiles.items():
             cache[cid] = profile

@@ -83,7 +83,10 @@ class PartitionBatch:
         return self.seq
 
     def set_member(self, segment_id: str, customer_id: str, member: bool) -> None:
-        self.membership.setdefault(segment_id, {})[customer_id] = member
+        changes = self.membership.get(segment_id)
+        if changes is None:
+            changes = self.membership[segment_id] = {}
+        changes[customer_id] = member
 
     def erase(self, profile: Profile) -> None:
         """Delete the customer's profile, timer and index entry with this batch."""
@@ -118,15 +121,14 @@ class PartitionBatch:
             writes.add("HSET", keys.ids(bucket), field, customer_id)
             added += 1
         stored = []
+        prefix = keys.profile("")  # one key per profile: `keys.profile(customer_id)`
         for customer_id, profile in self.profiles.items():
             if profile.ordinal is None:
                 raise StateError(
                     f"{keys.tag}: profile of {customer_id!r} has no ordinal: neither loaded "
                     "nor listed in new_customers"
                 )
-            stored.append(
-                (keys.profile(customer_id), stored_value(profile.ordinal, profile.encode()))
-            )
+            stored.append((prefix + customer_id, stored_value(profile.ordinal, profile.encode())))
         writes.set_many(stored)
         for segment_id in self.drop_members:
             writes.add("DEL", keys.members(segment_id))

@@ -170,11 +170,13 @@ class PartitionEngine:
         self.evaluations: Counter[str] = Counter()
         """Evaluations per segment id since start (metrics, and tests of incrementality)."""
         self._changes: Counter[tuple[bool, str]] = Counter()
-        """Membership changes not yet added to the metrics (`_flush_metrics`)."""
+        """Membership changes not yet added to the metrics (`flush_metrics`)."""
         self._evaluated: Counter[str] = Counter()
-        """Evaluations per cause not yet added to the metrics: flushed with any membership
-        change, else once `_FLUSH_EVALUATIONS` piled up (the lock of each `inc` costs more
-        than a short evaluation)."""
+        """Evaluations per cause not yet added to the metrics: flushed by `flush_metrics`
+        (the runtime calls it after each commit) or once `_FLUSH_EVALUATIONS` evaluations and
+        changes piled up (the lock of each `inc` costs more than a short evaluation)."""
+        self._unflushed = 0
+        """Evaluations and membership changes counted since the last flush."""
 
     # -- catalog --------------------------------------------------------------------------
     def set_segment(self, applied: AppliedSegment) -> None:
@@ -372,12 +374,14 @@ class PartitionEngine:
                     if dependent not in seen:
                         seen.add(dependent)
                         heapq.heappush(extra, (rank[dependent], dependent))
-        self.evaluations.update(done)
-        pending = self._evaluated
-        pending[cause] += len(done)
-        # a task (`stats`) flushes at the end of its chunk, `remove_member` or `erase`
-        if (self._changes and stats is None) or pending.total() >= _FLUSH_EVALUATIONS:
-            self._flush_metrics()
+        evaluations = self.evaluations
+        for sid in done:
+            evaluations[sid] = evaluations.get(sid, 0) + 1
+        evaluated = self._evaluated
+        evaluated[cause] = evaluated.get(cause, 0) + len(done)
+        self._unflushed += len(done)
+        if self._unflushed >= _FLUSH_EVALUATIONS:
+            self.flush_metrics()
 
     # -- tasks (backfills) -----------------------------------------------------------------
     def ordered(self, segment_ids: Iterable[str]) -> list[str]:
@@ -419,8 +423,9 @@ class PartitionEngine:
             for sid in order:
                 evaluations[sid] += customers
             self._evaluated[cause] += customers * len(order)
+            self._unflushed += customers * len(order)
         if flush:
-            self._flush_metrics()
+            self.flush_metrics()
 
     def task_timers(
         self, segment_ids: Iterable[str]
@@ -459,8 +464,11 @@ class PartitionEngine:
             batch.timers[profile.customer_id] = wake
             batch.profiles[profile.customer_id] = profile
 
-    def _flush_metrics(self) -> None:
-        """Add the membership changes counted by `_record` to the metrics, one call per label."""
+    def flush_metrics(self) -> None:
+        """Add the evaluations and membership changes counted so far to the metrics, one call
+        per label (the runtime calls it after each commit: the metrics are never a commit
+        behind)."""
+        self._unflushed = 0
         changes = self._changes
         if changes:
             for (member, cause), count in changes.items():
@@ -486,7 +494,7 @@ class PartitionEngine:
             return
         self._record(batch, profile, segment_id, False, now, cause, stats)
         self.evaluate(batch, profile, self._index.dependents.get(segment_id, ()), now, cause, stats)
-        self._flush_metrics()
+        self.flush_metrics()
 
     def erase(
         self, batch: PartitionBatch, profile: Profile, now: int, stats: TaskStats
@@ -500,7 +508,7 @@ class PartitionEngine:
         batch.profiles.pop(customer_id, None)
         batch.timers.pop(customer_id, None)
         batch.erase(profile)
-        self._flush_metrics()
+        self.flush_metrics()
         return left
 
     def _record(
@@ -523,7 +531,10 @@ class PartitionEngine:
             stats.count(segment_id, "entered" if member else "exited")
         value = encode_change(segment_id, customer_id, member, now, cause, batch.next_seq())
         batch.outbox.append(OutboxRecord(self.config.membership_topic, customer_id.encode(), value))
-        self._changes[member, cause] += 1
+        changes = self._changes
+        label = (member, cause)
+        changes[label] = changes.get(label, 0) + 1
+        self._unflushed += 1
         batch.profiles[customer_id] = profile
 
     def schedule(

@@ -396,6 +396,7 @@ class PartitionRuntime:
         owner.acked -= batch.delivered
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
         owner.remember(batch.profiles.values())
+        owner.engine.flush_metrics()
         if batch.outbox:
             try:
                 futures = await self.publisher.send(batch.outbox)

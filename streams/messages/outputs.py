@@ -19,6 +19,19 @@ _ENTERED_AT = _PACK("change") + _PACK("entered") + _PACK("at")
 _EXITED_AT = _PACK("change") + _PACK("exited") + _PACK("at")
 _CAUSE = _PACK("cause")
 _SEQ = _PACK("seq")
+_PACKED: dict[str, bytes] = {}
+"""Segment id or cause -> its packed bytes (a few hundred distinct per worker)."""
+_PACKED_MAX = 65_536
+
+
+def _packed(text: str) -> bytes:
+    packed = _PACKED.get(text)
+    if packed is None:
+        packed = _PACK(text)
+        if len(_PACKED) >= _PACKED_MAX:
+            _PACKED.clear()
+        _PACKED[text] = packed
+    return packed
 
 
 def encode_change(
@@ -26,18 +39,19 @@ def encode_change(
 ) -> bytes:
     """`MembershipChange(...).encode()` without building the change: the engine's hot path.
 
-    The bytes of the msgpack map, keys in the same order, from pre-packed keys."""
+    The bytes of the msgpack map, keys in the same order, from pre-packed keys (and segment
+    ids and causes packed once)."""
     pack = _PACK
     return b"".join(
         (
             _SEGMENT_ID,
-            pack(segment_id),
+            _packed(segment_id),
             _CUSTOMER_ID,
             pack(customer_id),
             _ENTERED_AT if entered else _EXITED_AT,
             pack(at),
             _CAUSE,
-            pack(cause),
+            _packed(cause),
             _SEQ,
             pack(seq),
         )

@@ -38,3 +38,33 @@ def test_encode_change_gives_the_bytes_of_the_whole_map(
     change = MembershipChange(segment_id, customer_id, entered, at, cause, seq)
     assert change.encode() == whole
     assert MembershipChange.from_dict(msgpack.unpackb(whole)) == change
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text("ab", max_size=4),
+            st.sampled_from(["event", "expiry", "activate", "erased", "ev"]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_encode_change_repeats_and_near_names_each_get_their_own_bytes(
+    changes: list[tuple[str, str]],
+) -> None:
+    """Segment ids and causes are packed once and reused (`outputs._packed`): ids that repeat,
+    share a prefix or are empty must each still encode as the whole map does."""
+    for seq, (segment_id, cause) in enumerate(changes):
+        whole = msgpack.packb(
+            {
+                "segment_id": segment_id,
+                "customer_id": "c1",
+                "change": "entered",
+                "at": 7,
+                "cause": cause,
+                "seq": seq,
+            },
+            use_bin_type=True,
+        )
+        assert encode_change(segment_id, "c1", True, 7, cause, seq) == whole
