@@ -21,11 +21,18 @@ def keyspace() -> KeySpace:
 async def aredis(redis_url: str, keyspace: KeySpace) -> AsyncIterator[Redis]:
     client = connect(redis_url)
     yield client
-    # SCAN's default of 10 keys a call took over 300 s on a shared Redis of ~250k keys
+    await drop_keyspace(client, keyspace)
+    await client.aclose()
+
+
+async def drop_keyspace(client: Redis, keyspace: KeySpace) -> None:
+    """Remove every key of `keyspace`.
+
+    SCAN walks the whole database whatever the pattern: its default of 10 keys a call took
+    over 300 s on a shared Redis holding a benchmark's ~250k keys, so it asks for 2,000."""
     keys = [k async for k in client.scan_iter(match=f"{{{keyspace.prefix}:*", count=2000)]
     if keys:
         await client.unlink(*keys)
-    await client.aclose()
 
 
 async def put_customers(

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from state import KeySpace, PartitionBatch, PartitionStore, Profile, StateError
 from state.ordinals import bitfield_args, bucket_of, ordinals_in, split_stored, stored_value
 from tests.segment_rules.strategies import budget
+from tests.state.fixtures import drop_keyspace
 
 
 def _bitmap(ordinals: set[int]) -> bytes:
@@ -132,9 +133,7 @@ def test_random_batches_agree_with_a_set_model(
         try:
             await _run(redis, keyspace, batches)
         finally:
-            keys = [k async for k in redis.scan_iter(match=f"{{{keyspace.prefix}:*")]
-            if keys:
-                await redis.unlink(*keys)
+            await drop_keyspace(redis, keyspace)
             await redis.aclose()
 
     asyncio.run(main())
