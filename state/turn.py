@@ -14,6 +14,12 @@ each caller sees it as it would have seen it alone. A turn with one command send
 Redis executes a pipeline's commands in order, each atomically, as separate round trips would
 have been.
 
+A large command goes alone, at once (`ALONE_ARGS`, `ALONE_BYTES`): a backfill chunk's MGET of
+thousands of profiles or its commit gains nothing from sharing a round trip, and in a pipeline
+every caller of the turn would wait for the largest reply, then decode at once what would have
+come apart (a full benchmark run on a loaded machine, before this rule: the catch-up task's
+chunks of four partitions in one pipeline, "Timeout reading from" Redis, retried).
+
 Only for one Redis server: a cluster's client groups a pipeline's commands per node itself, and
 `turn_client` returns it unchanged.
 """
@@ -26,7 +32,24 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-__all__ = ["TurnRedis", "turn_client"]
+__all__ = ["ALONE_ARGS", "ALONE_BYTES", "TurnRedis", "turn_client"]
+
+ALONE_ARGS = 1_000
+"""A command with more arguments than this (keys, or the commit's keys and payload) is sent on
+its own: the events path's batches (a few keys, one commit) share the turn's pipeline."""
+
+ALONE_BYTES = 128 * 1024
+"""Likewise a command whose arguments hold more bytes than this (a large commit's payload)."""
+
+
+def _alone(command: tuple[Any, ...]) -> bool:
+    if len(command) > ALONE_ARGS:
+        return True
+    size = 0
+    for arg in command:
+        if isinstance(arg, (bytes, str)):
+            size += len(arg)
+    return size > ALONE_BYTES
 
 
 class TurnRedis(Redis):
@@ -45,6 +68,8 @@ class TurnRedis(Redis):
         return await self._queued("EVALSHA", sha, numkeys, *keys_and_args)
 
     async def _queued(self, *command: Any) -> Any:
+        if _alone(command):
+            return await self.execute_command(*command)  # type: ignore[no-untyped-call]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((command, future))

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from state import FencedError, KeySpace, PartitionBatch, PartitionMeta, PartitionStore, Profile
-from state.turn import TurnRedis, turn_client
+from state.turn import ALONE_ARGS, ALONE_BYTES, TurnRedis, turn_client
 
 
 class _Counting(TurnRedis):
@@ -113,3 +114,16 @@ def test_a_cluster_client_is_left_as_it_is() -> None:
 @pytest.mark.parametrize("keys", [["a"], "a"])
 async def test_mget_takes_a_list_or_one_key(aredis: Redis, keys: Any) -> None:
     assert await TurnRedis(aredis).mget(keys) == [None]
+
+
+async def test_a_large_command_goes_alone_and_the_small_ones_still_share(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    turn = _Counting(aredis)
+    many = [f"{{{keyspace.prefix}}}:k{n}" for n in range(ALONE_ARGS + 1)]
+    small = [turn.mget([f"{{{keyspace.prefix}}}:a"]), turn.mget([f"{{{keyspace.prefix}}}:b"])]
+    big_keys, big_bytes = turn.mget(many), turn.evalsha("0" * 40, 0, b"x" * (ALONE_BYTES + 1))
+    results = await asyncio.gather(*small, big_keys, big_bytes, return_exceptions=True)
+    assert turn.pipelines == [2]  # the two small MGETs; the large ones went on their own
+    assert results[:2] == [[None], [None]] and results[2] == [None] * len(many)
+    assert isinstance(results[3], NoScriptError)
