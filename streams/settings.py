@@ -87,6 +87,12 @@ class Settings:
         1,
         "bytes a consumer fetch waits for on the broker, up to LS_FETCH_MAX_WAIT_MS (1: none)",
     )
+    redis_turn_pipeline: bool = _env_field(
+        "LS_REDIS_TURN_PIPELINE",
+        True,
+        "send the partitions' profile reads and commits of one event-loop turn as one Redis "
+        "pipeline (1/0; state/turn.py)",
+    )
     switch_interval_ms: float = _env_field(
         "LS_SWITCH_INTERVAL_MS",
         0.5,

@@ -141,7 +141,7 @@ class PartitionRuntime:
     ) -> None:
         self.settings = settings
         self.redis = redis
-        self._turn_redis = turn_client(redis)
+        self._turn_redis = turn_client(redis) if settings.redis_turn_pipeline else redis
         """The partitions' client: their MGETs and commits of one loop turn share a pipeline."""
         self.publisher = publisher
         self.keyspace = KeySpace(settings.key_prefix)
