@@ -104,13 +104,16 @@ def _produce(
     flip_ids: list[str],
     phases: list[tuple[float, float, str]],
     flip_share: float,
+    linger_ms: int,
     conn: Connection,
 ) -> None:
     """The paced producer's process: each (rate, seconds, tag) phase in turn; sends back the
     last phase's (sent, took, sent_at), how many flip customers were used, and CPU seconds."""
     pool = list(flip_ids)
     sent, took, sent_at = asyncio.run(
-        _produce_phases(bootstrap, topic, random.Random(seed), customers, pool, phases, flip_share)
+        _produce_phases(
+            bootstrap, topic, random.Random(seed), customers, pool, phases, flip_share, linger_ms
+        )
     )
     conn.send((sent, took, sent_at, len(flip_ids) - len(pool), time.process_time()))
 
@@ -123,10 +126,11 @@ async def _produce_phases(
     pool: list[str],
     phases: list[tuple[float, float, str]],
     flip_share: float,
+    linger_ms: int,
 ) -> tuple[int, float, dict[str, float]]:
     # aiokafka, not kafka-python: with linger 0 kafka-python's sender thread made a request per
     # event and took 10-17 CPU s in a 26 s phase at 1,000/s (its GIL shared with the pacing loop)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=linger_ms)
     await producer.start()
     sent, took, sent_at = 0, 0.0, dict[str, float]()
     try:
@@ -201,9 +205,11 @@ def measure_latency(
     flip_share: float = 0.2,
     drain_s: float = 10.0,
     flip_ids: list[str] | None = None,
+    linger_ms: int = 0,
 ) -> LatencyResult:
     """The paced producer and the change reader run in processes of their own (spawned), so
-    their CPU does not share this process's GIL; the flips used are popped from `flip_ids`."""
+    their CPU does not share this process's GIL; the flips used are popped from `flip_ids`.
+    `linger_ms` is the paced producer's (0: one produce request per event)."""
     if flip_ids is None:
         flip_ids = flip_pool(customers, seed)
     ctx = multiprocessing.get_context("spawn")
@@ -230,6 +236,7 @@ def measure_latency(
                 flip_ids,
                 [(rate, warmup_s, "warm"), (rate, seconds, "lat")],
                 flip_share,
+                linger_ms,
                 producer_child,
             ),
             name="paced-producer",

@@ -89,14 +89,31 @@ def _arm(text: str) -> tuple[str, Path, dict[str, str]]:
     return label, root, env
 
 
+def _counts(windows: list[dict[str, Any]]) -> dict[str, int]:
+    """Samples per stage over the windows (`lane`: batches, `fetch_call`: `getmany` calls)."""
+    return {s: int(sum(w[s]["n"] for w in windows if s in w)) for s in ("lane", "fetch_call")}
+
+
+def _idle(bench: BenchEnv, worker: WorkerProcess, seconds: float) -> dict[str, Any]:
+    """Each process's CPU while the worker is caught up and nothing is sent: its fixed cost."""
+    meter = _meter(bench, worker)
+    _, skip = _stage_lines(worker.log_path, 0)
+    before = meter.snapshot()
+    time.sleep(seconds)
+    cpu = CpuMeter.delta(before, meter.snapshot())
+    windows, _ = _stage_lines(worker.log_path, skip)
+    return {"seconds": seconds, "cpu_s": cpu, "counts": _counts(windows), "loadavg": _loadavg()}
+
+
 def _phase(
     bench: BenchEnv,
     worker: WorkerProcess,
     client: Client,
     args: argparse.Namespace,
     flips: list[str],
-) -> dict[str, Any]:
-    """Restart `worker`, catch it up, measure one latency phase; the row with its stages."""
+) -> list[dict[str, Any]]:
+    """Restart `worker`, catch it up, (measure it idle,) measure one latency phase per rate;
+    a row per rate with its stages (the idle figures on the first)."""
     settings = bench.settings
     parts = settings.events_partitions
     worker.stop()
@@ -104,26 +121,53 @@ def _phase(
     meter = _meter(bench, worker)
     _wait_settled(worker, parts)
     assert client.command(dict(_CATCH_UP), timeout=300)["ok"]
-    _, skip = _stage_lines(worker.log_path, 0)
-    load = _loadavg()
-    before = meter.snapshot()
-    lat = measure_latency(
-        bench.bootstrap,
-        settings.events_topic,
-        settings.membership_topic,
-        parts,
-        args.customers,
-        args.seed,
-        rate=args.latency_rate,
-        seconds=args.latency_seconds,
-        flip_share=min(0.2, 200 / args.latency_rate),
-        flip_ids=flips,
+    idle = _idle(bench, worker, args.idle) if args.idle else None
+    rows = []
+    for rate in args.latency_rate or [1000.0]:
+        _, skip = _stage_lines(worker.log_path, 0)
+        load = _loadavg()
+        before = meter.snapshot()
+        lat = measure_latency(
+            bench.bootstrap,
+            settings.events_topic,
+            settings.membership_topic,
+            parts,
+            args.customers,
+            args.seed,
+            rate=rate,
+            seconds=args.latency_seconds,
+            flip_share=min(0.2, 200 / rate),
+            flip_ids=flips,
+            linger_ms=args.linger_ms,
+        )
+        row = _latency(lat, CpuMeter.delta(before, meter.snapshot()))
+        windows, _ = _stage_lines(worker.log_path, skip)
+        row["stages_ms"] = _worst(windows)
+        row["counts"] = _counts(windows)
+        row["loadavg"] = [load, _loadavg()]
+        if idle is not None:
+            row["idle"], idle = idle, None
+        rows.append(row)
+    return rows
+
+
+def _print_row(label: str, round_no: int, row: dict[str, Any]) -> None:
+    cpu = row["cpu_s"]
+    # the producer's warm-up (3 s) is inside the CPU window: count its events too
+    events = row["events"] * (1 + 3.0 / max(row["seconds"], 1e-9))
+    print(
+        f"[{label} r{round_no} {row['offered_per_s']:.0f}/s] p50 {row['p50_ms']:.1f} "
+        f"p99 {row['p99_ms']:.1f} max {row['max_ms']:.1f} ms; worker-stamped p50 "
+        f"{row['worker_p50_ms']:.1f} p99 {row['worker_p99_ms']:.1f}; matched "
+        f"{row['matched']}/{row['flips']}; by window {row['p50_by_window_ms']}; worker cpu "
+        f"{cpu.get('worker0', 0):.1f} s ({cpu.get('worker0', 0) / events * 1e6:.0f} us/event); "
+        f"cpu {cpu}; counts {row['counts']}; load {row['loadavg']}",
+        flush=True,
     )
-    row = _latency(lat, CpuMeter.delta(before, meter.snapshot()))
-    windows, _ = _stage_lines(worker.log_path, skip)
-    row["stages_ms"] = _worst(windows)
-    row["loadavg"] = [load, _loadavg()]
-    return row
+    if "idle" in row:
+        print(f"    idle {row['idle']}", flush=True)
+    for stage, figures in row["stages_ms"].items():
+        print(f"    {stage:22s} {figures}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--latency-rate", type=float, default=1000.0)
+    parser.add_argument(
+        "--latency-rate", type=float, action="append", help="events/s (repeatable; 1000)"
+    )
+    parser.add_argument("--linger-ms", type=int, default=0, help="the paced producer's linger")
+    parser.add_argument(
+        "--idle", type=float, default=0.0, help="measure the caught-up worker idle for S s first"
+    )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--stages", type=float, default=0.0, help="LS_STAGE_REPORT_S (0: off)")
     parser.add_argument("--arm", action="append", help="LABEL[:DIR][:K=V,...] (repeatable)")
@@ -169,21 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         for round_no in range(args.rounds):
             for label, root, env in arms:
                 worker = WorkerProcess({**bench.env, **env}, bench.run_id, root=root)
-                rate = args.latency_rate
-                _say(f"round {round_no}, arm {label}: latency at {rate:.0f}/s")
-                row = _phase(bench, worker, client, args, flips)
-                row |= {"arm": label, "round": round_no}
-                out["rows"].append(row)
-                print(
-                    f"[{label} r{round_no}] p50 {row['p50_ms']:.1f} p99 {row['p99_ms']:.1f} "
-                    f"max {row['max_ms']:.1f} ms; worker-stamped p50 {row['worker_p50_ms']:.1f} "
-                    f"p99 {row['worker_p99_ms']:.1f}; matched {row['matched']}/{row['flips']}; "
-                    f"by window {row['p50_by_window_ms']}; worker cpu "
-                    f"{row['cpu_s'].get('worker0', 0):.1f} s; load {row['loadavg']}",
-                    flush=True,
-                )
-                for stage, figures in row["stages_ms"].items():
-                    print(f"    {stage:22s} {figures}", flush=True)
+                _say(f"round {round_no}, arm {label}: latency at {args.latency_rate or 1000}/s")
+                for row in _phase(bench, worker, client, args, flips):
+                    row |= {"arm": label, "round": round_no}
+                    out["rows"].append(row)
+                    _print_row(label, round_no, row)
                 worker.stop()
         out["loadavg_at_end"] = _loadavg()
     finally:

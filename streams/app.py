@@ -47,7 +47,11 @@ class Worker:
 
 def create_app(settings: Settings, events_partitions: int) -> Worker:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
-    app = app_class(settings.fetch_max_wait_ms, batch_topics=[settings.events_topic])(
+    app = app_class(
+        settings.fetch_max_wait_ms,
+        batch_topics=[settings.events_topic],
+        fetch_min_bytes=settings.fetch_min_bytes,
+    )(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
         store="memory://",

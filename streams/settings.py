@@ -82,6 +82,17 @@ class Settings:
         100,
         "longest a consumer fetch waits on the broker for new data (faust fixes 1500)",
     )
+    fetch_min_bytes: int = _env_field(
+        "LS_FETCH_MIN_BYTES",
+        1,
+        "bytes a consumer fetch waits for on the broker, up to LS_FETCH_MAX_WAIT_MS (1: none)",
+    )
+    redis_turn_pipeline: bool = _env_field(
+        "LS_REDIS_TURN_PIPELINE",
+        True,
+        "send the partitions' profile reads and commits of one event-loop turn as one Redis "
+        "pipeline (1/0; state/turn.py)",
+    )
     switch_interval_ms: float = _env_field(
         "LS_SWITCH_INTERVAL_MS",
         0.5,
@@ -217,7 +228,12 @@ class Settings:
                 f"LS_TOPIC_MIN_INSYNC={self.topic_min_insync!r} must be between 1 and "
                 f"LS_TOPIC_REPLICATION={self.topic_replication!r} (e.g. 2 of 3)"
             )
-        for name in ("api_max_body_bytes", "export_concurrency", "topic_replication"):
+        for name in (
+            "api_max_body_bytes",
+            "export_concurrency",
+            "topic_replication",
+            "fetch_min_bytes",
+        ):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise SettingsError(f"{env}={getattr(self, name)!r} must be at least 1")

@@ -32,8 +32,11 @@ from .producer import IdempotentProducer
 __all__ = ["BatchFetcher", "app_class"]
 
 
-def app_class(fetch_max_wait_ms: int, batch_topics: Iterable[str] = ()) -> type[faust.App]:
-    """A `faust.App` whose worker consumer waits at most `fetch_max_wait_ms` per fetch and
+def app_class(
+    fetch_max_wait_ms: int, batch_topics: Iterable[str] = (), fetch_min_bytes: int = 1
+) -> type[faust.App]:
+    """A `faust.App` whose worker consumer waits at most `fetch_max_wait_ms` per fetch for
+    `fetch_min_bytes` (aiokafka's default 1: the broker answers as soon as any record came) and
     leaves the partitions of `batch_topics` to a `BatchFetcher`."""
     own = frozenset(batch_topics)
 
@@ -41,6 +44,7 @@ def app_class(fetch_max_wait_ms: int, batch_topics: Iterable[str] = ()) -> type[
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when the consumer starts
+            consumer._fetch_min_bytes = fetch_min_bytes
             return consumer
 
     class LsConsumer(faust_aiokafka.Consumer):

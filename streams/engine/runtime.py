@@ -31,6 +31,7 @@ from state import (
     Profile,
     RegistryStore,
 )
+from state.turn import turn_client
 
 from .. import metrics
 from ..clock import now_ms
@@ -140,6 +141,8 @@ class PartitionRuntime:
     ) -> None:
         self.settings = settings
         self.redis = redis
+        self._turn_redis = turn_client(redis) if settings.redis_turn_pipeline else redis
+        """The partitions' client: their MGETs and commits of one loop turn share a pipeline."""
         self.publisher = publisher
         self.keyspace = KeySpace(settings.key_prefix)
         self.registry = RegistryStore(redis, self.keyspace)
@@ -179,7 +182,7 @@ class PartitionRuntime:
         return owner
 
     async def _load(self, partition: int) -> _Owner:
-        store = PartitionStore(self.redis, self.keyspace, partition)
+        store = PartitionStore(self._turn_redis, self.keyspace, partition)
         meta = await store.load_meta()
         await self._check_not_behind(partition, meta.offset)
         # From now on a previous owner (a zombie, or this worker before a rebalance) can

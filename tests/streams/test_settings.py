@@ -68,3 +68,17 @@ def test_a_switch_interval_out_of_range_is_refused(raw: str) -> None:
 def test_an_unknown_event_loop_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"LS_EVENT_LOOP=.tokio. must be one of asyncio, uv"):
         Settings.from_env({"LS_EVENT_LOOP": "tokio"})
+
+
+def test_fetch_min_bytes_is_at_least_one() -> None:
+    assert Settings.from_env({}).fetch_min_bytes == 1
+    assert Settings.from_env({"LS_FETCH_MIN_BYTES": "4096"}).fetch_min_bytes == 4096
+    with pytest.raises(SettingsError, match=r"LS_FETCH_MIN_BYTES=0 must be at least 1"):
+        Settings.from_env({"LS_FETCH_MIN_BYTES": "0"})
+
+
+def test_the_turn_pipeline_is_on_unless_turned_off() -> None:
+    assert Settings.from_env({}).redis_turn_pipeline is True
+    assert Settings.from_env({"LS_REDIS_TURN_PIPELINE": "0"}).redis_turn_pipeline is False
+    with pytest.raises(SettingsError, match=r"LS_REDIS_TURN_PIPELINE='sometimes'"):
+        Settings.from_env({"LS_REDIS_TURN_PIPELINE": "sometimes"})

@@ -1,0 +1,129 @@
+"""TurnRedis on the real Redis: one turn's MGETs and commits share a pipeline, each its own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from state import FencedError, KeySpace, PartitionBatch, PartitionMeta, PartitionStore, Profile
+from state.turn import ALONE_ARGS, ALONE_BYTES, TurnRedis, turn_client
+
+
+class _Counting(TurnRedis):
+    """Counts the pipelines and single commands it sends."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(redis)
+        self.pipelines: list[int] = []
+        self.singles = 0
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        async def counted(raise_on_error: bool = True) -> Any:
+            self.pipelines.append(len(pipe.command_stack))
+            return await execute(raise_on_error)
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.singles += 1
+        return await super().execute_command(*args, **options)
+
+
+async def _commit_one(
+    store: PartitionStore, meta: PartitionMeta, customer_id: str, offset: int
+) -> int:
+    batch = PartitionBatch(store.keys, meta)  # no await before the commit: one turn
+    batch.profiles[customer_id] = Profile(customer_id, {"n": offset})
+    batch.new_customers.append(customer_id)
+    batch.offset = offset
+    return await store.commit(meta.ver, batch)
+
+
+async def test_commits_of_one_turn_share_a_pipeline_and_fail_on_their_own(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    turn = _Counting(aredis)
+    stores = [PartitionStore(turn, keyspace, p) for p in range(4)]
+    metas = [await store.load_meta() for store in stores]  # and each store's ordinal counter
+    # partition 2 is fenced: another owner moved its version on
+    await PartitionStore(aredis, keyspace, 2).claim(0)
+    turn.pipelines.clear()
+    results = await asyncio.gather(
+        *(_commit_one(s, metas[p], f"c{p}", 10 + p) for p, s in enumerate(stores)),
+        return_exceptions=True,
+    )
+    assert turn.pipelines == [4]  # the four EVALSHAs went out together
+    assert [r if isinstance(r, int) else type(r) for r in results] == [1, 1, FencedError, 1]
+    for p in range(4):
+        meta = await PartitionStore(aredis, keyspace, p).load_meta()
+        assert meta.offset == (-1 if p == 2 else 10 + p)
+    # profile loads of one turn share one too, each caller gets its own partition's profiles
+    turn.pipelines.clear()
+    loaded = await asyncio.gather(
+        *(s.load_profiles([f"c{p}", "nobody"]) for p, s in enumerate(stores))
+    )
+    assert turn.pipelines == [4]
+    for p, (found, missing) in enumerate(loaded):
+        assert missing is None
+        assert (found is None) if p == 2 else (found is not None and found.attrs == {"n": 10 + p})
+
+
+async def test_a_lone_command_goes_alone_and_a_missing_script_is_loaded(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    turn = _Counting(aredis)
+    store = PartitionStore(turn, keyspace, 0)
+    meta = await store.load_meta()
+    await aredis.script_flush()  # the commit's EVALSHA finds no script: NOSCRIPT, then it loads
+    singles = turn.singles
+    assert await _commit_one(store, meta, "c1", 5) == 1
+    assert turn.pipelines == []
+    assert turn.singles > singles
+    (found,) = await store.load_profiles(["c1"])
+    assert found is not None and found.attrs == {"n": 5}
+
+
+async def test_a_lost_connection_fails_every_command_of_the_turn(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    turn = TurnRedis(aredis)
+    await turn.mget(["warm"])  # a connection in the pool
+    broken = TurnRedis(Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.5))
+    results = await asyncio.gather(broken.mget(["a"]), broken.mget(["b"]), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) or "Connect" in type(r).__name__ for r in results)
+    assert await turn.mget(["a", "b"]) == [None, None]
+
+
+def test_a_cluster_client_is_left_as_it_is() -> None:
+    from redis.asyncio.cluster import RedisCluster
+
+    cluster = RedisCluster.__new__(RedisCluster)  # no connection: only its type matters
+    assert turn_client(cluster) is cluster  # type: ignore[arg-type]
+    plain = Redis()
+    assert isinstance(turn_client(plain), TurnRedis)
+
+
+@pytest.mark.parametrize("keys", [["a"], "a"])
+async def test_mget_takes_a_list_or_one_key(aredis: Redis, keys: Any) -> None:
+    assert await TurnRedis(aredis).mget(keys) == [None]
+
+
+async def test_a_large_command_goes_alone_and_the_small_ones_still_share(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    turn = _Counting(aredis)
+    many = [f"{{{keyspace.prefix}}}:k{n}" for n in range(ALONE_ARGS + 1)]
+    small = [turn.mget([f"{{{keyspace.prefix}}}:a"]), turn.mget([f"{{{keyspace.prefix}}}:b"])]
+    big_keys, big_bytes = turn.mget(many), turn.evalsha("0" * 40, 0, b"x" * (ALONE_BYTES + 1))
+    results = await asyncio.gather(*small, big_keys, big_bytes, return_exceptions=True)
+    assert turn.pipelines == [2]  # the two small MGETs; the large ones went on their own
+    assert results[:2] == [[None], [None]] and results[2] == [None] * len(many)
+    assert isinstance(results[3], NoScriptError)
