@@ -406,6 +406,53 @@ class PartitionEngine:
                 return False
         return True
 
+    def independent(self, order: Sequence[str]) -> bool:
+        """True when no segment of `order` has dynamic dependents (`in_segment`) nor uses
+        another of `order`: `evaluate` of `order` then records exactly the flips `flips` finds
+        with the memberships before, in the same (rank) order, and evaluates nothing else."""
+        index = self._index
+        among = set(order)
+        return all(
+            not index.dependents.get(sid) and not (self.segments[sid].segments & among)
+            for sid in order
+        )
+
+    def flips(
+        self, profile: Profile, order: Sequence[str], view: ProfileView, now: int
+    ) -> list[str] | None:
+        """The segments of `order` whose evaluation differs from the customer's membership, in
+        order; None when none does. Side-effect free, like `unchanged` (it evaluates all of
+        `order`)."""
+        evaluators = self._index.evaluators
+        members = profile.segments
+        found: list[str] | None = None
+        for sid in order:
+            try:
+                member = evaluators[sid](view, now)
+            except Exception as exc:
+                raise SegmentFailed(sid, exc) from exc
+            if member != (sid in members):
+                if found is None:
+                    found = [sid]
+                else:
+                    found.append(sid)
+        return found
+
+    def record_flips(
+        self,
+        batch: PartitionBatch,
+        profile: Profile,
+        flips: Sequence[str],
+        now: int,
+        cause: str,
+        stats: TaskStats,
+    ) -> None:
+        """Record what `flips` found of an `independent` order (its evaluations are counted
+        by `count_unchanged`): what `evaluate` records for the same evaluation."""
+        members = profile.segments
+        for sid in flips:
+            self._record(batch, profile, sid, sid not in members, now, cause, stats)
+
     def count_unchanged(
         self,
         order: Sequence[str],
