@@ -389,23 +389,6 @@ class PartitionEngine:
         rank = self._index.rank
         return sorted({s for s in segment_ids if s in rank}, key=rank.__getitem__)
 
-    def unchanged(
-        self, profile: Profile, order: Sequence[str], view: ProfileView, now: int
-    ) -> bool:
-        """True when evaluating `order` (known segment ids in rank order) changes no membership
-        of the customer: nothing to write. Side-effect free (evaluators are pure), so a caller
-        told False runs `evaluate` on the same seeds, which evaluates them again and records."""
-        evaluators = self._index.evaluators
-        members = profile.segments
-        for sid in order:
-            try:
-                member = evaluators[sid](view, now)
-            except Exception as exc:
-                raise SegmentFailed(sid, exc) from exc
-            if member != (sid in members):
-                return False
-        return True
-
     def independent(self, order: Sequence[str]) -> bool:
         """True when no segment of `order` has dynamic dependents (`in_segment`) nor uses
         another of `order`: `evaluate` of `order` then records exactly the flips `flips` finds
@@ -420,9 +403,10 @@ class PartitionEngine:
     def flips(
         self, profile: Profile, order: Sequence[str], view: ProfileView, now: int
     ) -> list[str] | None:
-        """The segments of `order` whose evaluation differs from the customer's membership, in
-        order; None when none does. Side-effect free, like `unchanged` (it evaluates all of
-        `order`)."""
+        """The segments of `order` (known segment ids in rank order) whose evaluation differs
+        from the customer's membership, in order; None when none does: nothing to write.
+        Side-effect free (evaluators are pure), so a caller may run `evaluate` on the same
+        seeds after it, which evaluates them again and records."""
         evaluators = self._index.evaluators
         members = profile.segments
         found: list[str] | None = None
@@ -461,7 +445,7 @@ class PartitionEngine:
         stats: TaskStats,
         flush: bool = False,
     ) -> None:
-        """Count the evaluations of `customers` for whom `unchanged` was True, as `evaluate`
+        """Count the evaluations of `customers` for whom `flips` was None, as `evaluate`
         would have counted them one by one; the metrics are updated with `flush` (the end of a
         chunk) or by the next `evaluate`."""
         if customers:

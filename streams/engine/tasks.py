@@ -52,13 +52,11 @@ def evaluate_chunk(
         # one snapshot for the evaluation and the timer (a task adds no events)
         view = profile.snapshot(cutoff)
         try:
-            if direct:
-                flips = engine.flips(profile, order, view, now)
+            flips = engine.flips(profile, order, view, now)
+            same = flips is None
+            if flips is not None and direct:
+                engine.record_flips(batch, profile, flips, now, cause, stats)
                 same = True  # evaluated once: counted in bulk, the flips recorded here
-                if flips is not None:
-                    engine.record_flips(batch, profile, flips, now, cause, stats)
-            else:
-                same = engine.unchanged(profile, order, view, now)
         except SegmentFailed:
             same = False  # `_evaluate_one` meets it again and fails it
         if same:
