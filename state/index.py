@@ -70,16 +70,24 @@ async def customers_from(
 ) -> list[tuple[int, str]]:
     """Up to `count` (ordinal, id) of the customers with an ordinal >= `start`, in order."""
     end = int(await redis.hget(keys.meta, "ord") or 0)
-    out: list[tuple[int, str]] = []
+    ordinals: list[int] = []
+    ids: list[str] = []
     bucket = start // BUCKET
-    while len(out) < count and bucket * BUCKET < end:
-        span = min((count - len(out)) // BUCKET + 1, (end - 1) // BUCKET + 1 - bucket)
+    while len(ids) < count and bucket * BUCKET < end:
+        span = min((count - len(ids)) // BUCKET + 1, (end - 1) // BUCKET + 1 - bucket)
         pipe = redis.pipeline(transaction=False)
         for number in range(bucket, bucket + span):
             pipe.hgetall(keys.ids(number))
         for number, raw in zip(range(bucket, bucket + span), await pipe.execute(), strict=True):
+            # a bucket's fields are its ordinals' offsets (< BUCKET): placed, not sorted
+            slots: list[bytes | str | None] = [None] * BUCKET
+            for field, value in raw.items():
+                slots[int(field)] = value
             base = number * BUCKET
-            found = sorted((base + int(f), as_text(v)) for f, v in raw.items())
-            out.extend(item for item in found if item[0] >= start)
+            for offset in range(max(start - base, 0), BUCKET):
+                value = slots[offset]
+                if value is not None:
+                    ordinals.append(base + offset)
+                    ids.append(value.decode() if isinstance(value, bytes) else value)
         bucket += span
-    return out[:count]
+    return list(zip(ordinals[:count], ids[:count], strict=True))

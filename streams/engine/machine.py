@@ -389,22 +389,53 @@ class PartitionEngine:
         rank = self._index.rank
         return sorted({s for s in segment_ids if s in rank}, key=rank.__getitem__)
 
-    def unchanged(
+    def independent(self, order: Sequence[str]) -> bool:
+        """True when no segment of `order` has dynamic dependents (`in_segment`) nor uses
+        another of `order`: `evaluate` of `order` then records exactly the flips `flips` finds
+        with the memberships before, in the same (rank) order, and evaluates nothing else."""
+        index = self._index
+        among = set(order)
+        return all(
+            not index.dependents.get(sid) and not (self.segments[sid].segments & among)
+            for sid in order
+        )
+
+    def flips(
         self, profile: Profile, order: Sequence[str], view: ProfileView, now: int
-    ) -> bool:
-        """True when evaluating `order` (known segment ids in rank order) changes no membership
-        of the customer: nothing to write. Side-effect free (evaluators are pure), so a caller
-        told False runs `evaluate` on the same seeds, which evaluates them again and records."""
+    ) -> list[str] | None:
+        """The segments of `order` (known segment ids in rank order) whose evaluation differs
+        from the customer's membership, in order; None when none does: nothing to write.
+        Side-effect free (evaluators are pure), so a caller may run `evaluate` on the same
+        seeds after it, which evaluates them again and records."""
         evaluators = self._index.evaluators
         members = profile.segments
+        found: list[str] | None = None
         for sid in order:
             try:
                 member = evaluators[sid](view, now)
             except Exception as exc:
                 raise SegmentFailed(sid, exc) from exc
             if member != (sid in members):
-                return False
-        return True
+                if found is None:
+                    found = [sid]
+                else:
+                    found.append(sid)
+        return found
+
+    def record_flips(
+        self,
+        batch: PartitionBatch,
+        profile: Profile,
+        flips: Sequence[str],
+        now: int,
+        cause: str,
+        stats: TaskStats,
+    ) -> None:
+        """Record what `flips` found of an `independent` order (its evaluations are counted
+        by `count_unchanged`): what `evaluate` records for the same evaluation."""
+        members = profile.segments
+        for sid in flips:
+            self._record(batch, profile, sid, sid not in members, now, cause, stats)
 
     def count_unchanged(
         self,
@@ -414,7 +445,7 @@ class PartitionEngine:
         stats: TaskStats,
         flush: bool = False,
     ) -> None:
-        """Count the evaluations of `customers` for whom `unchanged` was True, as `evaluate`
+        """Count the evaluations of `customers` for whom `flips` was None, as `evaluate`
         would have counted them one by one; the metrics are updated with `flush` (the end of a
         chunk) or by the next `evaluate`."""
         if customers:

@@ -2,8 +2,10 @@
 `benchmarks.engine_only`.
 
 A customer whose memberships the task does not change costs one side-effect-free evaluation
-per task segment and the timer of the task's own segments, counted in bulk; one whose
-membership changes goes through `PartitionEngine.evaluate` (recorded with its dependents).
+per task segment and the timer of the task's own segments, counted in bulk. One whose
+membership changes goes through `PartitionEngine.evaluate` (recorded with its dependents),
+unless no task segment has dependents nor uses another (`PartitionEngine.independent`, the
+usual activation of one segment): then the one evaluation's flips are recorded as they are.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def evaluate_chunk(
     cutoff = now - engine.config.history_max_age_ms
     order = engine.ordered(refresh_ids)
     timers = engine.task_timers(order)
+    direct = engine.independent(order)
     quiet = 0
     for profile in loaded:
         if profile is None:
@@ -49,7 +52,11 @@ def evaluate_chunk(
         # one snapshot for the evaluation and the timer (a task adds no events)
         view = profile.snapshot(cutoff)
         try:
-            same = engine.unchanged(profile, order, view, now)
+            flips = engine.flips(profile, order, view, now)
+            same = flips is None
+            if flips is not None and direct:
+                engine.record_flips(batch, profile, flips, now, cause, stats)
+                same = True  # evaluated once: counted in bulk, the flips recorded here
         except SegmentFailed:
             same = False  # `_evaluate_one` meets it again and fails it
         if same:
@@ -63,6 +70,7 @@ def evaluate_chunk(
             if len(order) != len(refresh_ids):  # a segment failed: the others go on
                 order = engine.ordered(refresh_ids)
                 timers = engine.task_timers(order)
+                direct = engine.independent(order)
         engine.schedule_task(batch, profile, now, timers, view)
     engine.count_unchanged(order, quiet, cause, stats, flush=True)
 

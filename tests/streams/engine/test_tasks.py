@@ -33,6 +33,7 @@ CATALOG = (
     _applied("spender", _spent(100)),
     _applied("de-spender", {"all": [{"in_segment": "de"}, {"in_segment": "spender"}]}),
     _applied("timed", {"event": "login", "agg": "count", "within": "2d", "op": "gte", "value": 1}),
+    _applied("fr-or-spent", {"any": [{"attr": "country", "op": "eq", "value": "FR"}, _spent(40)]}),
 )
 TASKS = [
     ["de"],
@@ -42,6 +43,10 @@ TASKS = [
     ["de-spender"],
     ["timed", "spender"],
     ["never"],
+    # independent (no dependents, none uses another): a change is recorded from one evaluation
+    ["fr-or-spent"],
+    ["timed", "fr-or-spent"],
+    ["de-spender", "timed", "fr-or-spent", "never"],
 ]
 
 customer = st.tuples(
@@ -113,6 +118,18 @@ def test_a_chunk_writes_what_evaluating_each_customer_writes(
     assert _written(fast, fast_stats, fast_loaded) == _written(plain, plain_stats, plain_loaded)
     assert engines[0].evaluations == engines[1].evaluations
     assert progress == {"failed": {}, "skipped": {}}
+
+
+def test_independent_orders_are_those_whose_flips_evaluate_records_alone() -> None:
+    """A segment with a dynamic dependent, or one that uses another segment of the task, makes
+    `evaluate` do more than record the flips of one evaluation: the full path then."""
+    engine = PartitionEngine(
+        0, EngineConfig("m", 100, 30 * DAY), {s.segment_id: s for s in CATALOG}
+    )
+    assert engine.independent(["fr-or-spent", "timed", "de-spender"])
+    assert engine.independent([])
+    assert not engine.independent(["spender"])  # de-spender uses it
+    assert not engine.independent(["de", "fr-or-spent"])
 
 
 def _counted(cause: str) -> tuple[float, float, float]:
