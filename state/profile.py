@@ -19,6 +19,8 @@ import msgpack
 
 from segment_rules import EventRecord, EventSeries
 
+from ._codec import bin_header, msgpack_header
+
 __all__ = ["Profile", "ProfileSnapshot"]
 
 _PACKER = msgpack.Packer(use_bin_type=True)
@@ -31,24 +33,6 @@ RECENT_IDS = 256
 
 def _digest(event_id: str) -> bytes:
     return hashlib.blake2b(event_id.encode(), digest_size=_ID_DIGEST).digest()
-
-
-def _header(count: int, fix: int, wider: int) -> bytes:
-    """A msgpack array (fix 0x90, wider 0xdc) or map (0x80, 0xde) header of `count` items."""
-    if count < 16:
-        return bytes((fix | count,))
-    if count < 0x10000:
-        return bytes((wider,)) + count.to_bytes(2, "big")
-    return bytes((wider + 1,)) + count.to_bytes(4, "big")
-
-
-def _bin_header(size: int) -> bytes:
-    """The msgpack bin 8/16/32 header of `size` bytes (what `packb(bytes)` starts with)."""
-    if size < 0x100:
-        return bytes((0xC4, size))
-    if size < 0x10000:
-        return b"\xc5" + size.to_bytes(2, "big")
-    return b"\xc6" + size.to_bytes(4, "big")
 
 
 _TYPE_NAMES: dict[str, bytes] = {}
@@ -87,7 +71,7 @@ class _EncodedRecords:
             self.first = self.start = 0
 
     def encode(self) -> bytes:
-        header = _header(len(self.sizes) - self.first, 0x90, 0xDC)
+        header = msgpack_header(len(self.sizes) - self.first, 0x90, 0xDC)
         return header + memoryview(self.body)[self.start :]
 
 
@@ -188,7 +172,7 @@ class Profile:
         if attrs is None:
             attrs = self._packed_attrs = pack(self.attrs)
         parts: list[bytes | bytearray | memoryview] = [b"\x85\xa1a", attrs, b"\xa1e"]
-        parts.append(_header(len(kept), 0x80, 0xDE))
+        parts.append(msgpack_header(len(kept), 0x80, 0xDE))
         encoded = self._encoded
         names = _TYPE_NAMES
         for event_type, series in kept:
@@ -203,7 +187,7 @@ class Profile:
             parts.append(name)
             parts.append(records.encode())
         parts.append(b"\xa1r")
-        parts.append(_bin_header(len(self.recent_ids)))
+        parts.append(bin_header(len(self.recent_ids)))
         parts.append(self.recent_ids)
         parts.append(b"\xa1m")
         parts.append(pack(sorted(self.segments)))
