@@ -70,9 +70,10 @@ class _EncodedRecords:
             del sizes[: self.first]
             self.first = self.start = 0
 
-    def encode(self) -> bytes:
-        header = msgpack_header(len(self.sizes) - self.first, 0x90, 0xDC)
-        return header + memoryview(self.body)[self.start :]
+    def encode_into(self, parts: list[bytes | bytearray | memoryview]) -> None:
+        """Append the records' msgpack array to `parts` (header, then the body uncopied)."""
+        parts.append(msgpack_header(len(self.sizes) - self.first, 0x90, 0xDC))
+        parts.append(self.body if not self.start else memoryview(self.body)[self.start :])
 
 
 class Profile:
@@ -185,7 +186,7 @@ class Profile:
                 if len(names) < _MAX_TYPE_NAMES:
                     names[event_type] = name
             parts.append(name)
-            parts.append(records.encode())
+            records.encode_into(parts)
         parts.append(b"\xa1r")
         parts.append(bin_header(len(self.recent_ids)))
         parts.append(self.recent_ids)
@@ -255,11 +256,12 @@ class Profile:
         lost events (the engine re-evaluates their segments)."""
         if ts <= cutoff_ms:
             return False
-        series = self.events.get(event_type)
+        events = self.events
+        series = events.get(event_type)
         if series is None:
-            series = self.events[event_type] = EventSeries()
+            series = events[event_type] = EventSeries()
         record = EventRecord(ts, dict(props))
-        in_order = not series or series[-1].ts <= ts
+        in_order = not series or series.last_ts() <= ts
         series.add(record)
         encoded = self._encoded.get(event_type)
         if encoded is not None:
