@@ -83,6 +83,7 @@ class Profile:
         "_encoded",
         "_events",
         "_packed_attrs",
+        "_packed_members",
         "_raw",
         "_stored",
         "attrs",
@@ -120,6 +121,9 @@ class Profile:
         self._packed_attrs: bytes | None = None
         """`attrs` packed by the last encode; `upsert_attributes` forgets it (attributes are
         changed through it only)."""
+        self._packed_members: tuple[frozenset[str], bytes] | None = None
+        """The memberships the last encode packed and their bytes (sorted): reused while
+        `segments` holds the same ids (checked by set equality: cheaper than sorting)."""
         self.ordinal: int | None = None
         """The customer's number on its partition (`state.ordinals`): set when the profile is
         loaded, or by the commit that first stores it."""
@@ -163,7 +167,7 @@ class Profile:
                     (
                         memoryview(blob)[: len(blob) - len(tail)],
                         b"\xa1m",
-                        pack(sorted(self.segments)),
+                        self._members_bytes(),
                         b"\xa1w",
                         pack(self.wake),
                     )
@@ -191,10 +195,20 @@ class Profile:
         parts.append(bin_header(len(self.recent_ids)))
         parts.append(self.recent_ids)
         parts.append(b"\xa1m")
-        parts.append(pack(sorted(self.segments)))
+        parts.append(self._members_bytes())
         parts.append(b"\xa1w")
         parts.append(pack(self.wake))
         return b"".join(parts)
+
+    def _members_bytes(self) -> bytes:
+        """`pack(sorted(self.segments))`, from the last encode's when they are the same."""
+        segments = self.segments
+        packed = self._packed_members
+        if packed is not None and packed[0] == segments:
+            return packed[1]
+        blob: bytes = _PACKER.pack(sorted(segments))
+        self._packed_members = (frozenset(segments), blob)
+        return blob
 
     @classmethod
     def decode(cls, customer_id: str, blob: bytes) -> Profile:
