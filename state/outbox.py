@@ -51,6 +51,11 @@ class OutboxRecord:
     def _astuple(self) -> tuple[object, ...]:
         return (self.topic, self.key, self.value, self.partition, self.headers)
 
+    def __reduce__(self) -> tuple[type[OutboxRecord], tuple[object, ...]]:
+        """Pickled and copied by its fields, as the dataclass was (a native class has no
+        argument-free constructor for the default protocol)."""
+        return (OutboxRecord, self._astuple())
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OutboxRecord):
             return NotImplemented

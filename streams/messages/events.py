@@ -65,6 +65,11 @@ class Event:
     def _astuple(self) -> tuple[str, str, str, int, dict[str, Any]]:
         return (self.event_id, self.customer_id, self.type, self.ts, self.properties)
 
+    def __reduce__(self) -> tuple[type[Event], tuple[object, ...]]:
+        """Pickled and copied by its fields, as the dataclass was (a native class has no
+        argument-free constructor for the default protocol)."""
+        return (Event, self._astuple())
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
             return NotImplemented

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import msgpack
 import pytest
 from hypothesis import given, settings
@@ -48,6 +51,8 @@ def test_a_record_is_an_immutable_value() -> None:
     assert repr(record) == (
         "OutboxRecord(topic='t', key=b'k', value=b'v', partition=None, headers=())"
     )
+    task = OutboxRecord("t", b"", b"v", 3, (("ls-task", b"1"),))
+    assert pickle.loads(pickle.dumps(task)) == task == copy.deepcopy(task) == copy.copy(task)
     if BUILD.compiled:  # a native class: its `Final` attributes cannot be set (mypy: never)
         with pytest.raises(AttributeError):
             record.value = b"w"  # type: ignore[misc]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import pickle
 
 import msgpack
 import pytest
@@ -47,6 +49,7 @@ def test_an_event_is_an_immutable_value() -> None:
     )
     with pytest.raises(TypeError):  # its properties are a dict, as the dataclass's were
         hash(event)
+    assert pickle.loads(pickle.dumps(event)) == event == copy.deepcopy(event) == copy.copy(event)
     if BUILD.compiled:  # a native class: its `Final` attributes cannot be set (mypy: never)
         with pytest.raises(AttributeError):
             event.ts = 0  # type: ignore[misc]
