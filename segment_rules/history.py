@@ -310,6 +310,10 @@ class EventSeries(Sequence[EventRecord]):
     def first_ts(self) -> int:
         return self._ts[self.head]
 
+    def last_ts(self) -> int:
+        """The newest kept event's time (the series must not be empty)."""
+        return self._ts[-1]
+
     def after(self, ts: int) -> int:
         """Absolute position of the first event later than ``ts`` (at least ``head``)."""
         return bisect_right(self._ts, ts, lo=self.head)

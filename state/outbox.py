@@ -11,27 +11,64 @@ older version holds one record; both kinds are read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
 
+import msgpack
 from redis.asyncio import Redis
 
-from ._codec import pack, unpack
+from ._codec import bin_header, msgpack_header, pack, unpack
 from ._redis import as_bytes
 
 __all__ = ["OutboxRecord", "pack_entry", "read_outbox", "trim_outbox", "unpack_records"]
 
 
-@dataclass(frozen=True, slots=True)
 class OutboxRecord:
-    """One message to publish, committed with the state that produced it."""
+    """One message to publish, committed with the state that produced it.
 
-    topic: str
-    key: bytes | None
-    value: bytes
-    partition: int | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()
+    An immutable value (the frozen-dataclass contract: attributes read only, `==`, `hash`,
+    `repr`), written as a plain class with `Final` attributes because the engine makes one per
+    membership change: the compiled build makes it a native class whose attributes cannot be
+    set (~0.07 µs to build, where a frozen dataclass's generated `__init__` takes ~2.6 µs).
+    """
+
+    __slots__ = ("headers", "key", "partition", "topic", "value")
+
+    def __init__(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
+        self.topic: Final = topic
+        self.key: Final = key
+        self.value: Final = value
+        self.partition: Final = partition
+        self.headers: Final = headers
+
+    def _astuple(self) -> tuple[object, ...]:
+        return (self.topic, self.key, self.value, self.partition, self.headers)
+
+    def __reduce__(self) -> tuple[type[OutboxRecord], tuple[object, ...]]:
+        """Pickled and copied by its fields, as the dataclass was (a native class has no
+        argument-free constructor for the default protocol)."""
+        return (OutboxRecord, self._astuple())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OutboxRecord):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    def __hash__(self) -> int:
+        return hash(self._astuple())
+
+    def __repr__(self) -> str:
+        return (
+            f"OutboxRecord(topic={self.topic!r}, key={self.key!r}, value={self.value!r}, "
+            f"partition={self.partition!r}, headers={self.headers!r})"
+        )
 
     def fields(self) -> list[Any]:
         return [self.topic, self.key, self.value, self.partition, [list(h) for h in self.headers]]
@@ -41,9 +78,36 @@ class OutboxRecord:
         return pack(self.fields())
 
 
-def pack_entry(records: Iterable[OutboxRecord]) -> bytes:
-    """The records of one commit as one outbox entry."""
-    return pack([r.fields() for r in records])
+_PACK = msgpack.Packer(use_bin_type=True).pack
+"""One packer for the process (`packb` builds one per call); the event loop is one thread."""
+_TOPICS: dict[str, bytes] = {}
+"""Topic -> its packed name (a handful per worker)."""
+_MAX_TOPICS = 1024
+
+
+def pack_entry(records: Sequence[OutboxRecord]) -> bytes:
+    """The records of one commit as one outbox entry: the bytes of
+    `pack([r.fields() for r in records])`, joined from each record's parts without building
+    its list (one per membership change: `tests/state/test_outbox.py` compares both)."""
+    parts: list[bytes] = [msgpack_header(len(records), 0x90, 0xDC)]
+    topics = _TOPICS
+    for record in records:
+        headers = record.headers
+        partition = record.partition
+        if headers or partition is not None:  # tasks and their headers: rare
+            parts.append(_PACK(record.fields()))
+            continue
+        topic = topics.get(record.topic)
+        if topic is None:
+            topic = _PACK(record.topic)
+            if len(topics) < _MAX_TOPICS:
+                topics[record.topic] = topic
+        key = record.key
+        value = record.value
+        parts.append(b"\x95" + topic)
+        parts.append(b"\xc0" if key is None else bin_header(len(key)) + key)
+        parts.append(bin_header(len(value)) + value + b"\xc0\x90")
+    return b"".join(parts)
 
 
 def _record(fields: list[Any]) -> OutboxRecord:

@@ -19,6 +19,8 @@ import msgpack
 
 from segment_rules import EventRecord, EventSeries
 
+from ._codec import bin_header, msgpack_header
+
 __all__ = ["Profile", "ProfileSnapshot"]
 
 _PACKER = msgpack.Packer(use_bin_type=True)
@@ -31,24 +33,6 @@ RECENT_IDS = 256
 
 def _digest(event_id: str) -> bytes:
     return hashlib.blake2b(event_id.encode(), digest_size=_ID_DIGEST).digest()
-
-
-def _header(count: int, fix: int, wider: int) -> bytes:
-    """A msgpack array (fix 0x90, wider 0xdc) or map (0x80, 0xde) header of `count` items."""
-    if count < 16:
-        return bytes((fix | count,))
-    if count < 0x10000:
-        return bytes((wider,)) + count.to_bytes(2, "big")
-    return bytes((wider + 1,)) + count.to_bytes(4, "big")
-
-
-def _bin_header(size: int) -> bytes:
-    """The msgpack bin 8/16/32 header of `size` bytes (what `packb(bytes)` starts with)."""
-    if size < 0x100:
-        return bytes((0xC4, size))
-    if size < 0x10000:
-        return b"\xc5" + size.to_bytes(2, "big")
-    return b"\xc6" + size.to_bytes(4, "big")
 
 
 _TYPE_NAMES: dict[str, bytes] = {}
@@ -86,9 +70,10 @@ class _EncodedRecords:
             del sizes[: self.first]
             self.first = self.start = 0
 
-    def encode(self) -> bytes:
-        header = _header(len(self.sizes) - self.first, 0x90, 0xDC)
-        return header + memoryview(self.body)[self.start :]
+    def encode_into(self, parts: list[bytes | bytearray | memoryview]) -> None:
+        """Append the records' msgpack array to `parts` (header, then the body uncopied)."""
+        parts.append(msgpack_header(len(self.sizes) - self.first, 0x90, 0xDC))
+        parts.append(self.body if not self.start else memoryview(self.body)[self.start :])
 
 
 class Profile:
@@ -98,6 +83,7 @@ class Profile:
         "_encoded",
         "_events",
         "_packed_attrs",
+        "_packed_members",
         "_raw",
         "_stored",
         "attrs",
@@ -135,6 +121,9 @@ class Profile:
         self._packed_attrs: bytes | None = None
         """`attrs` packed by the last encode; `upsert_attributes` forgets it (attributes are
         changed through it only)."""
+        self._packed_members: tuple[frozenset[str], bytes] | None = None
+        """The memberships the last encode packed and their bytes (sorted): reused while
+        `segments` holds the same ids (checked by set equality: cheaper than sorting)."""
         self.ordinal: int | None = None
         """The customer's number on its partition (`state.ordinals`): set when the profile is
         loaded, or by the commit that first stores it."""
@@ -178,7 +167,7 @@ class Profile:
                     (
                         memoryview(blob)[: len(blob) - len(tail)],
                         b"\xa1m",
-                        pack(sorted(self.segments)),
+                        self._members_bytes(),
                         b"\xa1w",
                         pack(self.wake),
                     )
@@ -188,7 +177,7 @@ class Profile:
         if attrs is None:
             attrs = self._packed_attrs = pack(self.attrs)
         parts: list[bytes | bytearray | memoryview] = [b"\x85\xa1a", attrs, b"\xa1e"]
-        parts.append(_header(len(kept), 0x80, 0xDE))
+        parts.append(msgpack_header(len(kept), 0x80, 0xDE))
         encoded = self._encoded
         names = _TYPE_NAMES
         for event_type, series in kept:
@@ -201,15 +190,25 @@ class Profile:
                 if len(names) < _MAX_TYPE_NAMES:
                     names[event_type] = name
             parts.append(name)
-            parts.append(records.encode())
+            records.encode_into(parts)
         parts.append(b"\xa1r")
-        parts.append(_bin_header(len(self.recent_ids)))
+        parts.append(bin_header(len(self.recent_ids)))
         parts.append(self.recent_ids)
         parts.append(b"\xa1m")
-        parts.append(pack(sorted(self.segments)))
+        parts.append(self._members_bytes())
         parts.append(b"\xa1w")
         parts.append(pack(self.wake))
         return b"".join(parts)
+
+    def _members_bytes(self) -> bytes:
+        """`pack(sorted(self.segments))`, from the last encode's when they are the same."""
+        segments = self.segments
+        packed = self._packed_members
+        if packed is not None and packed[0] == segments:
+            return packed[1]
+        blob: bytes = _PACKER.pack(sorted(segments))
+        self._packed_members = (frozenset(segments), blob)
+        return blob
 
     @classmethod
     def decode(cls, customer_id: str, blob: bytes) -> Profile:
@@ -271,11 +270,12 @@ class Profile:
         lost events (the engine re-evaluates their segments)."""
         if ts <= cutoff_ms:
             return False
-        series = self.events.get(event_type)
+        events = self.events
+        series = events.get(event_type)
         if series is None:
-            series = self.events[event_type] = EventSeries()
+            series = events[event_type] = EventSeries()
         record = EventRecord(ts, dict(props))
-        in_order = not series or series[-1].ts <= ts
+        in_order = not series or series.last_ts() <= ts
         series.add(record)
         encoded = self._encoded.get(event_type)
         if encoded is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 
@@ -43,13 +43,46 @@ class Incoming:
         return any(name == TASK_HEADER for name, _ in self.headers)
 
 
-@dataclass(frozen=True, slots=True)
 class Event:
-    event_id: str
-    customer_id: str
-    type: str
-    ts: int
-    properties: dict[str, Any]
+    """One input event, validated (`decode_event`).
+
+    An immutable value (the frozen-dataclass contract: attributes read only, `==`, `repr`),
+    written as a plain class with `Final` attributes because one is made per event: the
+    compiled build makes it a native class whose attributes cannot be set (~0.1 µs to build,
+    where a frozen dataclass's generated `__init__` takes ~3.9 µs)."""
+
+    __slots__ = ("customer_id", "event_id", "properties", "ts", "type")
+
+    def __init__(
+        self, event_id: str, customer_id: str, type: str, ts: int, properties: dict[str, Any]
+    ) -> None:
+        self.event_id: Final = event_id
+        self.customer_id: Final = customer_id
+        self.type: Final = type
+        self.ts: Final = ts
+        self.properties: Final = properties
+
+    def _astuple(self) -> tuple[str, str, str, int, dict[str, Any]]:
+        return (self.event_id, self.customer_id, self.type, self.ts, self.properties)
+
+    def __reduce__(self) -> tuple[type[Event], tuple[object, ...]]:
+        """Pickled and copied by its fields, as the dataclass was (a native class has no
+        argument-free constructor for the default protocol)."""
+        return (Event, self._astuple())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    def __hash__(self) -> int:
+        return hash(self._astuple())  # raises, as the dataclass did: properties is a dict
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(event_id={self.event_id!r}, customer_id={self.customer_id!r}, "
+            f"type={self.type!r}, ts={self.ts!r}, properties={self.properties!r})"
+        )
 
 
 _PACKER = msgpack.Packer(use_bin_type=True)

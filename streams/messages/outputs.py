@@ -19,18 +19,30 @@ _ENTERED_AT = _PACK("change") + _PACK("entered") + _PACK("at")
 _EXITED_AT = _PACK("change") + _PACK("exited") + _PACK("at")
 _CAUSE = _PACK("cause")
 _SEQ = _PACK("seq")
-_PACKED: dict[str, bytes] = {}
-"""Segment id or cause -> its packed bytes (a few hundred distinct per worker)."""
+_HEADS: dict[str, bytes] = {}
+"""Segment id -> the map's bytes up to the customer id's value (a few hundred per worker)."""
+_CAUSES: dict[str, bytes] = {}
+"""Cause -> the bytes from the ``cause`` key to the ``seq`` value (a handful)."""
 _PACKED_MAX = 65_536
 
 
-def _packed(text: str) -> bytes:
-    packed = _PACKED.get(text)
+def _head(segment_id: str) -> bytes:
+    head = _HEADS.get(segment_id)
+    if head is None:
+        head = _SEGMENT_ID + _PACK(segment_id) + _CUSTOMER_ID
+        if len(_HEADS) >= _PACKED_MAX:
+            _HEADS.clear()
+        _HEADS[segment_id] = head
+    return head
+
+
+def _cause(cause: str) -> bytes:
+    packed = _CAUSES.get(cause)
     if packed is None:
-        packed = _PACK(text)
-        if len(_PACKED) >= _PACKED_MAX:
-            _PACKED.clear()
-        _PACKED[text] = packed
+        packed = _CAUSE + _PACK(cause) + _SEQ
+        if len(_CAUSES) >= _PACKED_MAX:
+            _CAUSES.clear()
+        _CAUSES[cause] = packed
     return packed
 
 
@@ -39,20 +51,16 @@ def encode_change(
 ) -> bytes:
     """`MembershipChange(...).encode()` without building the change: the engine's hot path.
 
-    The bytes of the msgpack map, keys in the same order, from pre-packed keys (and segment
-    ids and causes packed once)."""
+    The bytes of the msgpack map, keys in the same order, from pre-packed keys (and the parts
+    around each segment id and cause packed once)."""
     pack = _PACK
     return b"".join(
         (
-            _SEGMENT_ID,
-            _packed(segment_id),
-            _CUSTOMER_ID,
+            _head(segment_id),
             pack(customer_id),
             _ENTERED_AT if entered else _EXITED_AT,
             pack(at),
-            _CAUSE,
-            _packed(cause),
-            _SEQ,
+            _cause(cause),
             pack(seq),
         )
     )

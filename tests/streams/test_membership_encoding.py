@@ -53,8 +53,8 @@ def test_encode_change_gives_the_bytes_of_the_whole_map(
 def test_encode_change_repeats_and_near_names_each_get_their_own_bytes(
     changes: list[tuple[str, str]],
 ) -> None:
-    """Segment ids and causes are packed once and reused (`outputs._packed`): ids that repeat,
-    share a prefix or are empty must each still encode as the whole map does."""
+    """Segment ids and causes are packed once and reused (`outputs._head`, `outputs._cause`):
+    ids that repeat, share a prefix or are empty must each still encode as the whole map does."""
     for seq, (segment_id, cause) in enumerate(changes):
         whole = msgpack.packb(
             {

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import pickle
 
 import msgpack
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from livesegments_compiled import BUILD
 from streams.errors import BadMessage
 from streams.messages import Event, decode_event, decode_map
 
@@ -33,6 +36,23 @@ def _event(**overrides: object) -> dict[str, object]:
     }
     event.update(overrides)
     return event
+
+
+def test_an_event_is_an_immutable_value() -> None:
+    event = Event("e1", "c1", "purchase", NOW, {"amount": 5})
+    assert event == _decode(_event())
+    assert event != Event("e1", "c1", "purchase", NOW, {"amount": 6})
+    assert event != ("e1", "c1", "purchase", NOW, {"amount": 5})
+    assert repr(event) == (
+        f"Event(event_id='e1', customer_id='c1', type='purchase', ts={NOW}, "
+        "properties={'amount': 5})"
+    )
+    with pytest.raises(TypeError):  # its properties are a dict, as the dataclass's were
+        hash(event)
+    assert pickle.loads(pickle.dumps(event)) == event == copy.deepcopy(event) == copy.copy(event)
+    if BUILD.compiled:  # a native class: its `Final` attributes cannot be set (mypy: never)
+        with pytest.raises(AttributeError):
+            event.ts = 0  # type: ignore[misc]
 
 
 def test_msgpack_and_json_are_both_accepted() -> None:
