@@ -175,15 +175,15 @@ def wait_caught_up(h: Harness, timeout: float = 240) -> None:
     raise AssertionError(f"the workers did not catch up within {timeout}s: {progress(h)}")
 
 
-def applied_purchases(h: Harness) -> int:
-    """Purchases kept in the customers' profiles (each applied once: one record each)."""
-    count = 0
+def applied_purchases(h: Harness) -> dict[str, int]:
+    """Purchases kept in each customer's profile (each applied once: one record each)."""
+    counts: dict[str, int] = {}
     for p in range(h.settings.events_partitions):
         keys = h.keys.partition(p)
         for cid in layout.customers(h.redis, keys):
             blob = h.redis.get(keys.profile(cid))
-            count += len(layout.decode(cid, blob).events.get("purchase", []))
-    return count
+            counts[cid] = len(layout.decode(cid, blob).events.get("purchase", []))
+    return counts
 
 
 def check_against_reference(
@@ -200,8 +200,20 @@ def check_against_reference(
     }
     assert not mismatches, f"Redis differs from the reference (extra, missing): {mismatches}"
     assert all(expected.values()), expected  # a workload that fills every segment
-    purchases = {e["event_id"] for _, e in events if e["type"] == "purchase"}
-    assert applied_purchases(h) == len(purchases)
+    purchases: dict[str, set[str]] = {}
+    for customer, event in events:
+        if event["type"] == "purchase":
+            purchases.setdefault(customer, set()).add(event["event_id"])
+    stored = applied_purchases(h)
+    wrong = {
+        customer: (stored.get(customer, 0), len(purchases.get(customer, ())))
+        for customer in purchases.keys() | stored.keys()
+        if stored.get(customer, 0) != len(purchases.get(customer, ()))
+    }
+    assert not wrong, (
+        f"purchases kept by customer (stored, sent) differ: {wrong}; "
+        f"{progress(h)} messages (applied, in the topic)"
+    )
     fold = h.client.wait_for(
         lambda f: {sid: f.members.get(sid, set()) for sid in expected} == expected,
         timeout=60,
