@@ -7,10 +7,21 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from state import FencedError, KeySpace, PartitionBatch, PartitionMeta, PartitionStore, Profile
 from state.turn import ALONE_ARGS, ALONE_BYTES, TurnRedis, turn_client
+
+
+@pytest.fixture
+def server(aredis: Redis) -> Redis:
+    """The one Redis server `TurnRedis` is for. On the Redis Cluster pass (`REDIS_URL` a
+    cluster) these tests do not apply: `turn_client` leaves a cluster's client as it is
+    (`test_a_cluster_client_is_left_as_it_is`), which groups a pipeline per node itself."""
+    if isinstance(aredis, RedisCluster):
+        pytest.skip("TurnRedis is for one Redis server; a cluster's client is used as it is")
+    return aredis
 
 
 class _Counting(TurnRedis):
@@ -48,13 +59,13 @@ async def _commit_one(
 
 
 async def test_commits_of_one_turn_share_a_pipeline_and_fail_on_their_own(
-    aredis: Redis, keyspace: KeySpace
+    server: Redis, keyspace: KeySpace
 ) -> None:
-    turn = _Counting(aredis)
+    turn = _Counting(server)
     stores = [PartitionStore(turn, keyspace, p) for p in range(4)]
     metas = [await store.load_meta() for store in stores]  # and each store's ordinal counter
     # partition 2 is fenced: another owner moved its version on
-    await PartitionStore(aredis, keyspace, 2).claim(0)
+    await PartitionStore(server, keyspace, 2).claim(0)
     turn.pipelines.clear()
     results = await asyncio.gather(
         *(_commit_one(s, metas[p], f"c{p}", 10 + p) for p, s in enumerate(stores)),
@@ -63,7 +74,7 @@ async def test_commits_of_one_turn_share_a_pipeline_and_fail_on_their_own(
     assert turn.pipelines == [4]  # the four EVALSHAs went out together
     assert [r if isinstance(r, int) else type(r) for r in results] == [1, 1, FencedError, 1]
     for p in range(4):
-        meta = await PartitionStore(aredis, keyspace, p).load_meta()
+        meta = await PartitionStore(server, keyspace, p).load_meta()
         assert meta.offset == (-1 if p == 2 else 10 + p)
     # profile loads of one turn share one too, each caller gets its own partition's profiles
     turn.pipelines.clear()
@@ -77,12 +88,12 @@ async def test_commits_of_one_turn_share_a_pipeline_and_fail_on_their_own(
 
 
 async def test_a_lone_command_goes_alone_and_a_missing_script_is_loaded(
-    aredis: Redis, keyspace: KeySpace
+    server: Redis, keyspace: KeySpace
 ) -> None:
-    turn = _Counting(aredis)
+    turn = _Counting(server)
     store = PartitionStore(turn, keyspace, 0)
     meta = await store.load_meta()
-    await aredis.script_flush()  # the commit's EVALSHA finds no script: NOSCRIPT, then it loads
+    await server.script_flush()  # the commit's EVALSHA finds no script: NOSCRIPT, then it loads
     singles = turn.singles
     assert await _commit_one(store, meta, "c1", 5) == 1
     assert turn.pipelines == []
@@ -92,9 +103,9 @@ async def test_a_lone_command_goes_alone_and_a_missing_script_is_loaded(
 
 
 async def test_a_lost_connection_fails_every_command_of_the_turn(
-    aredis: Redis, keyspace: KeySpace
+    server: Redis, keyspace: KeySpace
 ) -> None:
-    turn = TurnRedis(aredis)
+    turn = TurnRedis(server)
     await turn.mget(["warm"])  # a connection in the pool
     broken = TurnRedis(Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.5))
     results = await asyncio.gather(broken.mget(["a"]), broken.mget(["b"]), return_exceptions=True)
@@ -112,14 +123,14 @@ def test_a_cluster_client_is_left_as_it_is() -> None:
 
 
 @pytest.mark.parametrize("keys", [["a"], "a"])
-async def test_mget_takes_a_list_or_one_key(aredis: Redis, keys: Any) -> None:
-    assert await TurnRedis(aredis).mget(keys) == [None]
+async def test_mget_takes_a_list_or_one_key(server: Redis, keys: Any) -> None:
+    assert await TurnRedis(server).mget(keys) == [None]
 
 
 async def test_a_large_command_goes_alone_and_the_small_ones_still_share(
-    aredis: Redis, keyspace: KeySpace
+    server: Redis, keyspace: KeySpace
 ) -> None:
-    turn = _Counting(aredis)
+    turn = _Counting(server)
     many = [f"{{{keyspace.prefix}}}:k{n}" for n in range(ALONE_ARGS + 1)]
     small = [turn.mget([f"{{{keyspace.prefix}}}:a"]), turn.mget([f"{{{keyspace.prefix}}}:b"])]
     big_keys, big_bytes = turn.mget(many), turn.evalsha("0" * 40, 0, b"x" * (ALONE_BYTES + 1))
