@@ -11,16 +11,16 @@ producer's pacing loop.
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 import msgpack
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from .workload import FLIP_SEGMENT, activity_event, customer_id
 
@@ -54,29 +54,38 @@ class LatencyResult:
 
 def _read_changes(bootstrap: list[str], topic: str, partitions: int, conn: Connection) -> None:
     """The change reader's process (see `_read`); sends back (arrivals, stamped, CPU seconds)."""
-    arrivals, stamped = asyncio.run(_read(bootstrap, topic, partitions, conn))
+    arrivals, stamped = _read(bootstrap, topic, partitions, conn)
     conn.send((arrivals, stamped, time.process_time()))
 
 
-async def _read(
+def _read(
     bootstrap: list[str], topic: str, partitions: int, conn: Connection
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Stamps every `entered` change of FLIP_SEGMENT with its arrival time (`time.time()` when
-    `getmany` returned it) and the worker's own `at` stamp. Sends "ready" once the end offsets
+    `consume` returned it) and the worker's own `at` stamp. Sends "ready" once the end offsets
     are resolved, then reads until the parent sends the customers it waits for and they all
-    arrived (or its deadline passed)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+    arrived (or its deadline passed).
+
+    librdkafka (confluent-kafka), not aiokafka: this process shares the two cores with the
+    worker it measures, and aiokafka's Python fetch path took ~120 µs of CPU per change."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": ",".join(bootstrap),
+            "group.id": f"latency-reader-{uuid.uuid4().hex}",  # assigned, never committed
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 5,
+            "fetch.min.bytes": 1,
+            "socket.nagle.disable": True,  # a small fetch request is not held back
+        }
     )
-    await consumer.start()
     arrivals: dict[str, float] = {}
     stamped: dict[str, float] = {}
     try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:  # resolve the end offsets now, before anything is sent
-            await consumer.position(tp)
+        ends = [
+            TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p))[1])
+            for p in range(partitions)
+        ]  # resolved now, before anything is sent
+        consumer.assign(ends)
         conn.send("ready")
         wanted: set[str] | None = None
         deadline = float("inf")
@@ -84,15 +93,22 @@ async def _read(
             if wanted is None and conn.poll():
                 wanted, drain_s = conn.recv()
                 deadline = time.monotonic() + drain_s
-            for records in (await consumer.getmany(timeout_ms=50)).values():
-                now = time.time()
-                for record in records:
-                    change = msgpack.unpackb(record.value, raw=False)
-                    if change["segment_id"] == FLIP_SEGMENT and change["change"] == "entered":
-                        arrivals.setdefault(change["customer_id"], now)
-                        stamped.setdefault(change["customer_id"], change["at"] / 1000)
+            # `consume` waits out its whole timeout unless the batch fills: wait for the first
+            # message with `poll`, then take what else is there without waiting
+            first = consumer.poll(0.05)
+            if first is None:
+                continue
+            now = time.time()
+            messages = [first, *consumer.consume(num_messages=10_000, timeout=0)]
+            for message in messages:
+                if message.error() is not None:
+                    raise RuntimeError(f"the membership reader failed: {message.error()}")
+                change = msgpack.unpackb(message.value(), raw=False)
+                if change["segment_id"] == FLIP_SEGMENT and change["change"] == "entered":
+                    arrivals.setdefault(change["customer_id"], now)
+                    stamped.setdefault(change["customer_id"], change["at"] / 1000)
     finally:
-        await consumer.stop()
+        consumer.close()
     return arrivals, stamped
 
 
@@ -108,44 +124,43 @@ def _produce(
     conn: Connection,
 ) -> None:
     """The paced producer's process: each (rate, seconds, tag) phase in turn; sends back the
-    last phase's (sent, took, sent_at), how many flip customers were used, and CPU seconds."""
+    last phase's (sent, took, sent_at), how many flip customers were used, and CPU seconds.
+
+    librdkafka (confluent-kafka), not aiokafka: at 1,000 events/s and linger 0 aiokafka's
+    Python send path took ~450 µs of CPU per event on the cores the worker shares (kafka-python
+    more still)."""
     pool = list(flip_ids)
-    sent, took, sent_at = asyncio.run(
-        _produce_phases(
-            bootstrap, topic, random.Random(seed), customers, pool, phases, flip_share, linger_ms
-        )
+    failed: list[str] = []
+
+    def delivered(error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            failed.append(str(error))
+
+    producer = Producer(
+        {
+            "bootstrap.servers": ",".join(bootstrap),
+            "acks": 1,
+            "linger.ms": linger_ms,
+            "enable.idempotence": False,
+            "on_delivery": delivered,
+            "delivery.report.only.error": True,
+            "socket.nagle.disable": True,  # a lone event's request is not held back
+        }
     )
+    rng = random.Random(seed)
+    sent, took, sent_at = 0, 0.0, dict[str, float]()
+    for rate, seconds, tag in phases:
+        sent_at = {}
+        sent, took = _paced(
+            producer, topic, rng, customers, pool, rate, seconds, flip_share, tag, sent_at
+        )
+        if failed:
+            raise RuntimeError(f"the paced producer lost {len(failed)} events: {failed[0]}")
     conn.send((sent, took, sent_at, len(flip_ids) - len(pool), time.process_time()))
 
 
-async def _produce_phases(
-    bootstrap: list[str],
-    topic: str,
-    rng: random.Random,
-    customers: int,
-    pool: list[str],
-    phases: list[tuple[float, float, str]],
-    flip_share: float,
-    linger_ms: int,
-) -> tuple[int, float, dict[str, float]]:
-    # aiokafka, not kafka-python: with linger 0 kafka-python's sender thread made a request per
-    # event and took 10-17 CPU s in a 26 s phase at 1,000/s (its GIL shared with the pacing loop)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=linger_ms)
-    await producer.start()
-    sent, took, sent_at = 0, 0.0, dict[str, float]()
-    try:
-        for rate, seconds, tag in phases:
-            sent_at = {}
-            sent, took = await _paced(
-                producer, topic, rng, customers, pool, rate, seconds, flip_share, tag, sent_at
-            )
-    finally:
-        await producer.stop()
-    return sent, took, sent_at
-
-
-async def _paced(
-    producer: AIOKafkaProducer,
+def _paced(
+    producer: Producer,
     topic: str,
     rng: random.Random,
     customers: int,
@@ -164,7 +179,7 @@ async def _paced(
         due = started + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
-            await asyncio.sleep(delay)
+            time.sleep(delay)
         wall_ms = int(time.time() * 1000)
         if flip_ids and rng.random() < flip_share:
             cid = flip_ids.pop()
@@ -178,8 +193,10 @@ async def _paced(
             sent_at[cid] = time.time()
         else:
             event = activity_event(rng, customers, f"{tag}-{i}", wall_ms)
-        await producer.send(topic, key=event["customer_id"].encode(), value=msgpack.packb(event))
-    await producer.flush()
+        producer.produce(topic, key=event["customer_id"].encode(), value=msgpack.packb(event))
+        producer.poll(0)  # serves delivery reports, so the queue never fills
+    if producer.flush(30) != 0:
+        raise RuntimeError("the paced producer could not deliver its events within 30 s")
     return total, time.perf_counter() - started
 
 
