@@ -22,12 +22,12 @@ change since it was last measured is not measured again. Any change of the serie
 
 from __future__ import annotations
 
-__all__ = ["EventRecord", "EventSeries", "EventSlice"]
+__all__ = ["EventRecord", "EventSeries", "EventSlice", "event_record"]
 
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, overload
+from typing import Any, Final, NamedTuple, overload
 
 from ._values import is_number, scalar_kind
 
@@ -37,6 +37,17 @@ class EventRecord(NamedTuple):
 
     ts: int
     props: Mapping[str, object]
+
+
+_TUPLE_NEW: Final = tuple.__new__
+
+
+def event_record(ts: int, props: Mapping[str, object]) -> EventRecord:
+    """``EventRecord(ts, props)``, made without the named tuple's ``__new__``: that one is
+    Python code (also in the compiled build, where a `NamedTuple` stays a Python class), and
+    one record is made per appended or decoded event. The same value and type."""
+    record: EventRecord = _TUPLE_NEW(EventRecord, (ts, props))
+    return record
 
 
 PropTest = Callable[[Mapping[str, object], int], bool]

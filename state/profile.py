@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 
 from segment_rules import EventRecord, EventSeries
+from segment_rules.history import event_record
 
 from ._codec import bin_header, msgpack_header
 
@@ -121,9 +122,11 @@ class Profile:
         self._packed_attrs: bytes | None = None
         """`attrs` packed by the last encode; `upsert_attributes` forgets it (attributes are
         changed through it only)."""
-        self._packed_members: tuple[frozenset[str], bytes] | None = None
-        """The memberships the last encode packed and their bytes (sorted): reused while
-        `segments` holds the same ids (checked by set equality: cheaper than sorting)."""
+        self._packed_members: tuple[tuple[str, ...], bytes] | None = None
+        """The memberships the last encode packed (sorted) and their bytes: reused while
+        `segments` holds the same ids (same size and a superset: cheaper than sorting). A
+        tuple of str, not a frozenset: the collector stops tracking it after one look, where
+        a set stays tracked and is traversed by every collection while it is young."""
         self.ordinal: int | None = None
         """The customer's number on its partition (`state.ordinals`): set when the profile is
         loaded, or by the commit that first stores it."""
@@ -204,10 +207,13 @@ class Profile:
         """`pack(sorted(self.segments))`, from the last encode's when they are the same."""
         segments = self.segments
         packed = self._packed_members
-        if packed is not None and packed[0] == segments:
-            return packed[1]
-        blob: bytes = _PACKER.pack(sorted(segments))
-        self._packed_members = (frozenset(segments), blob)
+        if packed is not None:
+            ids = packed[0]
+            if len(ids) == len(segments) and segments.issuperset(ids):
+                return packed[1]
+        ordered = tuple(sorted(segments))
+        blob: bytes = _PACKER.pack(ordered)  # a tuple packs as the list would
+        self._packed_members = (ordered, blob)
         return blob
 
     @classmethod
@@ -274,7 +280,7 @@ class Profile:
         series = events.get(event_type)
         if series is None:
             series = events[event_type] = EventSeries()
-        record = EventRecord(ts, dict(props))
+        record = event_record(ts, dict(props))
         in_order = not series or series.last_ts() <= ts
         series.add(record)
         encoded = self._encoded.get(event_type)
@@ -342,7 +348,7 @@ class Profile:
 
 def _series(records: list[Any]) -> EventSeries:
     """A stored type's ``[ts, props]`` records (stored from a series: in time order)."""
-    return EventSeries([EventRecord(ts, props) for ts, props in records], ordered=True)
+    return EventSeries([event_record(ts, props) for ts, props in records], ordered=True)
 
 
 _MISSING = object()

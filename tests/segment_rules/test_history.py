@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from segment_rules import EventRecord, EventSeries, _aggregate, compile_segment
+from segment_rules.history import event_record
 
 from .reference import DAY, ref_aggregate_value, ref_dur, ref_segment
 from .strategies import COLLIDE, HUGE, NOW, budget, small_numbers
@@ -377,3 +378,16 @@ def test_sums_stay_exact_as_finer_fractions_arrive() -> None:
         where = {"event": _ETYPE, "agg": agg, "prop": "p", "op": op, "value": bound}
         compiled = compile_segment({"id": "t", "name": "T", "rules": [{"where": where}]})
         assert compiled.evaluate(view, NOW) is expected, (agg, op, bound)
+
+
+@given(st.integers(-(2**63), 2**63 - 1), _PROPS)
+def test_event_record_is_the_named_tuple_a_record_is(ts: int, props: dict[str, object]) -> None:
+    """`event_record` (the hot path's constructor, without the named tuple's `__new__`) makes
+    the very value `EventRecord(ts, props)` makes: same type, fields, equality and hash."""
+    made = event_record(ts, props)
+    expected = EventRecord(ts, props)
+    assert type(made) is EventRecord
+    assert (made.ts, made.props) == (ts, props)
+    assert made.props is props
+    assert made == expected and made._asdict() == expected._asdict()
+    assert repr(made) == repr(expected)
