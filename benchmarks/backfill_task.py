@@ -34,9 +34,9 @@ from typing import Any
 from unittest import mock
 
 import msgpack
-from redis.asyncio import Redis
 
 from state import AppliedSegment, OutboxRecord, PartitionBatch
+from state.connect import connect
 from streams.engine import runtime as runtime_module
 from streams.engine.runtime import PartitionRuntime
 from streams.engine.tasks import evaluate_chunk
@@ -92,7 +92,7 @@ async def _load(runtime: PartitionRuntime, workload: Workload, now: int, partiti
 async def _run(args: argparse.Namespace) -> None:
     prefix = args.prefix or f"bfbench-{uuid.uuid4().hex[:10]}"
     settings = Settings.from_env(dict(os.environ), key_prefix=prefix)
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url)  # as the worker: hiredis packs its commands
     runtime = PartitionRuntime(settings, redis, _StubPublisher())  # type: ignore[arg-type]
     partitions = args.partitions
     workload = Workload(args.customers, args.segments, args.events, args.seed)

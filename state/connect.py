@@ -38,6 +38,7 @@ from redis.cluster import PRIMARY
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ._packer import HiredisConnection
 from .errors import StateError
 
 __all__ = [
@@ -135,8 +136,11 @@ class _CommandTable(AsyncCommandsParser):
 
 
 def connect(url: str, **options: Any) -> Redis:
-    """An asyncio client for `url` (one server or a cluster); `options` go to redis-py."""
+    """An asyncio client for `url` (one server or a cluster); `options` go to redis-py. A
+    plain TCP server's commands are packed by hiredis (`HiredisConnection`)."""
     if not is_cluster(url):
+        if url.startswith("redis://") and "connection_class" not in options:
+            options = {**options, "connection_class": HiredisConnection}
         return Redis.from_url(url, **options)
     nodes, parsed = _cluster_options(url)
     startup = [AsyncClusterNode(host, port) for host, port in nodes]

@@ -221,10 +221,11 @@ class PartitionStore:
     async def load_profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
         if not customer_ids:
             return []
-        blobs = await self.redis.mget([self.keys.profile(c) for c in customer_ids])
+        keys = [self.keys.profile(c) for c in customer_ids]
+        blobs = await self.redis.mget(keys)
         return [
-            decode_stored(c, as_bytes(blob), self.keys.profile(c)) if blob is not None else None
-            for c, blob in zip(customer_ids, blobs, strict=True)
+            decode_stored(c, as_bytes(blob), key) if blob is not None else None
+            for c, key, blob in zip(customer_ids, keys, blobs, strict=True)
         ]
 
     async def commit(self, expected_ver: int, batch: PartitionBatch) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import msgpack
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import state.profile as profile_module
 from segment_rules import EventRecord, EventSeries
 from state import Profile
 from state.profile import RECENT_IDS
@@ -163,9 +167,18 @@ reads = st.lists(st.tuples(st.sampled_from([*_TYPES, "never"]), st.integers(-1, 
 changes = st.tuples(st.sets(st.sampled_from(["s1", "s2", "s3", "s4"])), st.one_of(st.none(), int64))
 
 
+def _decoded(blob: bytes, walk: bool) -> Profile:
+    """`Profile.decode`, its history walked and left packed (`walk`) or unpacked at once,
+    whatever the blob's size (`state.profile._WALK_FROM`)."""
+    with mock.patch.object(profile_module, "_WALK_FROM", 0 if walk else 1 << 62):
+        return Profile.decode("c", blob)
+
+
+@pytest.mark.parametrize("walk", [True, False], ids=["walked", "unpacked"])
 @settings(max_examples=examples(300), deadline=None)
 @given(history, reads, changes, st.integers(0, 3))
 def test_lazy_decoding_agrees_with_decoding_everything(
+    walk: bool,
     items: list[tuple[str, int, int]],
     asked: list[tuple[str, int]],
     change: tuple[set[str], int | None],
@@ -179,7 +192,7 @@ def test_lazy_decoding_agrees_with_decoding_everything(
         source.append_event(event_type, ts, {"v": value}, 20, 0)
         source.seen(f"{event_type}{ts}{value}")
     blob = source.encode()
-    lazy, whole = Profile.decode("c", blob), _decoded_whole(blob)
+    lazy, whole = _decoded(blob, walk), _decoded_whole(blob)
     for event_type, cutoff in asked:  # some types read, in some order, at some cutoffs
         assert list(lazy.snapshot(cutoff).events(event_type)) == list(
             whole.snapshot(cutoff).events(event_type)
@@ -204,3 +217,57 @@ def test_lazy_decoding_agrees_with_decoding_everything(
         whole.wake,
         whole.recent_ids,
     )
+
+
+@pytest.mark.parametrize("walk", [True, False], ids=["walked", "unpacked"])
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_TYPES[:2]), st.one_of(int64, st.integers(2**63, 2**64 - 1))),
+        max_size=50,
+    ),
+    st.lists(st.sampled_from(_TYPES[:2]), max_size=2),
+)
+@example([("t0", 2**64 - 1 - n) for n in range(20)], [])  # 16+ records: a wider array header
+@example([("t1", -(2**40) - n) for n in range(20)], ["t1"])  # int64, read after
+def test_lazy_oldest_event_ts_reads_any_stored_integer_timestamp(
+    walk: bool, items: list[tuple[str, int]], read: list[str]
+) -> None:
+    """`oldest_event_ts` of a decoded profile reads each unread type's first timestamp from its
+    bytes (fixints, 8 to 64 bits, signed or not, 16+ records: a wider array header) and
+    agrees with the profile decoded at once, before and after some types are read."""
+    cutoff = -(2**63) - 1
+    source = Profile("c")
+    for event_type, ts in items:
+        source.append_event(event_type, ts, {}, 100, cutoff)
+    blob = source.encode()
+    lazy, whole = _decoded(blob, walk), _decoded_whole(blob)
+    assert lazy.oldest_event_ts() == whole.oldest_event_ts() == source.oldest_event_ts()
+    for event_type in read:
+        assert list(lazy.snapshot(cutoff).events(event_type)) == list(
+            whole.snapshot(cutoff).events(event_type)
+        )
+        assert lazy.oldest_event_ts() == whole.oldest_event_ts()
+    assert lazy.encode() == blob
+
+
+@pytest.mark.parametrize("walk", [True, False], ids=["walked", "unpacked"])
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b" a profile",  # an int, then more bytes
+        msgpack.packb({"a": {}, "e": {}, "r": b"", "m": []}, use_bin_type=True)[:-1],
+        msgpack.packb({"a": {}, "e": {"t": [[1, {}]]}, "r": b"", "m": []}) + b"\x00",
+        msgpack.packb({"a": {}, "e": {}, "r": b""}, use_bin_type=True),  # no "m"
+    ],
+)
+def test_a_malformed_stored_profile_raises_what_unpacking_it_whole_raises(
+    blob: bytes, walk: bool
+) -> None:
+    """The walk that leaves the history packed falls back to unpacking the blob at once, so a
+    corrupt profile fails as before (the dead letter's reason names msgpack's error)."""
+    with pytest.raises(Exception) as whole:
+        _decoded_whole(blob)
+    with pytest.raises(type(whole.value)) as lazy:
+        _decoded(blob, walk)
+    assert str(lazy.value) == str(whole.value)
