@@ -12,6 +12,7 @@ producer's pacing loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import random
 import time
@@ -41,6 +42,10 @@ class LatencyResult:
     series means the worker falls behind the offered rate, a flat one a fixed delay."""
     worker_ms: list[float] = field(default_factory=list)
     """Event sent → the worker's `at` stamp on the change (no consumer-side delay)."""
+    produced_ms: list[float] = field(default_factory=list)
+    """Flip event sent → the broker's acknowledgement reached the paced producer (acks=1)."""
+    after_worker_ms: list[float] = field(default_factory=list)
+    """The worker's `at` stamp on the change → its arrival at the change reader."""
     load_cpu_s: dict[str, float] = field(default_factory=dict)
     """CPU seconds of the paced producer's and the change reader's processes (whole life)."""
 
@@ -108,14 +113,15 @@ def _produce(
     conn: Connection,
 ) -> None:
     """The paced producer's process: each (rate, seconds, tag) phase in turn; sends back the
-    last phase's (sent, took, sent_at), how many flip customers were used, and CPU seconds."""
+    last phase's (sent, took, sent_at, acked_at), how many flip customers were used, and CPU
+    seconds."""
     pool = list(flip_ids)
-    sent, took, sent_at = asyncio.run(
+    sent, took, sent_at, acked_at = asyncio.run(
         _produce_phases(
             bootstrap, topic, random.Random(seed), customers, pool, phases, flip_share, linger_ms
         )
     )
-    conn.send((sent, took, sent_at, len(flip_ids) - len(pool), time.process_time()))
+    conn.send((sent, took, sent_at, acked_at, len(flip_ids) - len(pool), time.process_time()))
 
 
 async def _produce_phases(
@@ -127,21 +133,31 @@ async def _produce_phases(
     phases: list[tuple[float, float, str]],
     flip_share: float,
     linger_ms: int,
-) -> tuple[int, float, dict[str, float]]:
+) -> tuple[int, float, dict[str, float], dict[str, float]]:
     # aiokafka, not kafka-python: with linger 0 kafka-python's sender thread made a request per
     # event and took 10-17 CPU s in a 26 s phase at 1,000/s (its GIL shared with the pacing loop)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=linger_ms)
     await producer.start()
-    sent, took, sent_at = 0, 0.0, dict[str, float]()
+    sent, took, sent_at, acked_at = 0, 0.0, dict[str, float](), dict[str, float]()
     try:
         for rate, seconds, tag in phases:
-            sent_at = {}
+            sent_at, acked_at = {}, {}
             sent, took = await _paced(
-                producer, topic, rng, customers, pool, rate, seconds, flip_share, tag, sent_at
+                producer,
+                topic,
+                rng,
+                customers,
+                pool,
+                rate,
+                seconds,
+                flip_share,
+                tag,
+                sent_at,
+                acked_at,
             )
     finally:
         await producer.stop()
-    return sent, took, sent_at
+    return sent, took, sent_at, acked_at
 
 
 async def _paced(
@@ -155,9 +171,11 @@ async def _paced(
     flip_share: float,
     tag: str,
     sent_at: dict[str, float],
+    acked_at: dict[str, float],
 ) -> tuple[int, float]:
     """Send `rate` events a second for `seconds`; each flip's send time (`time.time()`, taken
-    before the send) goes in `sent_at`. The producer does not wait for acknowledgements."""
+    before the send) goes in `sent_at`, the time its acknowledgement came in `acked_at`. The
+    producer does not wait for acknowledgements."""
     total = int(rate * seconds)
     started = time.perf_counter()
     for i in range(total):
@@ -166,6 +184,7 @@ async def _paced(
         if delay > 0:
             await asyncio.sleep(delay)
         wall_ms = int(time.time() * 1000)
+        cid = None
         if flip_ids and rng.random() < flip_share:
             cid = flip_ids.pop()
             event = {
@@ -178,9 +197,17 @@ async def _paced(
             sent_at[cid] = time.time()
         else:
             event = activity_event(rng, customers, f"{tag}-{i}", wall_ms)
-        await producer.send(topic, key=event["customer_id"].encode(), value=msgpack.packb(event))
+        future = await producer.send(
+            topic, key=event["customer_id"].encode(), value=msgpack.packb(event)
+        )
+        if cid is not None:
+            future.add_done_callback(functools.partial(_stamp, acked_at, cid))
     await producer.flush()
     return total, time.perf_counter() - started
+
+
+def _stamp(stamps: dict[str, float], key: str, _future: object) -> None:
+    stamps[key] = time.time()
 
 
 def flip_pool(customers: int, seed: int) -> list[str]:
@@ -243,7 +270,7 @@ def measure_latency(
             daemon=True,
         )
         producer.start()
-        sent, took, sent_at, used, producer_cpu = producer_end.recv()
+        sent, took, sent_at, acked_at, used, producer_cpu = producer_end.recv()
         producer.join(10)
         del flip_ids[len(flip_ids) - used :]  # popped from the end, as `_paced` does
         reader_end.send((set(sent_at), drain_s))
@@ -272,5 +299,7 @@ def measure_latency(
         latencies_ms=latencies,
         p50_by_window_ms=by_window,
         worker_ms=[(stamped[cid] - at) * 1000 for cid, at in sent_at.items() if cid in stamped],
+        produced_ms=[(acked_at[c] - at) * 1000 for c, at in sent_at.items() if c in acked_at],
+        after_worker_ms=[(arrivals[c] - stamped[c]) * 1000 for c in sent_at if c in arrivals],
         load_cpu_s={"bench-paced-producer": producer_cpu, "bench-change-reader": reader_cpu},
     )
