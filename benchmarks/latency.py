@@ -15,6 +15,7 @@ import multiprocessing
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -41,6 +42,10 @@ class LatencyResult:
     series means the worker falls behind the offered rate, a flat one a fixed delay."""
     worker_ms: list[float] = field(default_factory=list)
     """Event sent → the worker's `at` stamp on the change (no consumer-side delay)."""
+    produced_ms: list[float] = field(default_factory=list)
+    """Flip event sent → the broker's acknowledgement reached the paced producer (acks=1)."""
+    after_worker_ms: list[float] = field(default_factory=list)
+    """The worker's `at` stamp on the change → its arrival at the change reader."""
     load_cpu_s: dict[str, float] = field(default_factory=dict)
     """CPU seconds of the paced producer's and the change reader's processes (whole life)."""
 
@@ -124,7 +129,8 @@ def _produce(
     conn: Connection,
 ) -> None:
     """The paced producer's process: each (rate, seconds, tag) phase in turn; sends back the
-    last phase's (sent, took, sent_at), how many flip customers were used, and CPU seconds.
+    last phase's (sent, took, sent_at, acked_at), how many flip customers were used, and CPU
+    seconds.
 
     librdkafka (confluent-kafka), not aiokafka: at 1,000 events/s and linger 0 aiokafka's
     Python send path took ~450 µs of CPU per event on the cores the worker shares (kafka-python
@@ -143,20 +149,30 @@ def _produce(
             "linger.ms": linger_ms,
             "enable.idempotence": False,
             "on_delivery": delivered,
-            "delivery.report.only.error": True,
             "socket.nagle.disable": True,  # a lone event's request is not held back
         }
     )
     rng = random.Random(seed)
-    sent, took, sent_at = 0, 0.0, dict[str, float]()
+    sent, took, sent_at, acked_at = 0, 0.0, dict[str, float](), dict[str, float]()
     for rate, seconds, tag in phases:
-        sent_at = {}
+        sent_at, acked_at = {}, {}
         sent, took = _paced(
-            producer, topic, rng, customers, pool, rate, seconds, flip_share, tag, sent_at
+            producer,
+            topic,
+            rng,
+            customers,
+            pool,
+            rate,
+            seconds,
+            flip_share,
+            tag,
+            sent_at,
+            acked_at,
+            failed,
         )
         if failed:
             raise RuntimeError(f"the paced producer lost {len(failed)} events: {failed[0]}")
-    conn.send((sent, took, sent_at, len(flip_ids) - len(pool), time.process_time()))
+    conn.send((sent, took, sent_at, acked_at, len(flip_ids) - len(pool), time.process_time()))
 
 
 def _paced(
@@ -170,9 +186,12 @@ def _paced(
     flip_share: float,
     tag: str,
     sent_at: dict[str, float],
+    acked_at: dict[str, float],
+    failed: list[str],
 ) -> tuple[int, float]:
     """Send `rate` events a second for `seconds`; each flip's send time (`time.time()`, taken
-    before the send) goes in `sent_at`. The producer does not wait for acknowledgements."""
+    before the send) goes in `sent_at`, the time its acknowledgement came in `acked_at` (its
+    delivery report, served by `poll`). The producer does not wait for acknowledgements."""
     total = int(rate * seconds)
     started = time.perf_counter()
     for i in range(total):
@@ -181,6 +200,7 @@ def _paced(
         if delay > 0:
             time.sleep(delay)
         wall_ms = int(time.time() * 1000)
+        cid = None
         if flip_ids and rng.random() < flip_share:
             cid = flip_ids.pop()
             event = {
@@ -193,11 +213,30 @@ def _paced(
             sent_at[cid] = time.time()
         else:
             event = activity_event(rng, customers, f"{tag}-{i}", wall_ms)
-        producer.produce(topic, key=event["customer_id"].encode(), value=msgpack.packb(event))
+        key, value = event["customer_id"].encode(), msgpack.packb(event)
+        if cid is None:
+            producer.produce(topic, key=key, value=value)
+        else:
+            producer.produce(topic, key=key, value=value, on_delivery=_stamp(acked_at, failed, cid))
         producer.poll(0)  # serves delivery reports, so the queue never fills
     if producer.flush(30) != 0:
         raise RuntimeError("the paced producer could not deliver its events within 30 s")
     return total, time.perf_counter() - started
+
+
+def _stamp(
+    stamps: dict[str, float], failed: list[str], key: str
+) -> Callable[[KafkaError | None, object], None]:
+    """A flip's delivery report callback (it replaces the producer's default one): stamps
+    `key`'s acknowledgement time, or records the error as the default one does."""
+
+    def stamp(error: KafkaError | None, _message: object) -> None:
+        if error is None:
+            stamps[key] = time.time()
+        else:
+            failed.append(str(error))
+
+    return stamp
 
 
 def flip_pool(customers: int, seed: int) -> list[str]:
@@ -260,7 +299,7 @@ def measure_latency(
             daemon=True,
         )
         producer.start()
-        sent, took, sent_at, used, producer_cpu = producer_end.recv()
+        sent, took, sent_at, acked_at, used, producer_cpu = producer_end.recv()
         producer.join(10)
         del flip_ids[len(flip_ids) - used :]  # popped from the end, as `_paced` does
         reader_end.send((set(sent_at), drain_s))
@@ -288,6 +327,8 @@ def measure_latency(
         matched=len(latencies),
         latencies_ms=latencies,
         p50_by_window_ms=by_window,
+        produced_ms=[(acked_at[c] - at) * 1000 for c, at in sent_at.items() if c in acked_at],
+        after_worker_ms=[(arrivals[c] - stamped[c]) * 1000 for c in sent_at if c in arrivals],
         worker_ms=[(stamped[cid] - at) * 1000 for cid, at in sent_at.items() if cid in stamped],
         load_cpu_s={"bench-paced-producer": producer_cpu, "bench-change-reader": reader_cpu},
     )

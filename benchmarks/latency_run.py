@@ -61,14 +61,19 @@ def _stage_lines(log_path: Path, skip: int) -> tuple[list[dict[str, Any]], int]:
 
 
 def _worst(windows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per stage over the windows: samples, the median p50, the worst p99 and max (ms)."""
+    """Per stage over the windows: samples, the median p50, p90 and p99, the worst p99 and max
+    (ms)."""
     merged: dict[str, dict[str, float]] = {}
     for stage in sorted({s for w in windows for s in w}):
         rows = [w[stage] for w in windows if stage in w]
         p50s = sorted(r["p50"] for r in rows)
+        p90s = sorted(r.get("p90", r["p99"]) for r in rows)
+        p99s = sorted(r["p99"] for r in rows)
         merged[stage] = {
             "n": sum(r["n"] for r in rows),
             "p50": p50s[len(p50s) // 2],
+            "p90": p90s[len(p90s) // 2],
+            "p99_median": p99s[len(p99s) // 2],
             "p99": max(r["p99"] for r in rows),
             "max": max(r["max"] for r in rows),
         }
@@ -141,6 +146,15 @@ def _phase(
             linger_ms=args.linger_ms,
         )
         row = _latency(lat, CpuMeter.delta(before, meter.snapshot()))
+        row["flip_hops_ms"] = {
+            name: [round(lat.percentile(q, values), 1) for q in (50, 90, 99)]
+            for name, values in (
+                ("sent->produce_acked", lat.produced_ms),
+                ("sent->worker_at", lat.worker_ms),
+                ("worker_at->arrived", lat.after_worker_ms),
+                ("sent->arrived", lat.latencies_ms),
+            )
+        }
         windows, _ = _stage_lines(worker.log_path, skip)
         row["stages_ms"] = _worst(windows)
         row["counts"] = _counts(windows)
@@ -166,6 +180,7 @@ def _print_row(label: str, round_no: int, row: dict[str, Any]) -> None:
     )
     if "idle" in row:
         print(f"    idle {row['idle']}", flush=True)
+    print(f"    flip hops p50/p90/p99 ms {row['flip_hops_ms']}", flush=True)
     for stage, figures in row["stages_ms"].items():
         print(f"    {stage:22s} {figures}", flush=True)
 

@@ -40,7 +40,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..engine import PartitionRuntime
+from ..engine import PartitionRuntime, hops
 from ..engine.collector import no_automatic_full_collections
 from ..engine.consumer import BatchFetcher
 from ..engine.stages import STAGES
@@ -135,6 +135,7 @@ class EventsReader:
             fetcher.note_inbound(records, now)
             if STAGES.enabled:
                 STAGES.age("age_fetched", [r.timestamp for b in records.values() for r in b])
+                hops.stamp_loop(records, now)
             for tp, batch in records.items():
                 partition = tp.partition
                 queued.setdefault(partition, []).extend(batch)
@@ -162,6 +163,7 @@ class EventsReader:
         messages = [incoming(r) for r in batch]
         if STAGES.enabled:
             STAGES.age("age_lane_start", [r.timestamp for r in batch])
+            hops.start(partition, batch, started)
         try:
             await retry_forever(
                 f"{self._fetcher.topic}[{partition}] batch at {messages[0].offset}",
@@ -250,6 +252,7 @@ def register(
 
         @app.task  # type: ignore[untyped-decorator]
         async def stage_timings() -> None:
+            hops.install_kafka_stamps()
             await STAGES.run(runtime.settings.stage_report_s)
 
     @app.timer(interval=COMMIT_INTERVAL_S)  # type: ignore[untyped-decorator]

@@ -50,6 +50,7 @@ from ..messages import (
 from ..publisher import Publisher
 from ..settings import Settings
 from ..shard import take_over
+from . import hops
 from .collector import ProfileFreezer
 from .machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
 from .stages import STAGES
@@ -229,6 +230,7 @@ class PartitionRuntime:
             async with owner.lock:
                 if owner is not self._owners.get(partition):
                     continue  # reloaded meanwhile
+                hops.mark(partition, "locked")
                 try:
                     await self._process(owner, messages)
                     return
@@ -336,6 +338,7 @@ class PartitionRuntime:
         clock = time.monotonic()
         loaded = await owner.profiles(ids)
         STAGES.add("profile_load", time.monotonic() - clock)
+        hops.mark(owner.store.partition, "loaded")
         clock = time.monotonic()
         profiles: dict[str, Profile] = {}
         for customer_id, profile in zip(ids, loaded, strict=True):
@@ -354,7 +357,8 @@ class PartitionRuntime:
             batch.profiles[event.customer_id] = profile
         batch.offset = messages[-1].offset
         STAGES.add("apply", time.monotonic() - clock)
-        await self._commit(owner, batch)
+        hops.mark(owner.store.partition, "applied")
+        await self._commit(owner, batch, hops.trace_of(owner.store.partition))
         self._dead_lettered(letters)
         metrics.EVENTS_PROCESSED.labels(str(owner.store.partition)).inc(applied)
 
@@ -384,7 +388,9 @@ class PartitionRuntime:
             )
             metrics.DLQ_MESSAGES.labels(letter.code).inc()
 
-    async def _commit(self, owner: _Owner, batch: PartitionBatch) -> None:
+    async def _commit(
+        self, owner: _Owner, batch: PartitionBatch, trace: hops.BatchTrace | None = None
+    ) -> None:
         """Commit, hand the outbox to the producer, and confirm it in the background.
 
         The next batch does not wait for Kafka's acknowledgement; confirmations run in
@@ -395,6 +401,8 @@ class PartitionRuntime:
         clock = time.monotonic()
         ver = await owner.store.commit(owner.meta.ver, batch)
         STAGES.add("commit", time.monotonic() - clock)
+        if trace is not None:
+            trace.mark("committed")
         clock = time.monotonic()
         owner.acked -= batch.delivered
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
@@ -413,9 +421,13 @@ class PartitionRuntime:
                     f"{describe(exc)}"
                 ) from exc
             STAGES.add("publish_send", time.monotonic() - clock)
+            if trace is not None:
+                trace.mark("sent")
             owner.confirming = asyncio.ensure_future(
-                self._confirm(owner, batch.outbox, futures, owner.confirming)
+                self._confirm(owner, batch.outbox, futures, owner.confirming, trace)
             )
+        elif trace is not None:
+            trace.finish()
 
     async def _confirm(
         self,
@@ -423,6 +435,7 @@ class PartitionRuntime:
         records: Sequence[OutboxRecord],
         futures: list[asyncio.Future[Any]],
         previous: asyncio.Future[None] | None,
+        trace: hops.BatchTrace | None = None,
     ) -> None:
         """Count the commit's outbox entry once Kafka acknowledged its records; one it can never
         accept is dropped (logged and counted by the publisher) and counts as done, so it cannot
@@ -435,6 +448,9 @@ class PartitionRuntime:
             clock = time.monotonic()
             await self.publisher.settle(records, futures)
             STAGES.add("publish_ack", time.monotonic() - clock)
+            if trace is not None:
+                trace.mark("acked")
+                trace.finish()
             owner.acked += 1  # the commit's one outbox entry
         except Exception:
             # Left in the outbox: the reload publishes it again (consumers drop repeats by seq).
