@@ -146,6 +146,9 @@ def _produce(
         {
             "bootstrap.servers": ",".join(bootstrap),
             "acks": 1,
+            # Kafka's (and aiokafka's) partitioner: librdkafka's default (CRC32) would send a
+            # customer's events to another partition than the preload's, where no state is
+            "partitioner": "murmur2_random",
             "linger.ms": linger_ms,
             "enable.idempotence": False,
             "on_delivery": delivered,
