@@ -126,25 +126,20 @@ def install_kafka_stamps() -> None:
             record._ls_taken = taken
         return records
 
-    fetch_request = Fetcher._proc_fetch_request
-
-    async def timed_fetch(self: Any, *args: Any) -> Any:
-        started = time.monotonic()
-        try:
-            return await fetch_request(self, *args)
-        finally:
-            STAGES.add("fetch_request", time.monotonic() - started)
-
-    produce_request = Sender._send_produce_req
-
-    async def timed_produce(self: Any, *args: Any) -> Any:
-        started = time.monotonic()
-        try:
-            return await produce_request(self, *args)
-        finally:
-            STAGES.add("produce_request", time.monotonic() - started)
-
     getall._ls_stamped = True  # type: ignore[attr-defined]
     FetchResult.getall = getall
-    Fetcher._proc_fetch_request = timed_fetch
-    Sender._send_produce_req = timed_produce
+    Fetcher._proc_fetch_request = _timed(Fetcher._proc_fetch_request, "fetch_request")
+    Sender._send_produce_req = _timed(Sender._send_produce_req, "produce_request")
+
+
+def _timed(request: Any, stage: str) -> Any:
+    """`request` (an aiokafka coroutine method), its time in flight added to `stage`."""
+
+    async def timed(self: Any, *args: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return await request(self, *args)
+        finally:
+            STAGES.add(stage, time.monotonic() - started)
+
+    return timed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -73,3 +74,21 @@ def test_off_without_the_stage_report() -> None:
     assert hops.trace_of(3) is None
     hops.mark(3, "loaded")
     assert STAGES.samples == {}
+
+
+def test_a_timed_request_passes_its_result_and_error_through_and_counts_each_call(
+    stages_on: object,
+) -> None:
+    class _Client:
+        async def request(self, value: int) -> int:
+            if value < 0:
+                raise ValueError(value)
+            return value * 2
+
+    timed = hops._timed(_Client.request, "fetch_request")
+    client = _Client()
+    assert asyncio.run(timed(client, 21)) == 42
+    with pytest.raises(ValueError):
+        asyncio.run(timed(client, -1))
+    assert len(STAGES.samples["fetch_request"]) == 2  # the failed request counted too
+    assert all(0 <= seconds < 5 for seconds in STAGES.samples["fetch_request"])
