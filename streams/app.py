@@ -51,6 +51,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
         settings.fetch_max_wait_ms,
         batch_topics=[settings.events_topic],
         fetch_min_bytes=settings.fetch_min_bytes,
+        fetch_on_loop=settings.events_fetch == "loop",
     )(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],

@@ -8,12 +8,15 @@ from typing import Any
 
 from livesegments_error import LiveSegmentsError
 
-__all__ = ["EVENT_LOOPS", "Settings", "SettingsError"]
+__all__ = ["EVENTS_FETCHES", "EVENT_LOOPS", "Settings", "SettingsError"]
 
 _DAY_MS = 86_400_000
 
 EVENT_LOOPS = ("asyncio", "uvloop")
 """What `LS_EVENT_LOOP` may name."""
+
+EVENTS_FETCHES = ("loop", "thread")
+"""What `LS_EVENTS_FETCH` may name (`streams.engine.loop_fetcher`)."""
 
 
 class SettingsError(LiveSegmentsError):
@@ -81,6 +84,12 @@ class Settings:
         "LS_FETCH_MAX_WAIT_MS",
         100,
         "longest a consumer fetch waits on the broker for new data (faust fixes 1500)",
+    )
+    events_fetch: str = _env_field(
+        "LS_EVENTS_FETCH",
+        "loop",
+        "where the events partitions are fetched: loop (a group-less consumer on the worker's "
+        "event loop) or thread (the group consumer in faust's consumer thread, one hop a batch)",
     )
     fetch_min_bytes: int = _env_field(
         "LS_FETCH_MIN_BYTES",
@@ -245,6 +254,10 @@ class Settings:
         if self.event_loop not in EVENT_LOOPS:
             raise SettingsError(
                 f"LS_EVENT_LOOP={self.event_loop!r} must be one of {', '.join(EVENT_LOOPS)}"
+            )
+        if self.events_fetch not in EVENTS_FETCHES:
+            raise SettingsError(
+                f"LS_EVENTS_FETCH={self.events_fetch!r} must be one of {', '.join(EVENTS_FETCHES)}"
             )
         for name in ("webhook_timeout_s", "webhook_max_backoff_s"):
             value = getattr(self, name)

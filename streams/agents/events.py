@@ -43,11 +43,12 @@ from typing import Any
 from ..engine import PartitionRuntime, hops
 from ..engine.collector import no_automatic_full_collections
 from ..engine.consumer import BatchFetcher
+from ..engine.loop_fetcher import LoopFetcher
 from ..engine.stages import STAGES
 from ..messages import Incoming
 from ..stalls import retry_forever
 
-__all__ = ["EventsReader", "register"]
+__all__ = ["EventsReader", "fetcher", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,24 @@ class EventsReader:
         self._stopping = True
         await self.fence()
         await self.commit_applied()
+        await self._fetcher.close()
         log.info("events reader stopped; committed offsets %s", self._committed)
+
+
+def fetcher(app: Any, topic: str, runtime: PartitionRuntime) -> BatchFetcher:
+    """The fetcher `LS_EVENTS_FETCH` names: on the event loop (`loop`), or through faust's
+    consumer thread (`thread`); the app was built for it (`app_class(fetch_on_loop=...)`)."""
+    settings = runtime.settings
+    if settings.events_fetch == "thread":
+        return BatchFetcher(app, topic)
+    return LoopFetcher(
+        app,
+        topic,
+        settings.kafka_bootstrap,
+        runtime.applied_offset,
+        settings.fetch_max_wait_ms,
+        settings.fetch_min_bytes,
+    )
 
 
 def register(
@@ -238,7 +256,7 @@ def register(
     """Subscribe `topic` in the app's group and read it with an `EventsReader`."""
     app.topics.add(topic)  # subscribed; faust's fetcher leaves it alone (app_class)
     reader = EventsReader(
-        BatchFetcher(app, topic.get_topic_name()), runtime, batch_size, fence_timeout_s
+        fetcher(app, topic.get_topic_name(), runtime), runtime, batch_size, fence_timeout_s
     )
 
     @app.task  # type: ignore[untyped-decorator]

@@ -10,8 +10,10 @@ faust's stream machinery costs ~50 µs per message (an empty agent body measured
 message; aiokafka's `getmany` ~3 µs). A topic named in `batch_topics` stays subscribed in the
 app's consumer group (its partitions are assigned, revoked, seeked to the committed offsets and
 reported by faust as any other), but faust's fetcher never takes its records: they are read with
-`BatchFetcher.fetch`, a `getmany` on the same aiokafka consumer, and their offsets are committed
-with `BatchFetcher.commit` by whoever reads them.
+`BatchFetcher.fetch`, a `getmany` on the same aiokafka consumer (or, with `fetch_on_loop`, by a
+`loop_fetcher.LoopFetcher`: the group consumer keeps them paused and a group-less consumer on the
+worker's event loop reads them), and their offsets are committed with `BatchFetcher.commit` by
+whoever reads them.
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ __all__ = ["BatchFetcher", "app_class"]
 
 
 def app_class(
-    fetch_max_wait_ms: int, batch_topics: Iterable[str] = (), fetch_min_bytes: int = 1
+    fetch_max_wait_ms: int,
+    batch_topics: Iterable[str] = (),
+    fetch_min_bytes: int = 1,
+    fetch_on_loop: bool = False,
 ) -> type[faust.App]:
     """A `faust.App` whose worker consumer waits at most `fetch_max_wait_ms` per fetch for
     `fetch_min_bytes` (aiokafka's default 1: the broker answers as soon as any record came) and
-    leaves the partitions of `batch_topics` to a `BatchFetcher`."""
+    leaves the partitions of `batch_topics` to a `BatchFetcher`; with `fetch_on_loop` the group
+    consumer never fetches them (paused in aiokafka at every assignment) and a `LoopFetcher`
+    reads them with its own consumer. The app's consumer counts the flow's stops
+    (`flow_stops`: a rebalance began) for the `LoopFetcher`."""
     own = frozenset(batch_topics)
 
     class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -46,6 +54,14 @@ def app_class(
             consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when the consumer starts
             consumer._fetch_min_bytes = fetch_min_bytes
             return consumer
+
+        async def on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
+            # in the consumer thread, right after aiokafka took the assignment (fresh, unpaused
+            # partition states): the batch topics' partitions are the LoopFetcher's to read
+            if fetch_on_loop:
+                mine = [TopicPartition(tp.topic, tp.partition) for tp in assigned]
+                self._ensure_consumer().pause(*[tp for tp in mine if tp.topic in own])
+            await super().on_partitions_assigned(assigned, generation_id)
 
     class LsConsumer(faust_aiokafka.Consumer):
         # faust's fetcher reads `_active_partitions`: the batch topics are never among them
@@ -59,6 +75,13 @@ def app_class(
 
         def resume_partitions(self, tps: Iterable[Any]) -> None:
             super().resume_partitions([tp for tp in tps if tp.topic not in own])
+
+        flow_stops = 0
+        """How many times the flow stopped (each rebalance stops it before it revokes)."""
+
+        def stop_flow(self) -> None:
+            self.flow_stops += 1
+            super().stop_flow()
 
     class Transport(faust_aiokafka.Transport):
         Consumer = LsConsumer
@@ -133,6 +156,9 @@ class BatchFetcher:
                 return found
 
         return await thread.call_thread(fetch_in_thread)  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        """Nothing of its own to stop (the group consumer is faust's)."""
 
     async def commit(self, offsets: Mapping[int, int], timeout: float = 10.0) -> None:
         """Commit the group's next offsets (`last applied + 1`) of the topic's partitions that

@@ -60,6 +60,9 @@ class FakeFetcher:
     def note_inbound(self, tps: Any, now: float) -> None:
         pass
 
+    async def close(self) -> None:
+        pass
+
 
 class FakeRuntime:
     def __init__(self) -> None:
