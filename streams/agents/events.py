@@ -2,7 +2,9 @@
 
 faust's stream machinery costs ~50 µs per message, aiokafka's `getmany` ~3 µs. The events topic
 stays in the app's consumer group (faust assigns, revokes and seeks its partitions), but faust's
-fetcher leaves it to this reader (`engine.consumer.app_class(batch_topics=...)`), which takes up to
+fetcher leaves it to this reader (`engine.consumer.app_class(batch_topics=...)`), whose fetcher
+(`LS_EVENTS_FETCH`: `engine.loop_fetcher.LoopFetcher` on the event loop, or `BatchFetcher`
+through faust's consumer thread) takes up to
 `LS_BATCH_SIZE` records of each assigned events partition per `getmany` and hands each
 partition's list, in order, to `PartitionRuntime.process`. Partitions are lanes: each applies its
 partition's batches one at a time, in order, while the others apply theirs; a slow partition (an
@@ -24,7 +26,8 @@ applied.
 
 Rebalance fence: faust stops the consumer's flow before it sends `on_partitions_revoked`. No batch
 starts once the flow is stopped (records fetched or queued meanwhile are dropped: faust seeks
-every partition back to its committed offset after the rebalance), and `revoked()` waits for
+every partition back to its committed offset after the rebalance, and the `LoopFetcher` places
+its own consumer there before it hands out another record), and `revoked()` waits for
 the batches in progress, commits the applied offsets and forgets the partitions before the
 consumer rejoins, so a new owner starts after this one stopped. A batch that outlives half the
 session timeout (Redis unreachable, retried forever) is cancelled: the state's own fence (claim,

@@ -4,10 +4,11 @@ On with the stage report (`LS_STAGE_REPORT_S` > 0), off otherwise (every call si
 `STAGES.enabled` first). Each record of an events batch is followed from its producer timestamp
 (the Kafka record's create time, taken by the sender's clock on this machine) through the hops:
 
-1. `thread_fetch`: the fetch response that held it was read by faust's consumer thread
-   (aiokafka's `FetchResult` was created);
-2. `thread_take`: `BatchFetcher.fetch` took it from aiokafka's buffer (consumer thread);
-3. `loop`: that `fetch` returned to the event loop (the `call_thread` hop back);
+1. `thread_fetch`: the fetch response that held it was read by aiokafka (its `FetchResult` was
+   created: in faust's consumer thread, or on the event loop with `LS_EVENTS_FETCH=loop`);
+2. `thread_take`: the fetcher took it from aiokafka's buffer;
+3. `loop`: that `fetch` returned to the reader (with `BatchFetcher`, the `call_thread` hop back;
+   on the loop, about nothing);
 4. `lane`: its partition's lane started the batch that holds it (queued behind the lane's
    previous batch until then);
 5. `loaded`: the batch's profiles were loaded (cache or one MGET);
