@@ -19,6 +19,7 @@ whoever reads them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from .producer import IdempotentProducer
 
 __all__ = ["BatchFetcher", "app_class"]
+
+log = logging.getLogger(__name__)
 
 
 def app_class(
@@ -60,7 +63,9 @@ def app_class(
             # partition states): the batch topics' partitions are the LoopFetcher's to read
             if fetch_on_loop:
                 mine = [TopicPartition(tp.topic, tp.partition) for tp in assigned]
-                self._ensure_consumer().pause(*[tp for tp in mine if tp.topic in own])
+                paused = [tp for tp in mine if tp.topic in own]
+                self._ensure_consumer().pause(*paused)
+                log.info("paused in the group consumer (read on the event loop): %s", paused)
             await super().on_partitions_assigned(assigned, generation_id)
 
     class LsConsumer(faust_aiokafka.Consumer):
