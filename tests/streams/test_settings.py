@@ -70,6 +70,13 @@ def test_an_unknown_event_loop_is_refused() -> None:
         Settings.from_env({"LS_EVENT_LOOP": "tokio"})
 
 
+def test_the_events_are_fetched_on_the_loop_unless_the_thread_is_named() -> None:
+    assert Settings.from_env({}).events_fetch == "loop"
+    assert Settings.from_env({"LS_EVENTS_FETCH": "thread"}).events_fetch == "thread"
+    with pytest.raises(SettingsError, match=r"LS_EVENTS_FETCH=.group. must be one of loop, thr"):
+        Settings.from_env({"LS_EVENTS_FETCH": "group"})
+
+
 def test_fetch_min_bytes_is_at_least_one() -> None:
     assert Settings.from_env({}).fetch_min_bytes == 1
     assert Settings.from_env({"LS_FETCH_MIN_BYTES": "4096"}).fetch_min_bytes == 4096
