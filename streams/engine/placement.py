@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 __all__ = ["WRONG_PARTITION", "PlacementCheck", "default_partition", "murmur2"]
 
@@ -104,19 +104,27 @@ class PlacementCheck:
     def misplaced(self, customer_id: str, partition: int) -> str | None:
         """None when `customer_id` (the event's key, `wrong_key` checked it) belongs on
         `partition` under a known count, or no count can judge it; else the reason."""
+        return self.refused([customer_id], partition).get(customer_id)
+
+    def refused(self, customer_ids: Iterable[str], partition: int) -> dict[str, str]:
+        """The reasons of the customers (new on `partition`) whose key belongs elsewhere; the
+        partition count is read once for them all."""
         counts = self._known()
         if not counts or partition >= max(counts):
-            return None
+            return {}
+        found = {}
+        for customer_id in customer_ids:
+            hashed = murmur2(customer_id.encode()) & 0x7FFFFFFF
+            if all(hashed % count != partition for count in counts):
+                found[customer_id] = self._reason(customer_id, partition, hashed % counts[-1])
+        return found
+
+    def _reason(self, customer_id: str, partition: int, home: int) -> str:
         key = customer_id.encode()
-        hashed = murmur2(key) & 0x7FFFFFFF
-        for count in counts:
-            if hashed % count == partition:
-                return None
-        count = counts[-1]
         return (
             f"new customer {customer_id!r:.200} came on {self.topic}[{partition}], but Kafka's "
             f"default partitioner (murmur2 of the key) puts key {key!r:.200} on partition "
-            f"{hashed % count} of {count}, where their state lives: the producer partitions "
+            f"{home} of {self._counts[-1]}, where their state lives: the producer partitions "
             "otherwise and would split the customer across partitions. Produce with Kafka's "
             "default partitioner (Java, aiokafka and kafka-python do; librdkafka clients such as "
             "confluent-kafka must set partitioner=murmur2_random, not their default CRC32); if "

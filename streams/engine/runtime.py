@@ -383,11 +383,7 @@ class PartitionRuntime:
     ) -> list[Event]:
         """Dead-letter (`wrong_partition`) the events of new customers whose key belongs on
         another partition (`placement`); return the events left to apply."""
-        refused = {}
-        for customer_id in batch.new_customers:
-            reason = placement.misplaced(customer_id, partition)
-            if reason is not None:
-                refused[customer_id] = reason
+        refused = placement.refused(batch.new_customers, partition)
         if not refused:
             return decoded
         batch.new_customers = [c for c in batch.new_customers if c not in refused]
