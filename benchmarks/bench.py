@@ -412,6 +412,7 @@ def _latency(lat: LatencyResult, cpu: dict[str, float]) -> dict[str, Any]:
         "worker_p50_ms": lat.percentile(50, lat.worker_ms),
         "worker_p99_ms": lat.percentile(99, lat.worker_ms),
         "cpu_s": {**cpu, **{k: round(v, 3) for k, v in lat.load_cpu_s.items()}},
+        "producer_phases": lat.producer_phases,
     }
 
 

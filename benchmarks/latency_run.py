@@ -181,6 +181,13 @@ def _print_row(label: str, round_no: int, row: dict[str, Any]) -> None:
     if "idle" in row:
         print(f"    idle {row['idle']}", flush=True)
     print(f"    flip hops p50/p90/p99 ms {row['flip_hops_ms']}", flush=True)
+    for phase in row.get("producer_phases", []):
+        print(
+            f"    paced producer {phase['phase']}: offered {phase['offered_per_s']:.0f}/s, "
+            f"achieved {phase['achieved_per_s']:.0f}/s ({phase['sent']} events in "
+            f"{phase['send_s']:.2f} s, flush {phase['flush_s']:.2f} s), cpu {phase['cpu_s']:.2f} s",
+            flush=True,
+        )
     for stage, figures in row["stages_ms"].items():
         print(f"    {stage:22s} {figures}", flush=True)
 

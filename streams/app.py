@@ -22,8 +22,9 @@ from .agents import scheduler as scheduler_agent
 from .agents import snapshots as snapshots_agent
 from .control import ControlRuntime
 from .engine import PartitionRuntime
-from .engine.consumer import app_class
+from .engine.consumer import app_class, known_partitions
 from .engine.group_offsets import GroupOffsets
+from .engine.placement import PlacementCheck
 from .publisher import Publisher
 from .settings import Settings
 from .stalls import STALLS
@@ -74,8 +75,14 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
     )
     redis = connect(settings.redis_url)
     offsets = GroupOffsets(settings.kafka_bootstrap, settings.app_id, settings.events_topic)
+    events = settings.events_topic
+    placement = (
+        PlacementCheck(events, lambda: known_partitions(app, events), events_partitions)
+        if settings.check_partitioner
+        else None
+    )
     partitions = PartitionRuntime(
-        settings, redis, Publisher(app, drop_undeliverable=True), offsets.committed
+        settings, redis, Publisher(app, drop_undeliverable=True), offsets.committed, placement
     )
     control = ControlRuntime(
         settings, redis, Publisher(app, drop_undeliverable=False), events_partitions

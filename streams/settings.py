@@ -102,6 +102,13 @@ class Settings:
         "send the partitions' profile reads and commits of one event-loop turn as one Redis "
         "pipeline (1/0; state/turn.py)",
     )
+    check_partitioner: bool = _env_field(
+        "LS_CHECK_PARTITIONER",
+        True,
+        "dead-letter (wrong_partition) an event that would create a customer on another "
+        "partition than Kafka's default partitioner (murmur2) gives its key (1/0; 0 only when "
+        "every producer partitions the same other way by design)",
+    )
     switch_interval_ms: float = _env_field(
         "LS_SWITCH_INTERVAL_MS",
         0.5,

@@ -32,7 +32,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from .producer import IdempotentProducer
 
-__all__ = ["BatchFetcher", "app_class"]
+__all__ = ["BatchFetcher", "app_class", "known_partitions"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,18 @@ def app_class(
             return Transport(self.conf.broker_consumer, self)
 
     return App
+
+
+def known_partitions(app: Any, topic: str) -> int | None:
+    """The partition count of `topic` in the app's consumer's cluster metadata (its cache, kept
+    up to date by aiokafka: no request), or None while the consumer or the topic is unknown.
+    (faust's `topic_partitions` reads the group leader's snapshot: None on the other members.)"""
+    thread = getattr(app.consumer, "_thread", None)
+    consumer = getattr(thread, "_consumer", None)
+    if consumer is None:
+        return None
+    partitions = consumer._client.cluster.partitions_for_topic(topic)
+    return len(partitions) if partitions else None
 
 
 class BatchFetcher:

@@ -53,6 +53,7 @@ from ..shard import take_over
 from . import hops
 from .collector import ProfileFreezer
 from .machine import EngineConfig, PartitionEngine, TaskStats, compiled_for
+from .placement import WRONG_PARTITION, PlacementCheck
 from .stages import STAGES
 from .task_auth import verified_task
 from .tasks import evaluate_chunk, skip_dependents
@@ -139,6 +140,7 @@ class PartitionRuntime:
         redis: Redis,
         publisher: Publisher,
         committed_offset: CommittedOffset | None = None,
+        placement: PlacementCheck | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -156,6 +158,8 @@ class PartitionRuntime:
         self._refused: dict[int, tuple[float, StateBehindError]] = {}
         """Partitions whose state is behind Kafka: when last checked, and why refused."""
         self.freezer = ProfileFreezer()
+        self.placement = placement
+        """Checks that a new customer came on their partition (`wrong_partition`); None: off."""
 
     # -- ownership ------------------------------------------------------------------------
     def forget(self, partitions: Sequence[int]) -> None:
@@ -346,6 +350,11 @@ class PartitionRuntime:
                 profile = Profile(customer_id)
                 batch.new_customers.append(customer_id)
             profiles[customer_id] = profile
+        placement = self.placement
+        if batch.new_customers and placement is not None:
+            decoded = self._refuse_misplaced(
+                placement, owner.store.partition, batch, messages, decoded, letters, now
+            )
         engine = owner.engine
         applied = 0
         for event in decoded:
@@ -361,6 +370,35 @@ class PartitionRuntime:
         await self._commit(owner, batch, hops.trace_of(owner.store.partition))
         self._dead_lettered(letters)
         metrics.EVENTS_PROCESSED.labels(str(owner.store.partition)).inc(applied)
+
+    def _refuse_misplaced(
+        self,
+        placement: PlacementCheck,
+        partition: int,
+        batch: PartitionBatch,
+        messages: Sequence[Incoming],
+        decoded: list[Event],
+        letters: list[DeadLetter],
+        now: int,
+    ) -> list[Event]:
+        """Dead-letter (`wrong_partition`) the events of new customers whose key belongs on
+        another partition (`placement`); return the events left to apply."""
+        refused = placement.refused(batch.new_customers, partition)
+        if not refused:
+            return decoded
+        batch.new_customers = [c for c in batch.new_customers if c not in refused]
+        lettered = {letter.offset for letter in letters}
+        sources = [m for m in messages if m.offset not in lettered]  # in step with `decoded`
+        kept = []
+        for message, event in zip(sources, decoded, strict=True):
+            reason = refused.get(event.customer_id)
+            if reason is None:
+                kept.append(event)
+                continue
+            letter = self._letter(message, WRONG_PARTITION, reason, now)
+            batch.outbox.append(letter.to_record(self.settings.dlq_topic))
+            letters.append(letter)
+        return kept
 
     def _letter(self, message: Incoming, code: str, reason: str, now: int) -> DeadLetter:
         return DeadLetter(

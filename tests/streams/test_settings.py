@@ -84,8 +84,15 @@ def test_fetch_min_bytes_is_at_least_one() -> None:
         Settings.from_env({"LS_FETCH_MIN_BYTES": "0"})
 
 
-def test_the_turn_pipeline_is_on_unless_turned_off() -> None:
-    assert Settings.from_env({}).redis_turn_pipeline is True
-    assert Settings.from_env({"LS_REDIS_TURN_PIPELINE": "0"}).redis_turn_pipeline is False
-    with pytest.raises(SettingsError, match=r"LS_REDIS_TURN_PIPELINE='sometimes'"):
-        Settings.from_env({"LS_REDIS_TURN_PIPELINE": "sometimes"})
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ("LS_REDIS_TURN_PIPELINE", "redis_turn_pipeline"),
+        ("LS_CHECK_PARTITIONER", "check_partitioner"),
+    ],
+)
+def test_a_switch_that_is_on_unless_turned_off(env: str, name: str) -> None:
+    assert getattr(Settings.from_env({}), name) is True
+    assert getattr(Settings.from_env({env: "0"}), name) is False
+    with pytest.raises(SettingsError, match=rf"{env}='sometimes'"):
+        Settings.from_env({env: "sometimes"})
