@@ -31,7 +31,9 @@ from state import (
     Profile,
     RegistryStore,
 )
-from state.turn import turn_client
+from state._redis import as_bytes
+from state.partition import decode_stored
+from state.turn import mget_soon, turn_client
 
 from .. import metrics
 from ..clock import now_ms
@@ -67,11 +69,12 @@ PREFETCH_KEY_MAX = 256
 
 
 class _Prefetch:
-    """Profiles read for the lane's next batch beside the current batch's commit."""
+    """Profiles read for the lane's next batch beside the current batch's commit: the MGET's
+    reply, decoded when taken."""
 
     __slots__ = ("ids", "reading")
 
-    def __init__(self, ids: list[str], reading: asyncio.Future[list[Profile | None]]) -> None:
+    def __init__(self, ids: list[str], reading: asyncio.Future[Any]) -> None:
         self.ids = ids
         self.reading = reading
 
@@ -153,7 +156,8 @@ class _Owner:
         ids = [c for c in dict.fromkeys(customer_ids) if c not in cache and c not in written]
         if not ids:
             return
-        reading = asyncio.ensure_future(self.store.load_profiles(ids))
+        keys = self.store.keys
+        reading = mget_soon(self.store.redis, [keys.profile(c) for c in ids])
         reading.add_done_callback(_retrieve)
         self.prefetched = _Prefetch(ids, reading)
 
@@ -176,12 +180,17 @@ class _Owner:
         if not wanted:
             return {}
         try:
-            profiles = await prefetched.reading
+            blobs = await prefetched.reading  # read by now: no wait
         except Exception:  # read again by the caller; an outage fails that read too
             return {}
-        read = dict(zip(ids, profiles, strict=True))
+        read = dict(zip(ids, blobs, strict=True))
         STAGES.add("prefetch_used", len(wanted) / 1000)
-        return {c: read[c] for c in wanted}
+        profile_key = self.store.keys.profile
+        found: dict[str, Profile | None] = {}
+        for c in wanted:
+            blob = read[c]
+            found[c] = None if blob is None else decode_stored(c, as_bytes(blob), profile_key(c))
+        return found
 
     def remember(self, profiles: Iterable[Profile]) -> None:
         """After a commit: keep the committed profiles, evicting the least recently used."""
