@@ -93,12 +93,6 @@ class Settings:
         "send the partitions' profile reads and commits of one event-loop turn as one Redis "
         "pipeline (1/0; state/turn.py)",
     )
-    gc_young_threshold: int = _env_field(
-        "LS_GC_YOUNG_THRESHOLD",
-        700,
-        "the worker's youngest-generation collection threshold (CPython's 700; "
-        "engine/collector.py)",
-    )
     switch_interval_ms: float = _env_field(
         "LS_SWITCH_INTERVAL_MS",
         0.5,

@@ -253,8 +253,7 @@ def register(
 
     @app.task  # type: ignore[untyped-decorator]
     async def events() -> None:
-        # the worker's process only, not the reader's tests
-        no_automatic_full_collections(runtime.settings.gc_young_threshold)
+        no_automatic_full_collections()  # the worker's process only, not the reader's tests
         loop = asyncio.get_running_loop()
         log.info("events reader: event loop %s.%s", type(loop).__module__, type(loop).__name__)
         await reader.run()

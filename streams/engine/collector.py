@@ -37,9 +37,8 @@ FULL_COLLECTIONS_OFF = 1 << 30
 itself (it counts young-generation collections against it: years at a worker's rate)."""
 
 
-def no_automatic_full_collections(young: int | None = None) -> None:
-    """Leave the young collections as they are (or set the youngest generation's threshold to
-    `young`: `LS_GC_YOUNG_THRESHOLD`), but never start a full one automatically.
+def no_automatic_full_collections() -> None:
+    """Leave the young collections as they are, but never start a full one automatically.
 
     Freezing every `FREEZE_EVERY` profile writes keeps the old generation small, yet CPython still
     started full collections between two freezes: 0.2-0.43 s each in a latency phase at 1,000
@@ -48,8 +47,8 @@ def no_automatic_full_collections(young: int | None = None) -> None:
     freeze moves such garbage out of the collector's reach anyway (see the module's note), so
     turning them off costs no more memory than freezing already does. The worker calls it once,
     before it reads events (`agents.events.register`)."""
-    current, middle, _ = gc.get_threshold()
-    gc.set_threshold(current if young is None else young, middle, FULL_COLLECTIONS_OFF)
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTIONS_OFF)
 
 
 class ProfileFreezer:

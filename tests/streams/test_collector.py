@@ -85,15 +85,3 @@ def test_the_worker_starts_no_full_collection_by_itself() -> None:
     finally:
         gc.callbacks.remove(note)
         gc.set_threshold(*saved)
-
-
-def test_the_young_threshold_is_the_settings_when_given() -> None:
-    saved = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        no_automatic_full_collections(5000)
-        assert gc.get_threshold() == (5000, 10, FULL_COLLECTIONS_OFF)
-        no_automatic_full_collections()
-        assert gc.get_threshold() == (5000, 10, FULL_COLLECTIONS_OFF)
-    finally:
-        gc.set_threshold(*saved)
