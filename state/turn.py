@@ -32,7 +32,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-__all__ = ["ALONE_ARGS", "ALONE_BYTES", "TurnRedis", "mget_soon", "turn_client"]
+__all__ = ["ALONE_ARGS", "ALONE_BYTES", "TurnRedis", "turn_client"]
 
 ALONE_ARGS = 1_000
 """A command with more arguments than this (keys, or the commit's keys and payload) is sent on
@@ -70,16 +70,12 @@ class TurnRedis(Redis):
     async def _queued(self, *command: Any) -> Any:
         if _alone(command):
             return await self.execute_command(*command)  # type: ignore[no-untyped-call]
-        return await self.queue(*command)
-
-    def queue(self, *command: Any) -> asyncio.Future[Any]:
-        """Queue `command` for this turn's pipeline; the future of its reply."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((command, future))
         if len(self._pending) == 1:  # the first of this turn: send them all once it ends
             loop.call_soon(self._flush)
-        return future
+        return await future
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
@@ -114,20 +110,6 @@ class TurnRedis(Redis):
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
-
-
-def mget_soon(redis: Redis, keys: list[str]) -> asyncio.Future[Any]:
-    """The reply of an MGET of `keys`, sent now (with this turn's pipeline on a `TurnRedis`).
-
-    On a `TurnRedis` the future is the pipeline's own, resolved when its reply is read, with no
-    task in between: a caller that awaits it after the reply came goes on in the same loop
-    turn (a task would take one more turn, and the partitions' commits that followed would
-    miss the pipeline of the others'). Otherwise (a large MGET, another client) a task."""
-    if isinstance(redis, TurnRedis):
-        command = ("MGET", *keys)
-        if not _alone(command):
-            return redis.queue(*command)
-    return asyncio.ensure_future(redis.mget(keys))
 
 
 def turn_client(redis: Redis) -> Redis:

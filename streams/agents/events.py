@@ -167,12 +167,7 @@ class EventsReader:
         try:
             await retry_forever(
                 f"{self._fetcher.topic}[{partition}] batch at {messages[0].offset}",
-                functools.partial(
-                    self._runtime.process,
-                    partition,
-                    messages,
-                    functools.partial(self._upcoming, partition),
-                ),
+                functools.partial(self._runtime.process, partition, messages),
                 where=f"partition {partition}",
                 plane="events",
             )
@@ -184,11 +179,6 @@ class EventsReader:
             if STAGES.enabled:
                 STAGES.age("age_lane_end", [r.timestamp for r in batch])
             STAGES.add("lane", time.monotonic() - started)
-
-    def _upcoming(self, partition: int) -> list[bytes | None]:
-        """The keys of the partition's next batch, as queued now (its profiles are read beside
-        the current batch's commit: `PartitionRuntime.process`)."""
-        return [r.key for r in self._queued.get(partition, ())[: self._batch_size]]
 
     async def fence(self) -> None:
         """Wait for the batches in progress; cancel them past the fence timeout."""

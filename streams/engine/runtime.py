@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,9 +31,7 @@ from state import (
     Profile,
     RegistryStore,
 )
-from state._redis import as_bytes
-from state.partition import decode_stored
-from state.turn import mget_soon, turn_client
+from state.turn import turn_client
 
 from .. import metrics
 from ..clock import now_ms
@@ -64,44 +62,12 @@ __all__ = ["EXPIRY_CHUNK", "PartitionRuntime"]
 log = logging.getLogger(__name__)
 
 
-PREFETCH_KEY_MAX = 256
-"""Record keys longer than this are not read ahead (a key is only a hint of the customer)."""
-
-
-class _Prefetch:
-    """Profiles read for the lane's next batch beside the current batch's commit: the MGET's
-    reply, decoded when taken."""
-
-    __slots__ = ("ids", "reading")
-
-    def __init__(self, ids: list[str], reading: asyncio.Future[Any]) -> None:
-        self.ids = ids
-        self.reading = reading
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    """A read ahead nobody used: its error (the batch that needs it reads again) is not logged."""
-    if not future.cancelled():
-        future.exception()
-
-
 class _Owner:
     """A partition this worker owns: its store, engine, committed meta and profile cache.
 
     The cache holds profiles exactly as committed (the owner is their only writer). Any
     failure while applying a batch discards the whole owner, cache included, so a profile
     changed by a batch that did not commit is never reused.
-
-    The read ahead (`prefetch`): a batch's commit carries the MGET of the customers of the
-    lane's next batch (the records queued behind it) that are neither cached nor written by
-    that commit, in the same loop turn, so `TurnRedis` sends both in one pipeline and the
-    next batch finds its profiles read: one Redis round trip per batch instead of two. What
-    it read is the committed state as long as nothing commits after it, so it is used at
-    most once (the next load takes it whole, handing its profiles out once) and dropped by
-    every later commit (`drop_prefetch` in `PartitionRuntime._commit`), by `drop_cached` on
-    a failure, and with the owner (a failure, a fence, a rebalance). The customers its own
-    commit writes are left out, so whichever of the two Redis runs first, the read holds
-    what is committed.
     """
 
     def __init__(
@@ -127,13 +93,11 @@ class _Owner:
         self.cache: OrderedDict[str, Profile] = OrderedDict()
         self.cache_size = cache_size
         self.freezer = freezer
-        self.prefetched: _Prefetch | None = None
         self.events_processed: Any = None
         """This partition's events counter, once looked up (not a label lookup per batch)."""
 
     async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
-        """Profiles from the cache, then the read ahead (taken whole), the rest from Redis in
-        one MGET.
+        """Profiles from the cache, the rest from Redis in one MGET.
 
         The cached ones are taken before the read: a backfill prefetches its next chunk while
         the current one commits, and that commit's `remember` may evict them meanwhile."""
@@ -142,55 +106,8 @@ class _Owner:
         missing = [c for c, p in zip(customer_ids, found, strict=True) if p is None]
         if not missing:
             return found
-        loaded = await self._take_prefetched(missing)
-        if loaded:
-            missing = [c for c in missing if c not in loaded]
-        if missing:
-            loaded.update(zip(missing, await self.store.load_profiles(missing), strict=True))
+        loaded = dict(zip(missing, await self.store.load_profiles(missing), strict=True))
         return [p if p is not None else loaded[c] for c, p in zip(customer_ids, found, strict=True)]
-
-    def prefetch(self, customer_ids: Iterable[str], written: Container[str]) -> None:
-        """Start reading the profiles of `customer_ids` not cached and not in `written` (the
-        commit this read goes beside writes those), for the next load; see the class."""
-        cache = self.cache
-        ids = [c for c in dict.fromkeys(customer_ids) if c not in cache and c not in written]
-        if not ids:
-            return
-        keys = self.store.keys
-        reading = mget_soon(self.store.redis, [keys.profile(c) for c in ids])
-        reading.add_done_callback(_retrieve)
-        self.prefetched = _Prefetch(ids, reading)
-
-    def drop_prefetch(self) -> None:
-        self.prefetched = None
-
-    def drop_cached(self) -> None:
-        """After a failed attempt: its profiles may hold uncommitted changes."""
-        self.cache.clear()
-        self.prefetched = None
-
-    async def _take_prefetched(self, missing: Sequence[str]) -> dict[str, Profile | None]:
-        """The read ahead's profiles of `missing` (it is dropped, used or not)."""
-        prefetched, self.prefetched = self.prefetched, None
-        if prefetched is None:
-            return {}
-        ids = prefetched.ids
-        known = set(ids)
-        wanted = [c for c in missing if c in known]
-        if not wanted:
-            return {}
-        try:
-            blobs = await prefetched.reading  # read by now: no wait
-        except Exception:  # read again by the caller; an outage fails that read too
-            return {}
-        read = dict(zip(ids, blobs, strict=True))
-        STAGES.add("prefetch_used", len(wanted) / 1000)
-        profile_key = self.store.keys.profile
-        found: dict[str, Profile | None] = {}
-        for c in wanted:
-            blob = read[c]
-            found[c] = None if blob is None else decode_stored(c, as_bytes(blob), profile_key(c))
-        return found
 
     def remember(self, profiles: Iterable[Profile]) -> None:
         """After a commit: keep the committed profiles, evicting the least recently used."""
@@ -205,9 +122,6 @@ class _Owner:
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
 
-
-Upcoming = Callable[[], Sequence["bytes | None"]]
-"""The keys of the records a lane will hand over next (its queue's head), asked at the commit."""
 
 CommittedOffset = Callable[[int], Awaitable["int | None"]]
 """The next offset the consumer group will read on an events partition (None: none)."""
@@ -311,13 +225,8 @@ class PartitionRuntime:
             del self._owners[owner.store.partition]
 
     # -- events and tasks -----------------------------------------------------------------
-    async def process(
-        self, partition: int, messages: Sequence[Incoming], upcoming: Upcoming | None = None
-    ) -> None:
-        """Apply messages of one partition in order; a fenced commit reloads and retries once.
-
-        `upcoming` (the events reader's lanes): the keys of the records queued behind these,
-        whose profiles the last commit reads ahead (`_Owner.prefetch`)."""
+    async def process(self, partition: int, messages: Sequence[Incoming]) -> None:
+        """Apply messages of one partition in order; a fenced commit reloads and retries once."""
         for _attempt in range(2):
             owner = await self.owner(partition)
             async with owner.lock:
@@ -325,7 +234,7 @@ class PartitionRuntime:
                     continue  # reloaded meanwhile
                 hops.mark(partition, "locked")
                 try:
-                    await self._process(owner, messages, upcoming)
+                    await self._process(owner, messages)
                     return
                 except FencedError as exc:
                     log.warning("%s; reloading partition %d", exc, partition)
@@ -335,9 +244,7 @@ class PartitionRuntime:
                     raise
         log.warning("partition %d: fenced twice, leaving the batch to its new owner", partition)
 
-    async def _process(
-        self, owner: _Owner, messages: Sequence[Incoming], upcoming: Upcoming | None = None
-    ) -> None:
+    async def _process(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
         started = time.perf_counter()
         run: list[Incoming] = []
         for message in messages:
@@ -349,12 +256,10 @@ class PartitionRuntime:
                 await self._run_task(owner, message)
             else:
                 run.append(message)
-        await self._apply_events(owner, run, upcoming)
+        await self._apply_events(owner, run)
         metrics.PROCESSING_LATENCY.observe(time.perf_counter() - started)
 
-    async def _apply_events(
-        self, owner: _Owner, messages: Sequence[Incoming], upcoming: Upcoming | None = None
-    ) -> None:
+    async def _apply_events(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
         """Apply a run of events; a message that makes the run fail is isolated and dead-lettered.
 
         Any failure that is not infrastructure (`failures.is_infrastructure`) while applying,
@@ -367,11 +272,11 @@ class PartitionRuntime:
         if not messages:
             return
         try:
-            await self._apply_run(owner, messages, upcoming)
+            await self._apply_run(owner, messages)
         except Exception as exc:
             if is_infrastructure(exc):
                 raise
-            owner.drop_cached()
+            owner.cache.clear()
             if len(messages) == 1:
                 await self._commit_dead_letter(owner, messages[0], "unprocessable", describe(exc))
                 return
@@ -417,9 +322,7 @@ class PartitionRuntime:
                 raise
             return self._letter(message, "unprocessable", describe(exc), now)
 
-    async def _apply_run(
-        self, owner: _Owner, messages: Sequence[Incoming], upcoming: Upcoming | None = None
-    ) -> None:
+    async def _apply_run(self, owner: _Owner, messages: Sequence[Incoming]) -> None:
         clock = time.monotonic()
         now = now_ms()
         batch = PartitionBatch(owner.store.keys, owner.meta)
@@ -457,7 +360,7 @@ class PartitionRuntime:
         batch.offset = messages[-1].offset
         STAGES.add("apply", time.monotonic() - clock)
         hops.mark(owner.store.partition, "applied")
-        await self._commit(owner, batch, hops.trace_of(owner.store.partition), upcoming)
+        await self._commit(owner, batch, hops.trace_of(owner.store.partition))
         self._dead_lettered(letters)
         counter = owner.events_processed
         if counter is None:
@@ -493,26 +396,15 @@ class PartitionRuntime:
             metrics.DLQ_MESSAGES.labels(letter.code).inc()
 
     async def _commit(
-        self,
-        owner: _Owner,
-        batch: PartitionBatch,
-        trace: hops.BatchTrace | None = None,
-        upcoming: Upcoming | None = None,
+        self, owner: _Owner, batch: PartitionBatch, trace: hops.BatchTrace | None = None
     ) -> None:
         """Commit, hand the outbox to the producer, and confirm it in the background.
 
         The next batch does not wait for Kafka's acknowledgement; confirmations run in
         commit order and count the entries Kafka acknowledged, which the next commit trims
-        from the head of the outbox (or the idle trim in `expire_due`). The commit drops any
-        earlier read ahead and, with `upcoming`, starts the next one beside it (`_Owner`).
+        from the head of the outbox (or the idle trim in `expire_due`).
         """
         batch.delivered = owner.acked
-        owner.drop_prefetch()
-        if upcoming is not None:
-            ids = _customer_ids(upcoming())
-            if ids:
-                written = batch.profiles.keys() | batch.erased if batch.erased else batch.profiles
-                owner.prefetch(ids, written)
         clock = time.monotonic()
         ver = await owner.store.commit(owner.meta.ver, batch)
         STAGES.add("commit", time.monotonic() - clock)
@@ -788,7 +680,7 @@ class PartitionRuntime:
                 if is_infrastructure(exc):
                     self._discard(owner)
                     raise
-                owner.drop_cached()  # cached profiles may hold the failed attempt's changes
+                owner.cache.clear()  # cached profiles may hold the failed attempt's changes
                 await self._expire_one_by_one(owner, due)
             except BaseException:
                 self._discard(owner)
@@ -823,7 +715,7 @@ class PartitionRuntime:
                 if is_infrastructure(exc):
                     self._discard(owner)
                     raise
-                owner.drop_cached()
+                owner.cache.clear()
                 log.error(
                     "partition %d: expiry of customer %r failed (%s); its timer is dropped",
                     owner.store.partition,
@@ -841,19 +733,6 @@ class PartitionRuntime:
 
     async def meta(self, partition: int) -> PartitionMeta:
         return replace((await self.owner(partition)).meta)
-
-
-def _customer_ids(keys: Sequence[bytes | None]) -> list[str]:
-    """The customers that records' keys name (an event's key is its customer id; a key that is
-    not one costs only a read of a profile that is not used)."""
-    ids = []
-    for key in keys:
-        if key and len(key) <= PREFETCH_KEY_MAX:
-            try:
-                ids.append(key.decode())
-            except UnicodeDecodeError:
-                continue
-    return ids
 
 
 # -- task helpers -------------------------------------------------------------------------

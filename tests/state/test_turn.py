@@ -11,7 +11,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from state import FencedError, KeySpace, PartitionBatch, PartitionMeta, PartitionStore, Profile
-from state.turn import ALONE_ARGS, ALONE_BYTES, TurnRedis, mget_soon, turn_client
+from state.turn import ALONE_ARGS, ALONE_BYTES, TurnRedis, turn_client
 
 
 @pytest.fixture
@@ -138,27 +138,3 @@ async def test_a_large_command_goes_alone_and_the_small_ones_still_share(
     assert turn.pipelines == [2]  # the two small MGETs; the large ones went on their own
     assert results[:2] == [[None], [None]] and results[2] == [None] * len(many)
     assert isinstance(results[3], NoScriptError)
-
-
-async def test_mget_soon_shares_the_turns_pipeline_and_is_read_with_its_reply(
-    server: Redis, keyspace: KeySpace
-) -> None:
-    """The runtime reads the next batch's profiles ahead this way, beside a commit: no round
-    trip of its own, and no task between the reply and whoever awaits it (seen red as a task:
-    not done when the commit's caller resumed)."""
-    turn = _Counting(server)
-    store = PartitionStore(turn, keyspace, 0)
-    meta = await store.load_meta()
-    await _commit_one(store, meta, "a", 0)
-    meta = await store.load_meta()
-    turn.pipelines.clear()
-    singles = turn.singles
-    reading = mget_soon(turn, [store.keys.profile("a"), store.keys.profile("nobody")])
-    await _commit_one(store, meta, "b", 1)
-    assert turn.pipelines == [2] and turn.singles == singles
-    assert reading.done()
-    stored, missing = reading.result()
-    assert stored is not None and missing is None
-    many = [f"{{{keyspace.prefix}}}:k{n}" for n in range(ALONE_ARGS + 1)]  # alone: a task
-    assert await mget_soon(turn, many) == [None] * len(many)
-    assert turn.pipelines == [2]

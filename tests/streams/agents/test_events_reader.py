@@ -70,9 +70,7 @@ class FakeRuntime:
         self.release.set()
         self.started = asyncio.Event()
 
-    async def process(
-        self, partition: int, messages: Sequence[Incoming], upcoming: Any = None
-    ) -> None:
+    async def process(self, partition: int, messages: Sequence[Incoming]) -> None:
         self.started.set()
         await self.release.wait()
         self.processed.append((partition, [m.offset for m in messages]))
@@ -191,14 +189,8 @@ class SlowRuntime(FakeRuntime):
         self.slow = slow
         self.release.clear()
         self.running: set[int] = set()
-        self.upcoming: list[tuple[int, list[int], list[bytes | None]]] = []
-        """(partition, the batch's offsets, the keys queued behind it when it started)."""
 
-    async def process(
-        self, partition: int, messages: Sequence[Incoming], upcoming: Any = None
-    ) -> None:
-        if upcoming is not None:
-            self.upcoming.append((partition, [m.offset for m in messages], list(upcoming())))
+    async def process(self, partition: int, messages: Sequence[Incoming]) -> None:
         assert partition not in self.running, f"two batches of partition {partition} at once"
         self.running.add(partition)
         try:
@@ -313,29 +305,3 @@ def test_records_a_lane_left_queued_at_a_short_rebalance_are_applied_after_it() 
     queue (it was not revoked) but its lane had ended; nothing new may ever come for it."""
     processed = asyncio.run(_rebalance_behind_a_queue(resume=True))
     assert processed == [(0, [0, 1, 2]), (0, [3, 4])]
-
-
-def test_a_batch_is_told_the_keys_queued_behind_it_for_the_read_ahead() -> None:
-    """The runtime reads the profiles of a lane's next batch beside the current commit
-    (`PartitionRuntime.process`'s `upcoming`): the keys are those of the records queued behind
-    the batch, at most a batch of them, asked when the runtime asks."""
-
-    async def run() -> list[tuple[int, list[int], list[bytes | None]]]:
-        fetcher, runtime = FakeFetcher([0]), SlowRuntime(slow=0)
-        reader = EventsReader(fetcher, runtime, 3, 5.0)  # type: ignore[arg-type]
-        task = asyncio.ensure_future(reader.run())
-        await fetcher.batches.put(_records(0, range(2)))
-        await runtime.started.wait()
-        queued = {TP("events", 0): [Record(0, o, f"k{o}".encode()) for o in range(2, 6)]}
-        await fetcher.batches.put(queued)
-        await _until(lambda: len(reader._queued.get(0, ())) == 4)
-        runtime.release.set()
-        await _until(lambda: len(runtime.processed) == 3)
-        task.cancel()
-        return runtime.upcoming
-
-    assert asyncio.run(run()) == [
-        (0, [0, 1], []),  # nothing was queued yet when the first batch started
-        (0, [2, 3, 4], [b"k5"]),
-        (0, [5], []),
-    ]
