@@ -79,9 +79,12 @@ async def test_each_batchs_applied_events_are_counted_on_its_partition(
     runtime = PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
 
     def counted(partition: int) -> float:
-        return metrics.REGISTRY.get_sample_value(
-            "livesegments_events_processed_total", {"partition": str(partition)}
-        ) or 0.0
+        return (
+            metrics.REGISTRY.get_sample_value(
+                "livesegments_events_processed_total", {"partition": str(partition)}
+            )
+            or 0.0
+        )
 
     before = counted(5), counted(6)
     await runtime.process(5, [_event(5, 0, "a"), _event(5, 1, "b")])
