@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from streams.client import Client
 
 from .bench import (
@@ -99,6 +101,20 @@ def _counts(windows: list[dict[str, Any]]) -> dict[str, int]:
     return {s: int(sum(w[s]["n"] for w in windows if s in w)) for s in ("lane", "fetch_call")}
 
 
+def _redis_forks(bench: BenchEnv) -> dict[str, int]:
+    """Redis' forks so far and whether an AOF rewrite runs (a fork competes for the cores)."""
+    client = redis.Redis.from_url(bench.settings.redis_url)
+    try:
+        stats, persistence = client.info("stats"), client.info("persistence")
+    finally:
+        client.close()
+    return {
+        "forks": int(stats["total_forks"]),
+        "aof_rewriting": int(persistence.get("aof_rewrite_in_progress", 0)),
+        "bgsaving": int(persistence.get("rdb_bgsave_in_progress", 0)),
+    }
+
+
 def _idle(bench: BenchEnv, worker: WorkerProcess, seconds: float) -> dict[str, Any]:
     """Each process's CPU while the worker is caught up and nothing is sent: its fixed cost."""
     meter = _meter(bench, worker)
@@ -125,12 +141,16 @@ def _phase(
     worker.start()
     meter = _meter(bench, worker)
     _wait_settled(worker, parts)
-    assert client.command(dict(_CATCH_UP), timeout=300)["ok"]
+    catch_up = {"command": "refresh", "all": True} if args.catch_up == "all" else _CATCH_UP
+    started = time.perf_counter()
+    assert client.command(dict(catch_up), timeout=300)["ok"]
+    caught_up_s = time.perf_counter() - started
     idle = _idle(bench, worker, args.idle) if args.idle else None
     rows = []
     for rate in args.latency_rate or [1000.0]:
         _, skip = _stage_lines(worker.log_path, 0)
         load = _loadavg()
+        forks = _redis_forks(bench)
         before = meter.snapshot()
         lat = measure_latency(
             bench.bootstrap,
@@ -159,6 +179,8 @@ def _phase(
         row["stages_ms"] = _worst(windows)
         row["counts"] = _counts(windows)
         row["loadavg"] = [load, _loadavg()]
+        row["catch_up_s"] = caught_up_s
+        row["redis_forks"] = [forks, _redis_forks(bench)]
         if idle is not None:
             row["idle"], idle = idle, None
         rows.append(row)
@@ -207,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         "--idle", type=float, default=0.0, help="measure the caught-up worker idle for S s first"
     )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--catch-up",
+        choices=("flip", "all"),
+        default="flip",
+        help="after the restart: refresh one segment (flip) or all of them, as the full bench",
+    )
     parser.add_argument("--stages", type=float, default=0.0, help="LS_STAGE_REPORT_S (0: off)")
     parser.add_argument("--arm", action="append", help="LABEL[:DIR][:K=V,...] (repeatable)")
     parser.add_argument("--rounds", type=int, default=1)

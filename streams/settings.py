@@ -153,6 +153,12 @@ class Settings:
         10_000,
         "profiles kept in memory per owned partition (committed state; saves a Redis read)",
     )
+    profile_warmup_chunk: int = _env_field(
+        "LS_PROFILE_WARMUP_CHUNK",
+        200,
+        "profiles read per step when a newly owned partition's profile cache is filled in the "
+        "background, up to LS_PROFILE_CACHE_SIZE (0: no warm-up; the cache fills as events come)",
+    )
     expiry_poll_s: float = _env_field(
         "LS_EXPIRY_POLL_S", 0.2, "how often due time-window expiries are looked for"
     )
@@ -260,6 +266,11 @@ class Settings:
             raise SettingsError(
                 f"LS_SWITCH_INTERVAL_MS={self.switch_interval_ms!r} must be more than 0 and at "
                 "most 1000 (ms)"
+            )
+        if self.profile_warmup_chunk < 0:
+            raise SettingsError(
+                f"LS_PROFILE_WARMUP_CHUNK={self.profile_warmup_chunk!r} must be 0 (no warm-up) "
+                "or more"
             )
         if self.event_loop not in EVENT_LOOPS:
             raise SettingsError(

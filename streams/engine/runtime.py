@@ -32,6 +32,7 @@ from state import (
     RegistryStore,
 )
 from state.turn import turn_client
+from state.warmup import WarmupReader
 
 from .. import metrics
 from ..clock import now_ms
@@ -69,6 +70,13 @@ class _Owner:
     The cache holds profiles exactly as committed (the owner is their only writer). Any
     failure while applying a batch discards the whole owner, cache included, so a profile
     changed by a batch that did not commit is never reused.
+
+    A new owner's cache is warmed in the background (`PartitionRuntime._warm`) with profiles
+    read from Redis. Such a read can race a commit: the commit may land after the read was sent
+    and its profile be evicted again before the read's result arrives. So while a warm-up read
+    is in flight the owner notes every customer committed or erased (`_fence`), and the read's
+    profiles of those customers are dropped (`warmed`): the cache never holds a profile older
+    than the last commit of its customer.
     """
 
     def __init__(
@@ -96,6 +104,11 @@ class _Owner:
         self.freezer = freezer
         self.events_processed: Any = None
         """This partition's events counter, once looked up (not a label lookup per batch)."""
+        self.warming: asyncio.Future[None] | None = None
+        """The background warm-up of the cache, while it runs."""
+        self._fence: set[str] | None = None
+        """While a warm-up read is in flight: the customers committed or erased since it was
+        sent (their profiles in the read may be older than the cache's or Redis')."""
 
     async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
         """Profiles from the cache, the rest from Redis in one MGET.
@@ -105,6 +118,7 @@ class _Owner:
         get = self.cache.get
         found = [get(c) for c in customer_ids]
         missing = [c for c, p in zip(customer_ids, found, strict=True) if p is None]
+        STAGES.add("profile_misses", len(missing) / 1000)  # a count, not seconds
         if not missing:
             return found
         loaded = dict(zip(missing, await self.store.load_profiles(missing), strict=True))
@@ -113,15 +127,64 @@ class _Owner:
     def remember(self, profiles: Iterable[Profile]) -> None:
         """After a commit: keep the committed profiles, evicting the least recently used."""
         cache = self.cache
+        fence = self._fence
         written = 0
         for profile in profiles:
-            cache[profile.customer_id] = profile
-            cache.move_to_end(profile.customer_id)
+            customer_id = profile.customer_id
+            cache[customer_id] = profile
+            cache.move_to_end(customer_id)
+            if fence is not None:
+                fence.add(customer_id)
             written += 1
         if self.freezer is not None and written:
             self.freezer.took(written)  # new and rewritten ones: both leave young objects
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
+
+    def drop(self, customer_ids: Iterable[str]) -> None:
+        """After a commit that erased customers: their profiles are gone."""
+        fence = self._fence
+        for customer_id in customer_ids:
+            self.cache.pop(customer_id, None)
+            if fence is not None:
+                fence.add(customer_id)
+
+    def fence_open(self) -> None:
+        """A warm-up read is about to be sent: note the commits from now on."""
+        self._fence = set()
+
+    def warmed(self, profiles: Sequence[Profile]) -> int:
+        """A warm-up read's profiles (read after `fence_open`): cache those not cached and not
+        committed or erased since, while there is room (never evicting), as the least recently
+        used. Closes the fence; returns how many were cached."""
+        fence, self._fence = self._fence, None
+        if fence is None:
+            return 0  # the fence was closed meanwhile (the warm-up stopped): nothing is known
+        cache = self.cache
+        taken = 0
+        for profile in profiles:
+            if len(cache) >= self.cache_size:
+                break
+            customer_id = profile.customer_id
+            if customer_id in fence or customer_id in cache:
+                continue
+            cache[customer_id] = profile
+            cache.move_to_end(customer_id, last=False)
+            taken += 1
+        if self.freezer is not None and taken:
+            self.freezer.took(taken)
+        return taken
+
+    def fence_close(self) -> None:
+        """No warm-up read in flight any more."""
+        self._fence = None
+
+    def stop_warming(self) -> None:
+        """Revoked or discarded: the warm-up stops (its read in flight is dropped)."""
+        self._fence = None
+        if self.warming is not None:
+            self.warming.cancel()
+            self.warming = None
 
 
 CommittedOffset = Callable[[int], Awaitable["int | None"]]
@@ -160,6 +223,8 @@ class PartitionRuntime:
         self._refused: dict[int, tuple[float, StateBehindError]] = {}
         """Partitions whose state is behind Kafka: when last checked, and why refused."""
         self.freezer = ProfileFreezer()
+        self._warm_turn = asyncio.Lock()
+        """One warm-up chunk in flight per worker, whatever the partitions warming."""
         self.placement = placement
         """Checks that a new customer came on their partition (`wrong_partition`); None: off."""
 
@@ -167,7 +232,9 @@ class PartitionRuntime:
     def forget(self, partitions: Sequence[int]) -> None:
         """Drop cached state of revoked partitions; the next owner reloads from Redis."""
         for partition in partitions:
-            self._owners.pop(partition, None)
+            owner = self._owners.pop(partition, None)
+            if owner is not None:
+                owner.stop_warming()
 
     def refused(self, partition: int) -> bool:
         """True while a partition is refused because its state went backwards."""
@@ -186,7 +253,58 @@ class PartitionRuntime:
             if owner is None:
                 owner = await self._load(partition)
                 self._owners[partition] = owner
+                if self.settings.profile_warmup_chunk and owner.cache_size:
+                    owner.warming = asyncio.ensure_future(self._warm(owner))
         return owner
+
+    async def _warm(self, owner: _Owner) -> None:
+        """Fill a new owner's profile cache from Redis, as Kafka Streams restores a state store
+        before it processes: the partition's customers in first-seen order, a chunk at a time
+        (one chunk in flight per worker; after each, a pause as long as it took, so live
+        batches keep at least half the loop), until the cache is full, every customer is read,
+        or the owner is revoked or discarded. Reads go on the plain client, not the commit
+        pipeline. A failed read stops the warm-up only: the cache then fills as events come."""
+        partition = owner.store.partition
+        reader = WarmupReader(self.redis, owner.store.keys)
+        chunk = self.settings.profile_warmup_chunk
+        cached = 0
+        started = time.monotonic()
+        try:
+            while not reader.done and self._owners.get(partition) is owner:
+                room = owner.cache_size - len(owner.cache)
+                if room <= 0:
+                    break
+                async with self._warm_turn:
+                    clock = time.monotonic()
+                    ids = [c for c in await reader.ids(min(chunk, room)) if c not in owner.cache]
+                    owner.fence_open()
+                    profiles = await reader.profiles(ids)
+                    if self._owners.get(partition) is not owner:
+                        break
+                    cached += owner.warmed(profiles)
+                    took = time.monotonic() - clock
+                    STAGES.add("warm_chunk", took)
+                await asyncio.sleep(took)
+        except Exception as exc:
+            log.warning(
+                "partition %d: warming the profile cache stopped after %d profiles (%s); it "
+                "fills as events come",
+                partition,
+                cached,
+                safe_text(describe(exc), 500),
+            )
+        else:
+            log.info(
+                "partition %d: profile cache warmed with %d profiles in %.1f s (%d cached)",
+                partition,
+                cached,
+                time.monotonic() - started,
+                len(owner.cache),
+            )
+        finally:
+            if owner.warming is asyncio.current_task():
+                owner.warming = None
+            owner.fence_close()
 
     async def _load(self, partition: int) -> _Owner:
         store = PartitionStore(self._turn_redis, self.keyspace, partition)
@@ -225,6 +343,7 @@ class PartitionRuntime:
             log.info("partition %d: state no longer behind Kafka; processing again", partition)
 
     def _discard(self, owner: _Owner) -> None:
+        owner.stop_warming()
         if self._owners.get(owner.store.partition) is owner:
             del self._owners[owner.store.partition]
 
@@ -667,8 +786,7 @@ class PartitionRuntime:
                     OutboxRecord(self.settings.control_topic, job_id.encode(), done.encode())
                 )
                 await self._commit(owner, batch)
-                for customer_id in batch.erased:
-                    owner.cache.pop(customer_id, None)
+                owner.drop(batch.erased)
                 log.info(
                     "%s %s: %s%s%s",
                     where,
