@@ -197,7 +197,8 @@ def _print_row(label: str, round_no: int, row: dict[str, Any]) -> None:
         f"{row['worker_p50_ms']:.1f} p99 {row['worker_p99_ms']:.1f}; matched "
         f"{row['matched']}/{row['flips']}; by window {row['p50_by_window_ms']}; worker cpu "
         f"{cpu.get('worker0', 0):.1f} s ({cpu.get('worker0', 0) / events * 1e6:.0f} us/event); "
-        f"cpu {cpu}; counts {row['counts']}; load {row['loadavg']}",
+        f"cpu {cpu}; counts {row['counts']}; load {row['loadavg']}; catch-up "
+        f"{row.get('catch_up_s', 0):.1f} s; redis {row.get('redis_forks')}",
         flush=True,
     )
     if "idle" in row:
