@@ -115,6 +115,17 @@ def _redis_forks(bench: BenchEnv) -> dict[str, int]:
     }
 
 
+def _rss_mib(pid: int) -> float:
+    """A process's resident memory now (MiB; 0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
 def _idle(bench: BenchEnv, worker: WorkerProcess, seconds: float) -> dict[str, Any]:
     """Each process's CPU while the worker is caught up and nothing is sent: its fixed cost."""
     meter = _meter(bench, worker)
@@ -181,6 +192,7 @@ def _phase(
         row["loadavg"] = [load, _loadavg()]
         row["catch_up_s"] = caught_up_s
         row["redis_forks"] = [forks, _redis_forks(bench)]
+        row["worker_rss_mib"] = [_rss_mib(pid) for pid in worker.pids]
         if idle is not None:
             row["idle"], idle = idle, None
         rows.append(row)
@@ -198,7 +210,8 @@ def _print_row(label: str, round_no: int, row: dict[str, Any]) -> None:
         f"{row['matched']}/{row['flips']}; by window {row['p50_by_window_ms']}; worker cpu "
         f"{cpu.get('worker0', 0):.1f} s ({cpu.get('worker0', 0) / events * 1e6:.0f} us/event); "
         f"cpu {cpu}; counts {row['counts']}; load {row['loadavg']}; catch-up "
-        f"{row.get('catch_up_s', 0):.1f} s; redis {row.get('redis_forks')}",
+        f"{row.get('catch_up_s', 0):.1f} s; redis {row.get('redis_forks')}; worker rss "
+        f"{row.get('worker_rss_mib')} MiB",
         flush=True,
     )
     if "idle" in row:
