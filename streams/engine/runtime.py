@@ -271,12 +271,13 @@ class PartitionRuntime:
         cached = 0
         started = time.monotonic()
         try:
-            while not reader.done and self._owners.get(partition) is owner:
-                room = owner.cache_size - len(owner.cache)
-                if room <= 0:
+            # one listing (a pipeline of the ordinal index's buckets), then a read per chunk
+            listed = await reader.ids(owner.cache_size)
+            for at in range(0, len(listed), chunk):
+                if self._owners.get(partition) is not owner or len(owner.cache) >= owner.cache_size:
                     break
                 async with self._warm_turn:
-                    ids = [c for c in await reader.ids(min(chunk, room)) if c not in owner.cache]
+                    ids = [c for c in listed[at : at + chunk] if c not in owner.cache]
                     owner.fence_open()
                     values = await reader.read(ids)
                     if self._owners.get(partition) is not owner:
