@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 
-import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,12 +15,11 @@ from redis.asyncio import Redis
 from state import KeySpace, PartitionStore, Profile
 from state.warmup import WarmupReader
 from streams.engine.runtime import PartitionRuntime, _Owner
-from streams.messages import Incoming
 from streams.settings import Settings
 from tests.state.fixtures import put_customers
 
 from ...hypothesis_profiles import examples
-from .test_runtime import _StubPublisher
+from .test_runtime import _event, _StubPublisher
 
 _CUSTOMERS = ["a", "b", "c"]
 
@@ -91,17 +88,6 @@ def test_any_interleaving_of_warm_up_reads_and_commits_caches_only_the_last_comm
             assert profile.attrs["v"] == stored[customer], (customer, owner.cache, stored)
 
 
-def _event(partition: int, offset: int, customer_id: str) -> Incoming:
-    value = {
-        "event_id": f"w{offset}",
-        "customer_id": customer_id,
-        "type": "profile",
-        "ts": int(time.time() * 1000),
-        "properties": {"n": offset},
-    }
-    return Incoming(partition, offset, customer_id.encode(), msgpack.packb(value))
-
-
 def _runtime(aredis: Redis, keyspace: KeySpace, **overrides: object) -> PartitionRuntime:
     settings = Settings.from_env({}, key_prefix=keyspace.prefix, **overrides)
     return PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
@@ -157,7 +143,10 @@ async def test_the_warm_up_is_off_with_a_chunk_of_zero(aredis: Redis, keyspace: 
     assert not owner.cache
 
 
-async def test_revocation_stops_the_warm_up(aredis: Redis, keyspace: KeySpace) -> None:
+@pytest.mark.parametrize("stop", ["revoked", "discarded"])
+async def test_revocation_or_discarding_stops_the_warm_up(
+    aredis: Redis, keyspace: KeySpace, stop: str
+) -> None:
     await _store(aredis, keyspace, 400)
     runtime = _runtime(aredis, keyspace, profile_warmup_chunk=5, profile_cache_size=1000)
     owner = await runtime.owner(0)
@@ -165,25 +154,16 @@ async def test_revocation_stops_the_warm_up(aredis: Redis, keyspace: KeySpace) -
     assert warming is not None
     while not owner.cache:
         await asyncio.sleep(0.001)
-    runtime.forget([0])
+    if stop == "revoked":
+        runtime.forget([0])
+    else:
+        runtime._discard(owner)  # a failed batch, a fenced commit, a failed publish
     cached = len(owner.cache)
     await asyncio.wait([warming], timeout=5)
     assert warming.done()
     await asyncio.sleep(0.05)
     assert len(owner.cache) == cached < 400
     assert owner.warming is None
-
-
-async def test_a_discarded_owner_stops_warming(aredis: Redis, keyspace: KeySpace) -> None:
-    await _store(aredis, keyspace, 400)
-    runtime = _runtime(aredis, keyspace, profile_warmup_chunk=5, profile_cache_size=1000)
-    owner = await runtime.owner(0)
-    warming = owner.warming
-    assert warming is not None
-    runtime._discard(owner)
-    await asyncio.wait([warming], timeout=5)
-    assert warming.done()
-    assert len(owner.cache) < 400
 
 
 async def test_a_failed_warm_up_read_leaves_the_owner_working(
