@@ -138,3 +138,51 @@ def test_records_go_to_the_partitioners_partition_in_commit_order(kafka_bootstra
     assert len(set(expected.values())) > 1  # the keys spread over partitions
     for key in keys:
         assert seen[key] == [(expected[key], b"0"), (expected[key], b"1"), (expected[key], b"2")]
+
+
+def test_a_commit_larger_than_a_batch_arrives_whole_and_in_order(kafka_bootstrap: str) -> None:
+    """Records are appended to the partition's open batch directly; when it is full they take
+    `add_message`, which waits for the batch to drain: every record arrives, in order, a record
+    with headers among them keeps its headers."""
+    topic = f"test-{uuid.uuid4().hex[:10]}.publisher"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","))
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    headers = (("livesegments-task", b"t1"),)
+    records = [
+        OutboxRecord(topic, b"k", f"{n:03d}".encode() * 30, headers=headers if n == 25 else ())
+        for n in range(60)
+    ]
+
+    async def run() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=5, max_batch_size=1024
+        )
+        await producer.start()
+        try:
+            publisher = Publisher(BareProducerApp(producer), drop_undeliverable=True)
+            await asyncio.wait_for(publisher.publish(records), 60)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        seen: list[tuple[bytes, list[tuple[str, bytes]]]] = []
+        try:
+            deadline = time.monotonic() + 30
+            while len(seen) < len(records) and time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for messages in batches.values():
+                    for m in messages:
+                        assert m.value is not None
+                        seen.append((m.value, list(m.headers)))
+        finally:
+            await consumer.stop()
+        return seen
+
+    try:
+        seen = asyncio.run(run())
+    finally:
+        admin.delete_topics([topic])
+        admin.close()
+    assert seen == [(r.value, list(r.headers)) for r in records]
