@@ -16,7 +16,11 @@ Kafka (the producer lingers `LS_PRODUCER_LINGER_MS` to fill its batches), and `s
 their acknowledgements. Records go straight into aiokafka's accumulator (aiokafka is pinned) with
 their partition from a per-key cache of the producer's partitioner (murmur2 in pure Python costs
 ~15 µs a record); a record larger than the request limit takes aiokafka's public `send`, which
-refuses it by itself.
+refuses it by itself. A record that fits its partition's open batch is appended to that batch's
+builder and given the batch's own future (what aiokafka settles the batch with, or fails it
+with, at the moment it settles every record's): no coroutine, future and metadata of its own
+(about 8.5 -> 1.3-2.7 µs a record, sent and settled, in an offline micro-benchmark); a record
+that opens a batch, or finds it full, takes `add_message`.
 """
 
 from __future__ import annotations
@@ -96,7 +100,6 @@ class Publisher:
         limit = kafka._max_request_size
         surely_fits = limit - _SIZE_MARGIN
         batches = accumulator._batches
-        create_future = asyncio.get_running_loop().create_future
         partitions = self._topic_partitions
         futures = []
         known: dict[str, tuple[dict[bytes, int] | None, int]] = {}
@@ -138,12 +141,13 @@ class Publisher:
                 tp = partitions[(topic, partition)] = TopicPartition(topic, partition)
             pending = batches.get(tp)
             if pending and not accumulator._closed and accumulator._exception is None:
-                # `add_message`'s first step without its coroutine: append to the open batch
-                future = pending[-1].append(
-                    key, value, None, _create_future=create_future, headers=headers
-                )
-                if future is not None:
-                    futures.append(future)
+                # `add_message`'s first step without its coroutine, appended to the open batch
+                # without a future of its own: the batch's future settles with (or fails
+                # with) every record in it
+                batch = pending[-1]
+                added = batch._builder.append(timestamp=None, key=key, value=value, headers=headers)
+                if added is not None:
+                    futures.append(batch.future)
                     continue
             futures.append(await accumulator.add_message(tp, key, value, timeout, headers=headers))
         return futures

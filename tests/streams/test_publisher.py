@@ -186,3 +186,30 @@ def test_a_commit_larger_than_a_batch_arrives_whole_and_in_order(kafka_bootstrap
         admin.delete_topics([topic])
         admin.close()
     assert seen == [(r.value, list(r.headers)) for r in records]
+
+
+def test_a_batch_the_broker_refuses_fails_every_record_in_it(kafka_bootstrap: str) -> None:
+    """Records appended to an open batch share its future: when the broker refuses the batch
+    (larger than the topic's `max.message.bytes`), each of its records is dropped and counted,
+    as each record's own future did."""
+    topic = f"test-{uuid.uuid4().hex[:10]}.publisher"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","))
+    admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "1024"})])
+    records = [OutboxRecord(topic, b"k", b"x" * 400) for _ in range(5)]
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=50)
+        await producer.start()
+        try:
+            publisher = Publisher(BareProducerApp(producer), drop_undeliverable=True)
+            await asyncio.wait_for(publisher.publish(records), 60)
+        finally:
+            await producer.stop()
+
+    before = _dropped(topic)
+    try:
+        asyncio.run(run())
+    finally:
+        admin.delete_topics([topic])
+        admin.close()
+    assert _dropped(topic) == before + len(records)
