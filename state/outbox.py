@@ -81,8 +81,10 @@ class OutboxRecord:
 _PACK = msgpack.Packer(use_bin_type=True).pack
 """One packer for the process (`packb` builds one per call); the event loop is one thread."""
 _TOPICS: dict[str, bytes] = {}
-"""Topic -> its packed name (a handful per worker)."""
+"""Topic -> a plain record's array header and packed name (a handful per worker)."""
 _MAX_TOPICS = 1024
+_BIN8: list[bytes] = [bytes((0xC4, size)) for size in range(0x100)]
+"""The bin 8 header of each size below 256 (`bin_header` without building it)."""
 
 
 def pack_entry(records: Sequence[OutboxRecord]) -> bytes:
@@ -91,22 +93,31 @@ def pack_entry(records: Sequence[OutboxRecord]) -> bytes:
     its list (one per membership change: `tests/state/test_outbox.py` compares both)."""
     parts: list[bytes] = [msgpack_header(len(records), 0x90, 0xDC)]
     topics = _TOPICS
+    bin8 = _BIN8
     for record in records:
         headers = record.headers
         partition = record.partition
         if headers or partition is not None:  # tasks and their headers: rare
             parts.append(_PACK(record.fields()))
             continue
-        topic = topics.get(record.topic)
-        if topic is None:
-            topic = _PACK(record.topic)
+        head = topics.get(record.topic)
+        if head is None:
+            head = b"\x95" + _PACK(record.topic)
             if len(topics) < _MAX_TOPICS:
-                topics[record.topic] = topic
+                topics[record.topic] = head
+        parts.append(head)
         key = record.key
+        if key is None:
+            parts.append(b"\xc0")
+        else:  # each part on its own: one copy, by the join
+            size = len(key)
+            parts.append(bin8[size] if size < 0x100 else bin_header(size))
+            parts.append(key)
         value = record.value
-        parts.append(b"\x95" + topic)
-        parts.append(b"\xc0" if key is None else bin_header(len(key)) + key)
-        parts.append(bin_header(len(value)) + value + b"\xc0\x90")
+        size = len(value)
+        parts.append(bin8[size] if size < 0x100 else bin_header(size))
+        parts.append(value)
+        parts.append(b"\xc0\x90")  # no partition, no headers
     return b"".join(parts)
 
 

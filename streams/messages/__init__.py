@@ -19,7 +19,7 @@ from .events import (
     encode,
 )
 from .exports import ExportReport, ExportRun
-from .outputs import MembershipChange, Reply, encode_change
+from .outputs import MembershipChange, Reply, encode_change, encode_change_packed, pack_value
 from .tasks import FORGED_TASK, SegmentOutcome, TaskMessage, TaskReport, task_digest
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
     "decode_map",
     "encode",
     "encode_change",
+    "encode_change_packed",
+    "pack_value",
     "safe_text",
     "task_digest",
 ]

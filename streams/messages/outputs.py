@@ -10,7 +10,7 @@ import msgpack
 
 from .events import encode
 
-__all__ = ["MembershipChange", "Reply", "encode_change"]
+__all__ = ["MembershipChange", "Reply", "encode_change", "encode_change_packed", "pack_value"]
 
 _PACK = msgpack.Packer(use_bin_type=True).pack
 _SEGMENT_ID = b"\x86" + _PACK("segment_id")
@@ -46,22 +46,35 @@ def _cause(cause: str) -> bytes:
     return packed
 
 
+def pack_value(value: str | int) -> bytes:
+    """The msgpack bytes of one customer id or instant, as `encode_change_packed` takes them."""
+    packed: bytes = _PACK(value)
+    return packed
+
+
 def encode_change(
     segment_id: str, customer_id: str, entered: bool, at: int, cause: str, seq: int
 ) -> bytes:
-    """`MembershipChange(...).encode()` without building the change: the engine's hot path.
+    """`MembershipChange(...).encode()` without building the change.
 
     The bytes of the msgpack map, keys in the same order, from pre-packed keys (and the parts
     around each segment id and cause packed once)."""
-    pack = _PACK
+    return encode_change_packed(segment_id, _PACK(customer_id), entered, _PACK(at), cause, seq)
+
+
+def encode_change_packed(
+    segment_id: str, customer_id: bytes, entered: bool, at: bytes, cause: str, seq: int
+) -> bytes:
+    """`encode_change` with the customer id and the instant already packed (`pack_value`): the
+    engine's hot path, which packs them once for all the changes of an event."""
     return b"".join(
         (
             _head(segment_id),
-            pack(customer_id),
+            customer_id,
             _ENTERED_AT if entered else _EXITED_AT,
-            pack(at),
+            at,
             _cause(cause),
-            pack(seq),
+            _PACK(seq),
         )
     )
 

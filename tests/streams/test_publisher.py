@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -24,6 +25,35 @@ def _dropped(topic: str) -> float:
         {"topic": topic, "cause": "MessageSizeTooLargeError"},
     )
     return value or 0.0
+
+
+async def _publish(kafka_bootstrap: str, records: list[OutboxRecord], **options: Any) -> None:
+    """Publish `records` through a `Publisher` over a producer made with `options`."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", **options)
+    await producer.start()
+    try:
+        publisher = Publisher(BareProducerApp(producer), drop_undeliverable=True)
+        await asyncio.wait_for(publisher.publish(records), 60)
+    finally:
+        await producer.stop()
+
+
+async def _consume(kafka_bootstrap: str, topic: str, count: int) -> list[ConsumerRecord[Any, Any]]:
+    """The first `count` records of `topic` (fewer if they do not come within 30 s)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    seen: list[ConsumerRecord[Any, Any]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(seen) < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for messages in batches.values():
+                seen.extend(messages)
+    finally:
+        await consumer.stop()
+    return seen
 
 
 def test_a_record_larger_than_the_request_limit_is_dropped_and_counted(
@@ -138,3 +168,47 @@ def test_records_go_to_the_partitioners_partition_in_commit_order(kafka_bootstra
     assert len(set(expected.values())) > 1  # the keys spread over partitions
     for key in keys:
         assert seen[key] == [(expected[key], b"0"), (expected[key], b"1"), (expected[key], b"2")]
+
+
+def test_a_commit_larger_than_a_batch_arrives_whole_and_in_order(kafka_bootstrap: str) -> None:
+    """Records are appended to the partition's open batch directly; when it is full they take
+    `add_message`, which waits for the batch to drain: every record arrives, in order, a record
+    with headers among them keeps its headers."""
+    topic = f"test-{uuid.uuid4().hex[:10]}.publisher"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","))
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    headers = (("livesegments-task", b"t1"),)
+    records = [
+        OutboxRecord(topic, b"k", f"{n:03d}".encode() * 30, headers=headers if n == 25 else ())
+        for n in range(60)
+    ]
+
+    async def run() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+        await _publish(kafka_bootstrap, records, linger_ms=5, max_batch_size=1024)
+        seen = await _consume(kafka_bootstrap, topic, len(records))
+        return [(m.value, list(m.headers)) for m in seen]
+
+    try:
+        seen = asyncio.run(run())
+    finally:
+        admin.delete_topics([topic])
+        admin.close()
+    assert seen == [(r.value, list(r.headers)) for r in records]
+
+
+def test_a_batch_the_broker_refuses_fails_every_record_in_it(kafka_bootstrap: str) -> None:
+    """Records appended to an open batch share its future: when the broker refuses the batch
+    (larger than the topic's `max.message.bytes`), each of its records is dropped and counted,
+    as each record's own future did."""
+    topic = f"test-{uuid.uuid4().hex[:10]}.publisher"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","))
+    admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "1024"})])
+    records = [OutboxRecord(topic, b"k", b"x" * 400) for _ in range(5)]
+
+    before = _dropped(topic)
+    try:
+        asyncio.run(_publish(kafka_bootstrap, records, linger_ms=50))
+    finally:
+        admin.delete_topics([topic])
+        admin.close()
+    assert _dropped(topic) == before + len(records)
