@@ -16,6 +16,10 @@ The CPU of the two synchronous stages (`evaluate_chunk`: the customers' evaluati
 (no load; the profile caches are filled from Redis first unless `--cold`), activating a segment
 of the same definition under a new id, so that A/B runs of two checkouts share one state.
 Delete such a state with `--prefix P --drop`.
+
+The process turns CPython's automatic full collections off, as the worker does
+(`streams.engine.collector`); `--default-gc` keeps them (a cold customer then costs several
+times its decode: the full collections traverse the chunk's decoded profiles).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import msgpack
 from state import AppliedSegment, OutboxRecord, PartitionBatch
 from state.connect import connect
 from streams.engine import runtime as runtime_module
+from streams.engine.collector import no_automatic_full_collections
 from streams.engine.runtime import PartitionRuntime
 from streams.engine.tasks import evaluate_chunk
 from streams.messages import TaskMessage
@@ -218,7 +223,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drop", action="store_true", help="with --prefix: delete it, no run")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=35)
-    asyncio.run(_run(parser.parse_args(argv)))
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep CPython's automatic full collections (the worker turns them off)",
+    )
+    args = parser.parse_args(argv)
+    if not args.default_gc:
+        no_automatic_full_collections()  # as the worker's process does
+    asyncio.run(_run(args))
 
 
 if __name__ == "__main__":
