@@ -29,6 +29,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import random
 import time
 import uuid
 import zlib
@@ -39,7 +40,7 @@ from unittest import mock
 
 import msgpack
 
-from state import AppliedSegment, OutboxRecord, PartitionBatch
+from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile
 from state.connect import connect
 from streams.engine import runtime as runtime_module
 from streams.engine.collector import no_automatic_full_collections
@@ -116,7 +117,7 @@ async def _run(args: argparse.Namespace) -> None:
             return
         if args.prefix:
             if not args.cold:
-                await _warm(runtime, partitions)
+                await _warm(runtime, partitions, args.shuffled)
         else:
             await _load(runtime, workload, now, partitions)
         print(
@@ -203,14 +204,19 @@ def _timed(function: Callable[..., Any], stages: defaultdict[str, float]) -> Cal
     return timed
 
 
-async def _warm(runtime: PartitionRuntime, partitions: int) -> None:
-    """Fill each partition's profile cache from Redis (a kept state, a new process)."""
+async def _warm(runtime: PartitionRuntime, partitions: int, shuffled: bool) -> None:
+    """Fill each partition's profile cache from Redis (a kept state, a new process): in
+    ordinal order, or `shuffled` (recency unrelated to the ordinals, as events leave it)."""
     for part in range(partitions):
         owner = await runtime.owner(part)
         after: str | None = None
+        found: list[Profile] = []
         while ids := await owner.store.customers_after(after, 5000):
-            owner.remember(p for p in await owner.profiles(ids) if p is not None)
+            found.extend(p for p in await owner.profiles(ids) if p is not None)
             after = ids[-1]
+        if shuffled:
+            random.Random(part).shuffle(found)
+        owner.remember(found)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -218,6 +224,12 @@ def main(argv: list[str] | None = None) -> None:
     add_size_arguments(parser)
     parser.add_argument("--cold", action="store_true", help="empty the profile caches first")
     parser.add_argument("--profile", action="store_true", help="print a cProfile list")
+    parser.add_argument(
+        "--shuffled",
+        action="store_true",
+        help="with --prefix: warm the caches in a random order (LS_PROFILE_CACHE_SIZE below "
+        "the customers per partition then leaves random customers cold, as in the bench)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the state in Redis")
     parser.add_argument("--prefix", help="run on the state a --keep run left (no load)")
     parser.add_argument("--drop", action="store_true", help="with --prefix: delete it, no run")
