@@ -123,17 +123,6 @@ class _Owner:
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
 
-    def refresh(self, profiles: Iterable[Profile]) -> None:
-        """After a task's chunk commit: replace the cached ones as committed, add none and
-        leave the recency order as it is. A backfill sweeps the whole partition in ordinal
-        order: remembering its chunks would evict the cached customers it has not reached yet
-        (and the events' working set) for customers it will not read again."""
-        cache = self.cache
-        for profile in profiles:
-            customer_id = profile.customer_id
-            if customer_id in cache:
-                cache[customer_id] = profile
-
 
 CommittedOffset = Callable[[int], Awaitable["int | None"]]
 """The next offset the consumer group will read on an events partition (None: none)."""
@@ -445,14 +434,9 @@ class PartitionRuntime:
             metrics.DLQ_MESSAGES.labels(letter.code).inc()
 
     async def _commit(
-        self,
-        owner: _Owner,
-        batch: PartitionBatch,
-        trace: hops.BatchTrace | None = None,
-        sweep: bool = False,
+        self, owner: _Owner, batch: PartitionBatch, trace: hops.BatchTrace | None = None
     ) -> None:
         """Commit, hand the outbox to the producer, and confirm it in the background.
-        `sweep`: a task's chunk, whose profiles only refresh the cache (`_Owner.refresh`).
 
         The next batch does not wait for Kafka's acknowledgement; confirmations run in
         commit order and count the entries Kafka acknowledged, which the next commit trims
@@ -467,10 +451,7 @@ class PartitionRuntime:
         clock = time.monotonic()
         owner.acked -= batch.delivered
         owner.meta = PartitionMeta(ver, batch.offset, batch.seq, batch.task)
-        if sweep:
-            owner.refresh(batch.profiles.values())
-        else:
-            owner.remember(batch.profiles.values())
+        owner.remember(batch.profiles.values())
         owner.engine.flush_metrics()
         if batch.outbox:
             try:
@@ -668,7 +649,7 @@ class PartitionRuntime:
                     batch.task = {**progress, "failed": dict(failed), "skipped": dict(skipped)}
                     if committing is not None:
                         await committing  # commits stay in order
-                    committing = asyncio.ensure_future(self._commit(owner, batch, sweep=True))
+                    committing = asyncio.ensure_future(self._commit(owner, batch))
                     previous = batch
                     continue
                 if committing is not None:
@@ -685,7 +666,7 @@ class PartitionRuntime:
                 batch.outbox.append(
                     OutboxRecord(self.settings.control_topic, job_id.encode(), done.encode())
                 )
-                await self._commit(owner, batch, sweep=True)
+                await self._commit(owner, batch)
                 for customer_id in batch.erased:
                     owner.cache.pop(customer_id, None)
                 log.info(

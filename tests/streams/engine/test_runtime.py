@@ -6,17 +6,14 @@ import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
-from unittest import mock
 
 import msgpack
 from redis.asyncio import Redis
 
-from state import AppliedSegment, KeySpace, OutboxRecord, PartitionBatch, PartitionStore, Profile
+from state import KeySpace, OutboxRecord, PartitionBatch, PartitionStore, Profile
 from streams import metrics
-from streams.engine import runtime as runtime_module
 from streams.engine.runtime import PartitionRuntime, _Owner
-from streams.messages import Incoming, TaskMessage
-from streams.messages.events import TASK_HEADER
+from streams.messages import Incoming
 from streams.settings import Settings
 
 
@@ -94,43 +91,3 @@ async def test_each_batchs_applied_events_are_counted_on_its_partition(
     await runtime.process(5, [_event(5, 2, "a"), _event(5, 2, "a")])  # one applied
     await runtime.process(6, [_event(6, 0, "c")])
     assert (counted(5) - before[0], counted(6) - before[1]) == (3, 1)
-
-
-async def test_a_backfills_commits_refresh_the_cache_without_adding_or_reordering(
-    aredis: Redis, keyspace: KeySpace
-) -> None:
-    """A task sweeps the partition in ordinal order, chunk by chunk: its commits replace the
-    cached profiles as committed, but add none and leave the recency order, so a chunk does
-    not evict the cached customers the sweep has not reached yet (nor the events' working
-    set) for customers it will not read again."""
-    settings = Settings.from_env(
-        {"LS_PROFILE_CACHE_SIZE": "3", "LS_TASK_CHUNK": "2"}, key_prefix=keyspace.prefix
-    )
-    runtime = PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
-    customers = ["a", "b", "c", "d", "e", "f"]
-    await runtime.process(0, [_event(0, n, c) for n, c in enumerate(customers)])
-    await runtime.process(0, [_event(0, 6, "d")])  # recency: e, f, d
-    owner = await runtime.owner(0)
-    assert list(owner.cache) == ["e", "f", "d"]
-
-    segment = {"id": "probe", "name": "Probe", "rules": [{"where": _attr_gte("n", 0)}]}
-    task = TaskMessage("job", "activate", "activate", (AppliedSegment("probe", 1, segment),))
-
-    async def verified(_registry: object, _partition: int, _raw: object) -> tuple[Any, None]:
-        return task, None
-
-    message = Incoming(0, 7, None, task.encode(), ((TASK_HEADER, b"1"),))
-    with mock.patch.object(runtime_module, "verified_task", verified):
-        async with owner.lock:
-            await runtime._run_task(owner, message)
-
-    assert list(owner.cache) == ["e", "f", "d"]
-    stored = await owner.store.load_profiles(customers)
-    assert all(p is not None and "probe" in p.segments for p in stored)
-    for customer_id, profile in owner.cache.items():
-        assert profile.segments == {"probe"}, customer_id  # as committed
-        assert profile.encode() == stored[customers.index(customer_id)].encode()  # type: ignore[union-attr]
-
-
-def _attr_gte(name: str, value: int) -> dict[str, Any]:
-    return {"attr": name, "op": "gte", "value": value}
