@@ -16,6 +16,10 @@ The CPU of the two synchronous stages (`evaluate_chunk`: the customers' evaluati
 (no load; the profile caches are filled from Redis first unless `--cold`), activating a segment
 of the same definition under a new id, so that A/B runs of two checkouts share one state.
 Delete such a state with `--prefix P --drop`.
+
+The process turns CPython's automatic full collections off, as the worker does
+(`streams.engine.collector`); `--default-gc` keeps them (a cold customer then costs several
+times its decode: the full collections traverse the chunk's decoded profiles).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import random
 import time
 import uuid
 import zlib
@@ -35,9 +40,10 @@ from unittest import mock
 
 import msgpack
 
-from state import AppliedSegment, OutboxRecord, PartitionBatch
+from state import AppliedSegment, OutboxRecord, PartitionBatch, Profile
 from state.connect import connect
 from streams.engine import runtime as runtime_module
+from streams.engine.collector import no_automatic_full_collections
 from streams.engine.runtime import PartitionRuntime
 from streams.engine.tasks import evaluate_chunk
 from streams.messages import TaskMessage
@@ -111,7 +117,7 @@ async def _run(args: argparse.Namespace) -> None:
             return
         if args.prefix:
             if not args.cold:
-                await _warm(runtime, partitions)
+                await _warm(runtime, partitions, args.shuffled)
         else:
             await _load(runtime, workload, now, partitions)
         print(
@@ -198,14 +204,19 @@ def _timed(function: Callable[..., Any], stages: defaultdict[str, float]) -> Cal
     return timed
 
 
-async def _warm(runtime: PartitionRuntime, partitions: int) -> None:
-    """Fill each partition's profile cache from Redis (a kept state, a new process)."""
+async def _warm(runtime: PartitionRuntime, partitions: int, shuffled: bool) -> None:
+    """Fill each partition's profile cache from Redis (a kept state, a new process): in
+    ordinal order, or `shuffled` (recency unrelated to the ordinals, as events leave it)."""
     for part in range(partitions):
         owner = await runtime.owner(part)
         after: str | None = None
+        found: list[Profile] = []
         while ids := await owner.store.customers_after(after, 5000):
-            owner.remember(p for p in await owner.profiles(ids) if p is not None)
+            found.extend(p for p in await owner.profiles(ids) if p is not None)
             after = ids[-1]
+        if shuffled:
+            random.Random(part).shuffle(found)
+        owner.remember(found)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,12 +224,26 @@ def main(argv: list[str] | None = None) -> None:
     add_size_arguments(parser)
     parser.add_argument("--cold", action="store_true", help="empty the profile caches first")
     parser.add_argument("--profile", action="store_true", help="print a cProfile list")
+    parser.add_argument(
+        "--shuffled",
+        action="store_true",
+        help="with --prefix: warm the caches in a random order (LS_PROFILE_CACHE_SIZE below "
+        "the customers per partition then leaves random customers cold, as in the bench)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the state in Redis")
     parser.add_argument("--prefix", help="run on the state a --keep run left (no load)")
     parser.add_argument("--drop", action="store_true", help="with --prefix: delete it, no run")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=35)
-    asyncio.run(_run(parser.parse_args(argv)))
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep CPython's automatic full collections (the worker turns them off)",
+    )
+    args = parser.parse_args(argv)
+    if not args.default_gc:
+        no_automatic_full_collections()  # as the worker's process does
+    asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

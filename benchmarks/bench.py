@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from state._codec import unpack
+from state._redis import as_bytes
 from streams.client import Client
 
 from .group import GroupSettle
@@ -467,8 +469,9 @@ def _backfill(
 ) -> dict[str, Any]:
     """Activate one more segment over every customer, once the events backlog is drained
     (every partition applied its topic's end offset, so the task does not share the worker
-    with a backlog); customers / round-trip seconds, and each process's CPU over the round
-    trip."""
+    with a backlog) and the machine is quiet (`_wait_quiet`: the worker(s), Redis and the
+    broker done with the previous phase's tail); customers / round-trip seconds, each
+    process's CPU over the round trip, and each partition's task start and end."""
     settings = bench.settings
     parts = settings.events_partitions
     _say("backfill: waiting for the events backlog to be applied")
@@ -476,9 +479,11 @@ def _backfill(
     end = end_offsets(bench.bootstrap, settings.events_topic, parts)
     Progress(bench, parts).wait_until(dict.fromkeys(end, 0), end, timeout=1800, worker=worker)
     drained_s = time.perf_counter() - started
+    quiet = _wait_quiet(meter)
     _say(f"backfill: activating one new segment over {args.customers} customers")
     loadavg = _loadavg()
     before = meter.snapshot()
+    sent_ms = time.time() * 1000
     started = time.perf_counter()
     reply = client.command(
         {"command": "create", "activate": True, "segment": backfill_segment(args.seed)},
@@ -496,10 +501,52 @@ def _backfill(
         "evaluated": job.get("evaluated"),
         "members": reply["result"].get("members", {}).get("bench-backfill"),
         "backlog_drain_s": drained_s,
+        "quiet": quiet,
         "loadavg_at_start": loadavg,
         "cpu_s": cpu,
         "cpu_us_per_customer": {k: v / args.customers * 1e6 for k, v in cpu.items()},
+        "partitions": _partition_times(bench, str(job.get("job_id")), sent_ms),
     }
+
+
+QUIET_CORES = 0.15
+"""`_wait_quiet`: the CPU (cores) of the measured processes together below which the
+machine counts as done with the previous phase."""
+
+
+def _wait_quiet(meter: CpuMeter, timeout: float = 30.0, step: float = 0.5) -> dict[str, Any]:
+    """Wait until the measured processes together (worker(s), redis-server, broker, this
+    process) use under `QUIET_CORES` over `step` seconds, at most `timeout` seconds: after the
+    5,000 events/s phase the worker still publishes and Redis and the broker still work off
+    its tail when the last offset is applied. Returns the wait and the cores seen last."""
+    started = time.perf_counter()
+    last = meter.snapshot()
+    cores = float("inf")
+    while time.perf_counter() - started < timeout:
+        time.sleep(step)
+        now = meter.snapshot()
+        cores = sum(CpuMeter.delta(last, now).values()) / step
+        last = now
+        if cores < QUIET_CORES:
+            break
+    return {"wait_s": round(time.perf_counter() - started, 2), "cores": round(cores, 3)}
+
+
+def _partition_times(bench: BenchEnv, job_id: str, sent_ms: float) -> dict[str, dict[str, Any]]:
+    """Each partition's task (the job's per-partition reports, as the control plane stored
+    them): customers, and its start and end in seconds after the command was sent (a
+    straggler shows as a late end)."""
+    blob = bench.redis.hget(bench.keys.registry.jobs, job_id)
+    done = unpack(as_bytes(blob)).get("done", {}) if blob else {}
+    times: dict[str, dict[str, Any]] = {}
+    for partition, report in sorted(done.items(), key=lambda kv: int(kv[0])):
+        start, end = report.get("started_at"), report.get("ended_at")
+        times[str(partition)] = {
+            "customers": report.get("done"),
+            "start_s": None if start is None else round((start - sent_ms) / 1000, 3),
+            "end_s": None if end is None else round((end - sent_ms) / 1000, 3),
+        }
+    return times
 
 
 def _per_customer(usage: dict[str, int], customers: int) -> float:
@@ -656,7 +703,30 @@ def _backfill_rows(back: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{sum(v for k, v in per.items() if k.startswith('worker')):,.1f} µs",
             "worker(s) total; " + _cpu(per, "µs"),
         ),
+        (
+            "  partitions' tasks (s after the command)",
+            _span(back.get("partitions", {})),
+            "start-end per partition: "
+            + ", ".join(
+                f"{p} {t['start_s']}-{t['end_s']}" for p, t in back.get("partitions", {}).items()
+            )
+            + (
+                f"; waited {back['quiet']['wait_s']} s for a quiet machine "
+                f"({back['quiet']['cores']} cores)"
+                if "quiet" in back
+                else ""
+            ),
+        ),
     ]
+
+
+def _span(partitions: dict[str, dict[str, Any]]) -> str:
+    """First start to last end of the partitions' tasks ("n/a" without reports)."""
+    starts = [t["start_s"] for t in partitions.values() if t.get("start_s") is not None]
+    ends = [t["end_s"] for t in partitions.values() if t.get("end_s") is not None]
+    if not starts or not ends:
+        return "n/a"
+    return f"{min(starts):.2f}-{max(ends):.2f} s"
 
 
 def _backfill_table(out: dict[str, Any]) -> str:

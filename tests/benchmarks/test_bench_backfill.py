@@ -1,0 +1,49 @@
+"""The bench's backfill phase: the quiet wait before its window, each partition's times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from benchmarks.bench import QUIET_CORES, _span, _wait_quiet
+
+
+class _Meter:
+    """A `CpuMeter` whose processes used the given CPU seconds between snapshots."""
+
+    def __init__(self, used: list[float]) -> None:
+        self._used: Iterator[float] = iter(used)
+        self.total = 0.0
+        self.snapshots = 0
+
+    def snapshot(self) -> dict[str, float]:
+        self.snapshots += 1
+        if self.snapshots > 1:
+            self.total += next(self._used)
+        return {"worker0": self.total}
+
+
+def test_the_window_waits_until_the_processes_are_quiet() -> None:
+    """Busy, busy, quiet: the wait ends at the third step, reporting the quiet cores."""
+    step = 0.01
+    meter = _Meter([1.0 * step, 0.5 * step, QUIET_CORES / 2 * step, 1.0 * step])
+    quiet = _wait_quiet(meter, timeout=10.0, step=step)  # type: ignore[arg-type]
+    assert meter.snapshots == 4
+    assert quiet["cores"] < QUIET_CORES
+
+
+def test_the_wait_gives_up_at_its_timeout() -> None:
+    meter = _Meter([1.0] * 10_000)
+    quiet = _wait_quiet(meter, timeout=0.0, step=0.001)  # type: ignore[arg-type]
+    assert meter.snapshots == 1
+    assert quiet["cores"] == float("inf")
+
+
+def test_the_span_is_first_start_to_last_end() -> None:
+    parts: dict[str, dict[str, Any]] = {
+        "0": {"start_s": 0.06, "end_s": 1.7},
+        "1": {"start_s": 0.05, "end_s": 1.9},
+        "2": {"start_s": None, "end_s": None},
+    }
+    assert _span(parts) == "0.05-1.90 s"
+    assert _span({}) == "n/a"
