@@ -261,6 +261,14 @@ class ControlRuntime(CommandEnv):
             return
         done = job.done
         totals = {k: sum(s[k] for s in done.values()) for k in ("evaluated", "entered", "exited")}
+        log.info(
+            "%s job %s finished (%s): %d partitions, %s",
+            job.command,
+            job.job_id,
+            job.status,
+            job.partitions,
+            totals,
+        )
         members = await self.reads.member_counts(
             sid for sid in job.segment_ids if sid in ctx.segments and ctx.segments[sid].active
         )
