@@ -15,7 +15,7 @@ import multiprocessing
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from .workload import FLIP_SEGMENT, activity_event, customer_id
 
-__all__ = ["TICK_S", "LatencyResult", "flip_pool", "measure_latency"]
+__all__ = ["READER_CONFIG", "TICK_S", "LatencyResult", "flip_pool", "measure_latency"]
 
 TICK_S = 0.001
 """The paced producer's shortest sleep: at 5,000 events/s it wakes once for ~5 events instead
@@ -65,14 +65,33 @@ class LatencyResult:
         return data[index]
 
 
-def _read_changes(bootstrap: list[str], topic: str, partitions: int, conn: Connection) -> None:
+READER_CONFIG: dict[str, str | int | bool] = {
+    "enable.auto.commit": False,
+    "fetch.wait.max.ms": 5,
+    "fetch.min.bytes": 1,
+    "socket.nagle.disable": True,  # a small fetch request is not held back
+}
+"""The change reader's librdkafka settings (`_read` adds the bootstrap and a group id)."""
+
+
+def _read_changes(
+    bootstrap: list[str],
+    topic: str,
+    partitions: int,
+    conn: Connection,
+    config: Mapping[str, str | int | bool],
+) -> None:
     """The change reader's process (see `_read`); sends back (arrivals, stamped, CPU seconds)."""
-    arrivals, stamped = _read(bootstrap, topic, partitions, conn)
+    arrivals, stamped = _read(bootstrap, topic, partitions, conn, config)
     conn.send((arrivals, stamped, time.process_time()))
 
 
 def _read(
-    bootstrap: list[str], topic: str, partitions: int, conn: Connection
+    bootstrap: list[str],
+    topic: str,
+    partitions: int,
+    conn: Connection,
+    config: Mapping[str, str | int | bool] = READER_CONFIG,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Stamps every `entered` change of FLIP_SEGMENT with its arrival time (`time.time()` when
     `consume` returned it) and the worker's own `at` stamp. Sends "ready" once the end offsets
@@ -83,12 +102,9 @@ def _read(
     worker it measures, and aiokafka's Python fetch path took ~120 µs of CPU per change."""
     consumer = Consumer(
         {
+            **config,
             "bootstrap.servers": ",".join(bootstrap),
             "group.id": f"latency-reader-{uuid.uuid4().hex}",  # assigned, never committed
-            "enable.auto.commit": False,
-            "fetch.wait.max.ms": 5,
-            "fetch.min.bytes": 1,
-            "socket.nagle.disable": True,  # a small fetch request is not held back
         }
     )
     arrivals: dict[str, float] = {}
@@ -135,6 +151,7 @@ def _produce(
     flip_share: float,
     linger_ms: int,
     conn: Connection,
+    extra: Mapping[str, str | int | bool],
 ) -> None:
     """The paced producer's process: each (rate, seconds, tag) phase in turn; sends back the
     last phase's (sent, took, sent_at, acked_at), how many flip customers were used, CPU
@@ -161,6 +178,7 @@ def _produce(
             "enable.idempotence": False,
             "on_delivery": delivered,
             "socket.nagle.disable": True,  # a lone event's request is not held back
+            **extra,
         }
     )
     rng = random.Random(seed)
@@ -305,17 +323,27 @@ def measure_latency(
     drain_s: float = 10.0,
     flip_ids: list[str] | None = None,
     linger_ms: int = 0,
+    reader_config: Mapping[str, str | int | bool] | None = None,
+    producer_config: Mapping[str, str | int | bool] | None = None,
 ) -> LatencyResult:
     """The paced producer and the change reader run in processes of their own (spawned), so
     their CPU does not share this process's GIL; the flips used are popped from `flip_ids`.
-    `linger_ms` is the paced producer's (0: one produce request per event)."""
+    `linger_ms` is the paced producer's (0: one produce request per event); `reader_config`
+    replaces `READER_CONFIG` keys, `producer_config` adds to the paced producer's settings
+    (librdkafka names, for A/B runs of the bench's own clients)."""
     if flip_ids is None:
         flip_ids = flip_pool(customers, seed)
     ctx = multiprocessing.get_context("spawn")
     reader_end, reader_child = ctx.Pipe()
     reader = ctx.Process(
         target=_read_changes,
-        args=(bootstrap, membership_topic, partitions, reader_child),
+        args=(
+            bootstrap,
+            membership_topic,
+            partitions,
+            reader_child,
+            {**READER_CONFIG, **(reader_config or {})},
+        ),
         name="membership-reader",
         daemon=True,
     )
@@ -337,6 +365,7 @@ def measure_latency(
                 flip_share,
                 linger_ms,
                 producer_child,
+                dict(producer_config or {}),
             ),
             name="paced-producer",
             daemon=True,

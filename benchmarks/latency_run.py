@@ -82,8 +82,24 @@ def _worst(windows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return merged
 
 
+_BENCH_CLIENTS = ("reader.", "paced.")
+"""Arm keys with these prefixes set the bench's own clients (librdkafka settings of the change
+reader, of the paced producer), not the worker's environment: `reader.fetch.wait.max.ms=500`."""
+
+
+def _clients(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """An arm's environment -> (the worker's, {prefix: the bench client's settings})."""
+    worker = {k: v for k, v in env.items() if not k.startswith(_BENCH_CLIENTS)}
+    clients = {
+        prefix: {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
+        for prefix in _BENCH_CLIENTS
+    }
+    return worker, clients
+
+
 def _arm(text: str) -> tuple[str, Path, dict[str, str]]:
-    """`LABEL[:DIR][:K=V,...]` -> (label, checkout, extra environment)."""
+    """`LABEL[:DIR][:K=V,...]` -> (label, checkout, extra environment; `reader.`/`paced.` keys
+    are the bench clients', see `_clients`)."""
     label, *rest = text.split(":")
     root, env = ROOT, dict[str, str]()
     for part in rest:
@@ -143,9 +159,12 @@ def _phase(
     client: Client,
     args: argparse.Namespace,
     flips: list[str],
+    clients: dict[str, dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Restart `worker`, catch it up, (measure it idle,) measure one latency phase per rate;
-    a row per rate with its stages (the idle figures on the first)."""
+    a row per rate with its stages (the idle figures on the first). `clients`: the arm's
+    settings of the bench's own clients (`_clients`)."""
+    clients = clients or {}
     settings = bench.settings
     parts = settings.events_partitions
     worker.stop()
@@ -175,6 +194,8 @@ def _phase(
             flip_share=min(0.2, 200 / rate),
             flip_ids=flips,
             linger_ms=args.linger_ms,
+            reader_config=clients.get("reader."),
+            producer_config=clients.get("paced."),
         )
         row = _latency(lat, CpuMeter.delta(before, meter.snapshot()))
         row["flip_hops_ms"] = {
@@ -282,9 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         flips = flip_pool(args.customers, args.seed)
         for round_no in range(args.rounds):
             for label, root, env in arms:
-                worker = WorkerProcess({**bench.env, **env}, bench.run_id, root=root)
+                worker_env, clients = _clients(env)
+                worker = WorkerProcess({**bench.env, **worker_env}, bench.run_id, root=root)
                 _say(f"round {round_no}, arm {label}: latency at {args.latency_rate or 1000}/s")
-                for row in _phase(bench, worker, client, args, flips):
+                for row in _phase(bench, worker, client, args, flips, clients):
                     row |= {"arm": label, "round": round_no}
                     out["rows"].append(row)
                     _print_row(label, round_no, row)
