@@ -67,11 +67,18 @@ class LatencyResult:
 
 READER_CONFIG: dict[str, str | int | bool] = {
     "enable.auto.commit": False,
-    "fetch.wait.max.ms": 5,
     "fetch.min.bytes": 1,
+    "fetch.wait.max.ms": 500,
     "socket.nagle.disable": True,  # a small fetch request is not held back
 }
-"""The change reader's librdkafka settings (`_read` adds the bootstrap and a group id)."""
+"""The change reader's librdkafka settings (`_read` adds the bootstrap and a group id).
+
+`fetch.min.bytes` 1: the broker answers the reader's waiting fetch as soon as a change is
+appended to any partition, so an arrival is stamped one fetch response after the append
+whatever the wait. `fetch.wait.max.ms` only bounds how long an empty fetch waits on the broker:
+at 5 ms (until session 11) the reader sent ~200 empty fetches a second whenever the membership
+topic was quiet for a moment (2/3 of its ~140 fetches/s in the latency phase), each ~0.8 ms of
+broker CPU on this machine (docs/performance.md, session 11)."""
 
 
 def _read_changes(
