@@ -204,8 +204,11 @@ async def test_fetches_linger_while_records_come_and_answer_at_the_first_record_
         found = await fetcher.fetch(tps, 5.0, 100)
         assert found  # the ten records of a partition or more
         assert fetcher.lingering and asked() == (LINGER_MIN_BYTES, 10)
-        for _ in range(PARTITIONS * 2):  # take the rest
-            await fetcher.fetch(tps, 0.0, 100)
+        taken = sum(len(records) for records in found.values())
+        while taken < PARTITIONS * RECORDS:  # take the rest (each fetch found some: lingering)
+            found = await fetcher.fetch(tps, 5.0, 100)
+            assert found and fetcher.lingering
+            taken += sum(len(records) for records in found.values())
         assert await fetcher.fetch(tps, 0.005, 100) == {}  # shorter than the linger: still on
         assert fetcher.lingering
         assert await fetcher.fetch(tps, 0.2, 100) == {}  # a whole linger and more: idle
