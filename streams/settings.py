@@ -96,6 +96,12 @@ class Settings:
         1,
         "bytes a consumer fetch waits for on the broker, up to LS_FETCH_MAX_WAIT_MS (1: none)",
     )
+    events_fetch_linger_ms: int = _env_field(
+        "LS_EVENTS_FETCH_LINGER_MS",
+        10,
+        "while events come, how long each events fetch waits on the broker to gather more "
+        "(0: none; idle, the fetch answers at the first record: engine/loop_fetcher.py)",
+    )
     redis_turn_pipeline: bool = _env_field(
         "LS_REDIS_TURN_PIPELINE",
         True,
@@ -266,6 +272,11 @@ class Settings:
             raise SettingsError(
                 f"LS_SWITCH_INTERVAL_MS={self.switch_interval_ms!r} must be more than 0 and at "
                 "most 1000 (ms)"
+            )
+        if self.events_fetch_linger_ms < 0:
+            raise SettingsError(
+                f"LS_EVENTS_FETCH_LINGER_MS={self.events_fetch_linger_ms!r} must be 0 (none) or "
+                "more (ms)"
             )
         if self.profile_warmup_chunk < 0:
             raise SettingsError(

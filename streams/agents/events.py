@@ -250,6 +250,7 @@ def fetcher(app: Any, topic: str, runtime: PartitionRuntime) -> BatchFetcher:
         runtime.applied_offset,
         settings.fetch_max_wait_ms,
         settings.fetch_min_bytes,
+        settings.events_fetch_linger_ms,
     )
 
 

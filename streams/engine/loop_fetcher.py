@@ -16,6 +16,17 @@ fetched) and each partition is placed where the group would resume: the group's 
 (read through the group consumer; none: the app's `auto_offset_reset`), or the state's applied
 offset + 1 when the runtime holds it and it is later. Records fetched across a stop of the flow
 are dropped (the reader drops what it queued: read again from the committed offsets).
+
+Linger (`LS_EVENTS_FETCH_LINGER_MS`): while events come, each fetch request asks the broker to
+wait up to the linger for `LINGER_MIN_BYTES`, so one response carries what came meanwhile; idle
+(a fetch waited at least the linger and got nothing), the requests go back to the consumer
+settings (`LS_FETCH_MIN_BYTES`, `LS_FETCH_MAX_WAIT_MS`: by default the broker answers at the
+first record, and an idle worker asks every 100 ms, not every linger). At 1,000 events/s,
+answering at the first record meant a fetch, a batch per partition, a Redis commit and a
+produce request for every ~1.6 events: the worker spent ~750-800 us of CPU per event there
+against ~134 us at full rate (`docs/performance.md`, session 11). The parameters are the ones
+aiokafka's fetcher reads into every request it builds (aiokafka is pinned); a change applies
+from the next request.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from .consumer import BatchFetcher
 
-__all__ = ["LoopFetcher", "start_offset"]
+__all__ = ["LINGER_MIN_BYTES", "LoopFetcher", "start_offset"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +49,10 @@ _COMMITTED_TIMEOUT_S = 10.0
 
 _RETRY_S = 0.1
 """Wait before placing the partitions again after a failed read of the committed offsets."""
+
+LINGER_MIN_BYTES = 65_536
+"""What a lingering fetch asks the broker to gather: far more than a linger's events at a low
+rate (so the linger says when it answers), a few hundred events at a high one."""
 
 
 def start_offset(committed: int | None, applied: int | None) -> int | None:
@@ -60,12 +75,16 @@ class LoopFetcher(BatchFetcher):
         applied_offset: Callable[[int], int | None],
         fetch_max_wait_ms: int,
         fetch_min_bytes: int = 1,
+        linger_ms: int = 0,
     ) -> None:
         super().__init__(app, topic)
         self._bootstrap = bootstrap.split(",")
         self._applied_offset = applied_offset
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._fetch_min_bytes = fetch_min_bytes
+        self._linger_ms = linger_ms
+        self.lingering = False
+        """True while the fetch requests linger (events came), False while idle."""
         self._reader: AIOKafkaConsumer | None = None
         self._placed: tuple[int, frozenset[int]] | None = None
         """(the flow's stop count, the partitions) the reader was assigned and placed for."""
@@ -91,9 +110,27 @@ class LoopFetcher(BatchFetcher):
                     *wanted, timeout_ms=int(timeout * 1000), max_records=max_records
                 )
             )
+        if self._linger_ms:
+            if found:
+                self._linger(reader, True)
+            elif wanted and timeout * 1000 >= self._linger_ms:
+                self._linger(reader, False)  # nothing for a whole linger or more: idle
         if not self._still_placed():  # a rebalance came while it waited: read again from its end
             return {}
         return found
+
+    def _linger(self, reader: AIOKafkaConsumer, lingering: bool) -> None:
+        """Ask the broker to linger in the next fetch requests (events come), or not (idle)."""
+        if lingering == self.lingering:
+            return
+        self.lingering = lingering
+        fetcher = reader._fetcher
+        if lingering:
+            fetcher._fetch_min_bytes = LINGER_MIN_BYTES
+            fetcher._fetch_max_wait_ms = self._linger_ms
+        else:
+            fetcher._fetch_min_bytes = self._fetch_min_bytes
+            fetcher._fetch_max_wait_ms = self._fetch_max_wait_ms
 
     def _flow_stops(self) -> int:
         return int(getattr(self._consumer, "flow_stops", 0))
@@ -120,6 +157,7 @@ class LoopFetcher(BatchFetcher):
             )
             await reader.start()
             self._reader = reader
+            self.lingering = False
         return reader
 
     async def _place(self, reader: AIOKafkaConsumer) -> frozenset[int] | None:

@@ -16,7 +16,7 @@ from aiokafka.structs import OffsetAndMetadata
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from streams.engine.loop_fetcher import LoopFetcher, start_offset
+from streams.engine.loop_fetcher import LINGER_MIN_BYTES, LoopFetcher, start_offset
 
 PARTITIONS = 3
 RECORDS = 10  # offsets 0-9 on every partition
@@ -185,3 +185,46 @@ def test_the_start_is_the_later_of_the_commit_and_the_applied_offset_plus_one() 
     assert start_offset(5, 3) == 5
     assert start_offset(5, 4) == 5
     assert start_offset(5, 9) == 10
+
+
+async def test_fetches_linger_while_records_come_and_answer_at_the_first_record_when_idle(
+    world: World, kafka_bootstrap: str
+) -> None:
+    fetcher = LoopFetcher(
+        world.fetcher._app, world.topic, kafka_bootstrap, world.applied.get, 50, 1, linger_ms=10
+    )
+    try:
+        tps = sorted(fetcher.assigned())
+
+        def asked() -> tuple[int, int]:  # what the next fetch request asks the broker for
+            assert fetcher._reader is not None
+            inner = fetcher._reader._fetcher
+            return inner._fetch_min_bytes, inner._fetch_max_wait_ms
+
+        found = await fetcher.fetch(tps, 5.0, 100)
+        assert found  # the ten records of a partition or more
+        assert fetcher.lingering and asked() == (LINGER_MIN_BYTES, 10)
+        taken = sum(len(records) for records in found.values())
+        while taken < PARTITIONS * RECORDS:  # take the rest (each fetch found some: lingering)
+            found = await fetcher.fetch(tps, 5.0, 100)
+            assert found and fetcher.lingering
+            taken += sum(len(records) for records in found.values())
+        assert await fetcher.fetch(tps, 0.005, 100) == {}  # shorter than the linger: still on
+        assert fetcher.lingering
+        assert await fetcher.fetch(tps, 0.2, 100) == {}  # a whole linger and more: idle
+        assert not fetcher.lingering and asked() == (1, 50)
+        await world.producer.send_and_wait(world.topic, b"10", partition=1)
+        found = await fetcher.fetch(tps, 5.0, 100)
+        assert [r.offset for rs in found.values() for r in rs] == [10]
+        assert fetcher.lingering and asked() == (LINGER_MIN_BYTES, 10)
+    finally:
+        await fetcher.close()
+
+
+async def test_without_a_linger_the_fetches_keep_the_consumer_settings(world: World) -> None:
+    fetcher = world.fetcher  # linger_ms=0
+    assert await world.first_offsets() == {0: 0, 1: 0, 2: 0}
+    assert not fetcher.lingering
+    assert fetcher._reader is not None
+    assert fetcher._reader._fetcher._fetch_min_bytes == 1
+    assert fetcher._reader._fetcher._fetch_max_wait_ms == 50
