@@ -22,6 +22,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgpack
+from kafka import KafkaConsumer, TopicPartition
+
 from state._codec import unpack
 from state._redis import as_bytes
 from streams.client import Client
@@ -483,12 +486,10 @@ def _backfill(
     _say(f"backfill: activating one new segment over {args.customers} customers")
     loadavg = _loadavg()
     before = meter.snapshot()
+    command = {"command": "create", "activate": True, "segment": backfill_segment(args.seed)}
     sent_ms = time.time() * 1000
     started = time.perf_counter()
-    reply = client.command(
-        {"command": "create", "activate": True, "segment": backfill_segment(args.seed)},
-        timeout=1800,
-    )
+    reply = client.command(command, timeout=1800)
     seconds = time.perf_counter() - started
     cpu = CpuMeter.delta(before, meter.snapshot())
     if not reply.get("ok"):
@@ -506,6 +507,7 @@ def _backfill(
         "cpu_s": cpu,
         "cpu_us_per_customer": {k: v / args.customers * 1e6 for k, v in cpu.items()},
         "partitions": _partition_times(bench, str(job.get("job_id")), sent_ms),
+        "hops": _job_hops(bench, str(command["request_id"]), str(job.get("job_id")), sent_ms),
     }
 
 
@@ -547,6 +549,63 @@ def _partition_times(bench: BenchEnv, job_id: str, sent_ms: float) -> dict[str, 
             "end_s": None if end is None else round((end - sent_ms) / 1000, 3),
         }
     return times
+
+
+def _job_hops(bench: BenchEnv, request_id: str, job_id: str, sent_ms: float) -> dict[str, Any]:
+    """The job's round trip by the Kafka timestamps (the producers' clocks, seconds after the
+    command was sent): the command on the control topic, each partition's `_task_done` report
+    (in the order they were written), and the reply."""
+    found: dict[str, Any] = {"command_s": None, "reports_s": [], "reply_s": None}
+
+    def at(timestamp_ms: int) -> float:
+        return round((timestamp_ms - sent_ms) / 1000, 3)
+
+    settings = bench.settings
+    for topic in (settings.control_topic, settings.replies_topic):
+        for message in read_topic(bench.bootstrap, topic):
+            try:
+                value = _decoded(message.value)
+            except ValueError:
+                continue
+            if value.get("request_id") == request_id:
+                key = "command_s" if topic == settings.control_topic else "reply_s"
+                found[key] = at(message.timestamp)
+            elif value.get("command") == "_task_done" and value.get("job_id") == job_id:
+                found["reports_s"].append([value.get("partition"), at(message.timestamp)])
+    return found
+
+
+def read_topic(bootstrap: list[str], topic: str) -> list[Any]:
+    """Every record of `topic` (all partitions) up to its end offsets now."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = {tp: off for tp, off in consumer.end_offsets(tps).items() if off > 0}
+        records: list[Any] = []
+        deadline = time.monotonic() + 30
+        while end and time.monotonic() < deadline:
+            for tp, batch in consumer.poll(timeout_ms=500).items():
+                records.extend(batch)
+                if batch and batch[-1].offset + 1 >= end.get(tp, 0):
+                    end.pop(tp, None)
+        return records
+    finally:
+        consumer.close()
+
+
+def _decoded(value: bytes | None) -> dict[str, Any]:
+    """A control or reply record as a dict (JSON or msgpack); ValueError if neither."""
+    if not value:
+        raise ValueError("empty")
+    try:
+        decoded = json.loads(value) if value[:1] == b"{" else msgpack.unpackb(value, raw=False)
+    except Exception as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(decoded, dict):
+        raise ValueError("not a map")
+    return decoded
 
 
 def _per_customer(usage: dict[str, int], customers: int) -> float:
@@ -717,7 +776,24 @@ def _backfill_rows(back: dict[str, Any]) -> list[tuple[str, str, str]]:
                 else ""
             ),
         ),
+        (
+            "  job's records (Kafka timestamps)",
+            _hops_text(back.get("hops", {})),
+            "seconds after the command: the command written, the partitions' reports (first, "
+            "last), the reply written; the client read the reply at "
+            f"{back['seconds']:.3f} s",
+        ),
     ]
+
+
+def _hops_text(hops: dict[str, Any]) -> str:
+    reports = [at for _partition, at in hops.get("reports_s") or []]
+    if not reports:
+        return "n/a"
+    return (
+        f"command {hops.get('command_s')}, reports {min(reports)}-{max(reports)}, "
+        f"reply {hops.get('reply_s')} s"
+    )
 
 
 def _span(partitions: dict[str, dict[str, Any]]) -> str:

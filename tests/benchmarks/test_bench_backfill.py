@@ -1,11 +1,15 @@
-"""The bench's backfill phase: the quiet wait before its window, each partition's times."""
+"""The bench's backfill phase: the quiet wait before its window, each partition's times, the
+job's records."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from benchmarks.bench import QUIET_CORES, _span, _wait_quiet
+import msgpack
+import pytest
+
+from benchmarks.bench import QUIET_CORES, _decoded, _hops_text, _span, _wait_quiet
 
 
 class _Meter:
@@ -47,3 +51,19 @@ def test_the_span_is_first_start_to_last_end() -> None:
     }
     assert _span(parts) == "0.05-1.90 s"
     assert _span({}) == "n/a"
+
+
+def test_the_jobs_records_decode_as_json_or_msgpack() -> None:
+    """Commands are JSON (the client's), reports and replies msgpack; anything else is skipped."""
+    assert _decoded(b'{"request_id": "r1"}') == {"request_id": "r1"}
+    report = {"command": "_task_done", "job_id": "j", "partition": 3}
+    assert _decoded(msgpack.packb(report)) == report
+    for odd in (b"", None, b"\xc1", msgpack.packb([1, 2])):
+        with pytest.raises(ValueError):
+            _decoded(odd)
+
+
+def test_the_hops_row_says_command_reports_and_reply() -> None:
+    hops = {"command_s": 0.002, "reports_s": [[4, 1.7], [0, 1.98], [1, 1.9]], "reply_s": 2.01}
+    assert _hops_text(hops) == "command 0.002, reports 1.7-1.98, reply 2.01 s"
+    assert _hops_text({"reports_s": []}) == "n/a"
