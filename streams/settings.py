@@ -98,10 +98,13 @@ class Settings:
     )
     events_fetch_linger_ms: int = _env_field(
         "LS_EVENTS_FETCH_LINGER_MS",
-        10,
+        5,
         "while events come, how long each events fetch waits on the broker to gather more "
         "(0: none; idle, the fetch answers at the first record: engine/loop_fetcher.py)",
     )
+    """5 ms: alternated `latency_run` rounds at 1,000 events/s (session 11, load ~2-3): p50/p99
+    14.6/33.7 and 15.8/36.3 ms at 5 ms, 19.8/53.3 and 19.0/33.2 at 10, 26.5/45.1 and 27.4/48.3
+    at 20; worker CPU 678-681, 563-564 and 413-421 µs per event (docs/performance.md)."""
     redis_turn_pipeline: bool = _env_field(
         "LS_REDIS_TURN_PIPELINE",
         True,
