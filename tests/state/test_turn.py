@@ -1,4 +1,4 @@
-"""TurnRedis on the real Redis: one turn's MGETs and commits share a pipeline, each its own."""
+"""TurnRedis on the real Redis: one turn's MGETs and commits share a write, each its own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from state import FencedError, KeySpace, PartitionBatch, PartitionMeta, PartitionStore, Profile
 from state.turn import ALONE_ARGS, ALONE_BYTES, TurnRedis, turn_client
@@ -25,23 +27,17 @@ def server(aredis: Redis) -> Redis:
 
 
 class _Counting(TurnRedis):
-    """Counts the pipelines and single commands it sends."""
+    """Counts the commands of each write on its connection, and the commands sent by redis-py
+    itself."""
 
     def __init__(self, redis: Redis) -> None:
         super().__init__(redis)
         self.pipelines: list[int] = []
         self.singles = 0
 
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        pipe = super().pipeline(transaction, shard_hint)
-        execute = pipe.execute
-
-        async def counted(raise_on_error: bool = True) -> Any:
-            self.pipelines.append(len(pipe.command_stack))
-            return await execute(raise_on_error)
-
-        pipe.execute = counted  # type: ignore[method-assign]
-        return pipe
+    def _write(self, line: Any, pending: Any) -> None:
+        self.pipelines.append(len(pending))
+        super()._write(line, pending)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         self.singles += 1
@@ -87,16 +83,17 @@ async def test_commits_of_one_turn_share_a_pipeline_and_fail_on_their_own(
         assert (found is None) if p == 2 else (found is not None and found.attrs == {"n": 10 + p})
 
 
-async def test_a_lone_command_goes_alone_and_a_missing_script_is_loaded(
+async def test_a_missing_script_is_loaded_and_the_commit_written_again(
     server: Redis, keyspace: KeySpace
 ) -> None:
     turn = _Counting(server)
     store = PartitionStore(turn, keyspace, 0)
     meta = await store.load_meta()
     await server.script_flush()  # the commit's EVALSHA finds no script: NOSCRIPT, then it loads
+    turn.pipelines.clear()
     singles = turn.singles
     assert await _commit_one(store, meta, "c1", 5) == 1
-    assert turn.pipelines == []
+    assert turn.pipelines == [1, 1]  # the EVALSHA refused, then again after SCRIPT LOAD
     assert turn.singles > singles
     (found,) = await store.load_profiles(["c1"])
     assert found is not None and found.attrs == {"n": 5}
@@ -138,3 +135,82 @@ async def test_a_large_command_goes_alone_and_the_small_ones_still_share(
     assert turn.pipelines == [2]  # the two small MGETs; the large ones went on their own
     assert results[:2] == [[None], [None]] and results[2] == [None] * len(many)
     assert isinstance(results[3], NoScriptError)
+
+
+async def test_turns_written_before_the_earlier_replies_each_get_their_own(
+    server: Redis, keyspace: KeySpace
+) -> None:
+    turn = _Counting(server)
+    keys = [f"{{{keyspace.prefix}}}:t{n}" for n in range(6)]
+    await server.mset({key: f"v{n}" for n, key in enumerate(keys)})
+
+    async def later(turns: int, key: str) -> Any:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await turn.mget([key, keys[0]])
+
+    results = await asyncio.gather(*(later(n, key) for n, key in enumerate(keys)))
+    assert len(turn.pipelines) > 1  # written in several turns, before the first replies came
+    assert results == [[f"v{n}".encode(), b"v0"] for n in range(6)]
+
+
+async def test_a_cancelled_caller_leaves_the_next_reply_to_its_own_caller(
+    server: Redis, keyspace: KeySpace
+) -> None:
+    turn = TurnRedis(server)
+    first, second = f"{{{keyspace.prefix}}}:first", f"{{{keyspace.prefix}}}:second"
+    await server.mset({first: b"1", second: b"2"})
+    cancelled = asyncio.ensure_future(turn.mget([first]))
+    await asyncio.sleep(0)  # queued
+    await asyncio.sleep(0)  # written: its reply is on its way
+    cancelled.cancel()
+    assert await turn.mget([second]) == [b"2"]
+    assert cancelled.cancelled()
+
+
+async def test_a_connection_killed_by_the_server_fails_its_commands_and_the_next_turn_reconnects(
+    server: Redis, keyspace: KeySpace
+) -> None:
+    turn = TurnRedis(server)
+    key = f"{{{keyspace.prefix}}}:k"
+    await server.set(key, b"v")
+    assert await turn.mget([key]) == [b"v"]
+    line = turn._line
+    assert line is not None
+    host, port = line.conn._writer.get_extra_info("sockname")[:2]  # type: ignore[union-attr]
+    assert await server.client_kill(f"{host}:{port}")
+    failures = 0
+    for _ in range(3):
+        try:
+            reply = await asyncio.wait_for(turn.mget([key]), 10)  # never left waiting
+        except RedisConnectionError:
+            failures += 1
+            continue
+        break
+    assert reply == [b"v"] and failures <= 1
+    assert turn._line is not line
+
+
+async def test_a_reply_later_than_the_socket_timeout_fails_the_waiting_commands() -> None:
+    """A server that answers the connection's handshake and nothing else."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            if b"MGET" not in data:
+                writer.write(b"+OK\r\n" * data.count(b"*"))  # HELLO, CLIENT SETINFO, ...
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = Redis.from_url(f"redis://127.0.0.1:{port}", socket_timeout=0.2)
+    turn = TurnRedis(client)
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(turn.mget(["a"]), turn.mget(["b"]), return_exceptions=True), 10
+        )
+        assert [type(r) for r in results] == [RedisTimeoutError, RedisTimeoutError]
+        assert turn._line is not None and turn._line.broken
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
