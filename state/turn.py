@@ -93,7 +93,8 @@ class _Line:
 
     def write(self, commands: list[tuple[Any, ...]], futures: list[asyncio.Future[Any]]) -> None:
         conn = self.conn
-        conn._writer.writelines(conn.pack_commands(commands))  # type: ignore[union-attr]
+        pack = conn.pack_command  # hiredis's packing (`state._packer`), one buffer a command
+        conn._writer.writelines([chunk for command in commands for chunk in pack(*command)])  # type: ignore[union-attr]
         self.waiting.extend(futures)
         if self._reader is None:
             self._reader = asyncio.ensure_future(self._read())
