@@ -108,8 +108,8 @@ class Settings:
     redis_turn_pipeline: bool = _env_field(
         "LS_REDIS_TURN_PIPELINE",
         True,
-        "send the partitions' profile reads and commits of one event-loop turn as one Redis "
-        "pipeline (1/0; state/turn.py)",
+        "send the partitions' profile reads and commits of one event-loop turn in one write, "
+        "pipelined on a connection held for them (1/0; state/turn.py)",
     )
     check_partitioner: bool = _env_field(
         "LS_CHECK_PARTITIONER",
