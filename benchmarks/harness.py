@@ -146,21 +146,55 @@ class WorkerProcess:
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
-    def assignments(self) -> list[list[int] | None]:
-        """The events partitions each worker owns, from its `/health` (None: no answer)."""
-        found: list[list[int] | None] = []
+    def _health(self) -> list[dict[str, Any] | None]:
+        """Each worker's `/health` body (None: no answer)."""
+        found: list[dict[str, Any] | None] = []
         for port in self.ports:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
                     body = json.loads(r.read())
             except urllib.error.HTTPError as exc:  # 503 while degraded still has the body
-                body = json.loads(exc.read() or b"{}")
+                try:
+                    body = json.loads(exc.read() or b"{}")
+                except ValueError:
+                    body = None
             except (OSError, ValueError):
-                found.append(None)
-                continue
-            parts = body.get("events_partitions")
+                body = None
+            found.append(body if isinstance(body, dict) else None)
+        return found
+
+    def assignments(self) -> list[list[int] | None]:
+        """The events partitions each worker owns, from its `/health` (None: no answer)."""
+        found: list[list[int] | None] = []
+        for body in self._health():
+            parts = None if body is None else body.get("events_partitions")
             found.append(sorted(parts) if isinstance(parts, list) else None)
         return found
+
+    def warming(self) -> list[int] | None:
+        """The events partitions whose profile cache a worker still fills after its restart or
+        an assignment, from the workers' `/health`; None if a worker did not answer. (A worker
+        of a checkout older than the report says nothing: none.)"""
+        found: list[int] = []
+        for body in self._health():
+            if body is None:
+                return None
+            parts = body.get("warming")
+            found.extend(parts if isinstance(parts, list) else [])
+        return sorted(found)
+
+    def wait_warm(self, timeout: float = 180) -> float:
+        """Until no worker is warming a profile cache (the warm-up after a restart stays out
+        of a measured window); returns the seconds waited. Raises when a worker exits or the
+        warm-up outlasts `timeout`."""
+        started = time.monotonic()
+        while self.warming() != []:
+            if not self.alive():
+                raise RuntimeError(f"worker exited; see {self.log_path}")
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"the profile caches were still warming after {timeout}s")
+            time.sleep(0.2)
+        return time.monotonic() - started
 
     def batch_counts(self) -> tuple[float, float] | None:
         """(events applied, batches committed) summed over the workers' `/metrics` counters

@@ -175,6 +175,7 @@ def _phase(
     started = time.perf_counter()
     assert client.command(dict(catch_up), timeout=300)["ok"]
     caught_up_s = time.perf_counter() - started
+    warm_s = worker.wait_warm()  # as the full bench: the restart's warm-up is not measured
     idle = _idle(bench, worker, args.idle) if args.idle else None
     rows = []
     for rate in args.latency_rate or [1000.0]:
@@ -212,6 +213,7 @@ def _phase(
         row["counts"] = _counts(windows)
         row["loadavg"] = [load, _loadavg()]
         row["catch_up_s"] = caught_up_s
+        row["warm_wait_s"] = warm_s
         row["redis_forks"] = [forks, _redis_forks(bench)]
         row["worker_rss_mib"] = [_rss_mib(pid) for pid in worker.pids]
         if idle is not None:
@@ -231,7 +233,8 @@ def _print_row(label: str, round_no: int, row: dict[str, Any]) -> None:
         f"{row['matched']}/{row['flips']}; by window {row['p50_by_window_ms']}; worker cpu "
         f"{cpu.get('worker0', 0):.1f} s ({cpu.get('worker0', 0) / events * 1e6:.0f} us/event); "
         f"cpu {cpu}; counts {row['counts']}; load {row['loadavg']}; catch-up "
-        f"{row.get('catch_up_s', 0):.1f} s; redis {row.get('redis_forks')}; worker rss "
+        f"{row.get('catch_up_s', 0):.1f} s, then warm-up {row.get('warm_wait_s', 0):.1f} s; "
+        f"redis {row.get('redis_forks')}; worker rss "
         f"{row.get('worker_rss_mib')} MiB",
         flush=True,
     )

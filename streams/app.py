@@ -158,6 +158,7 @@ def create_app(settings: Settings, events_partitions: int) -> Worker:
             "leader": bool(app.is_leader()),  # runs the leader-only timers (schedules, trends)
             "events_partitions": [tp.partition for tp in tps],
             "lag": lag,
+            "warming": partitions.warming(),  # profile caches still filling after assignment
             "stalls": stalls,
         }
         return web.json(body, status=200 if healthy else 503)

@@ -236,6 +236,12 @@ class PartitionRuntime:
             if owner is not None:
                 owner.stop_warming()
 
+    def warming(self) -> list[int]:
+        """The owned partitions whose profile cache is still being warmed (`_warm`): their
+        first events after an assignment may wait for Redis reads, and the warm-up takes up to
+        half the event loop meanwhile."""
+        return sorted(p for p, owner in self._owners.items() if owner.warming is not None)
+
     def refused(self, partition: int) -> bool:
         """True while a partition is refused because its state went backwards."""
         return partition in self._refused

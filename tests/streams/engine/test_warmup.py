@@ -129,7 +129,9 @@ async def test_the_warm_up_reads_the_first_seen_customers_up_to_the_cache_size(
     runtime = _runtime(aredis, keyspace, profile_warmup_chunk=7, profile_cache_size=40)
     owner = await runtime.owner(0)
     assert owner.warming is not None
+    assert runtime.warming() == [0]  # `/health` says so until the cache is full
     await owner.warming
+    assert runtime.warming() == []
     assert set(owner.cache) == set(ids[:40])
     assert all(owner.cache[c].attrs == {"n": -1} for c in ids[:40])
 
@@ -139,6 +141,7 @@ async def test_the_warm_up_is_off_with_a_chunk_of_zero(aredis: Redis, keyspace: 
     runtime = _runtime(aredis, keyspace, profile_warmup_chunk=0)
     owner = await runtime.owner(0)
     assert owner.warming is None
+    assert runtime.warming() == []
     await asyncio.sleep(0.05)
     assert not owner.cache
 
@@ -154,10 +157,12 @@ async def test_revocation_or_discarding_stops_the_warm_up(
     assert warming is not None
     while not owner.cache:
         await asyncio.sleep(0.001)
+    assert runtime.warming() == [0]
     if stop == "revoked":
         runtime.forget([0])
     else:
         runtime._discard(owner)  # a failed batch, a fenced commit, a failed publish
+    assert runtime.warming() == []
     cached = len(owner.cache)
     await asyncio.wait([warming], timeout=5)
     assert warming.done()
