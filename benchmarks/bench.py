@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -498,6 +499,7 @@ def _backfill(
     if not reply.get("ok"):
         raise RuntimeError(f"backfill create refused: {reply}")
     job = reply["result"].get("job", {})
+    partitions = _partition_times(bench, str(job.get("job_id")), sent_ms)
     return {
         "customers": args.customers,
         "seconds": seconds,
@@ -509,7 +511,8 @@ def _backfill(
         "loadavg_at_start": loadavg,
         "cpu_s": cpu,
         "cpu_us_per_customer": {k: v / args.customers * 1e6 for k, v in cpu.items()},
-        "partitions": _partition_times(bench, str(job.get("job_id")), sent_ms),
+        "partitions": partitions,
+        "workers": _worker_spans(worker.assignments(), partitions),
         "hops": _job_hops(bench, str(command["request_id"]), str(job.get("job_id")), sent_ms),
     }
 
@@ -779,6 +782,10 @@ def _backfill_rows(back: dict[str, Any]) -> list[tuple[str, str, str]]:
             + ", ".join(
                 f"{p} {t['start_s']}-{t['end_s']}" for p, t in back.get("partitions", {}).items()
             )
+            + "".join(
+                f"; worker {n} (partitions {w['partitions']}) ends {w['end_s']} s"
+                for n, w in enumerate(back.get("workers") or [])
+            )
             + (
                 f"; waited {back['quiet']['wait_s']} s for a quiet machine "
                 f"({back['quiet']['cores']} cores)"
@@ -804,6 +811,27 @@ def _hops_text(hops: dict[str, Any]) -> str:
         f"command {hops.get('command_s')}, reports {min(reports)}-{max(reports)}, "
         f"reply {hops.get('reply_s')} s"
     )
+
+
+def _worker_spans(
+    assignments: Sequence[Sequence[int] | None], partitions: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per worker: the events partitions it owns and its tasks' first start and last end (s
+    after the command; None without reports): whether the workers end together, or one
+    idles while the other still works."""
+    spans: list[dict[str, Any]] = []
+    for owned in assignments:
+        times = [partitions[str(p)] for p in owned or () if str(p) in partitions]
+        starts = [t["start_s"] for t in times if t.get("start_s") is not None]
+        ends = [t["end_s"] for t in times if t.get("end_s") is not None]
+        spans.append(
+            {
+                "partitions": None if owned is None else list(owned),
+                "start_s": min(starts) if starts else None,
+                "end_s": max(ends) if ends else None,
+            }
+        )
+    return spans
 
 
 def _span(partitions: dict[str, dict[str, Any]]) -> str:

@@ -9,7 +9,14 @@ from typing import Any
 import msgpack
 import pytest
 
-from benchmarks.bench import QUIET_CORES, _decoded, _hops_text, _span, _wait_quiet
+from benchmarks.bench import (
+    QUIET_CORES,
+    _decoded,
+    _hops_text,
+    _span,
+    _wait_quiet,
+    _worker_spans,
+)
 
 
 class _Meter:
@@ -67,3 +74,18 @@ def test_the_hops_row_says_command_reports_and_reply() -> None:
     hops = {"command_s": 0.002, "reports_s": [[4, 1.7], [0, 1.98], [1, 1.9]], "reply_s": 2.01}
     assert _hops_text(hops) == "command 0.002, reports 1.7-1.98, reply 2.01 s"
     assert _hops_text({"reports_s": []}) == "n/a"
+
+
+def test_each_workers_span_is_its_own_partitions_first_start_to_last_end() -> None:
+    parts: dict[str, dict[str, Any]] = {
+        "0": {"start_s": 0.02, "end_s": 1.6},
+        "1": {"start_s": 0.03, "end_s": 1.9},
+        "2": {"start_s": 0.01, "end_s": 1.7},
+        "3": {"start_s": None, "end_s": None},
+    }
+    spans = _worker_spans([[0, 2], [1, 3], None], parts)
+    assert spans == [
+        {"partitions": [0, 2], "start_s": 0.01, "end_s": 1.7},
+        {"partitions": [1, 3], "start_s": 0.03, "end_s": 1.9},
+        {"partitions": None, "start_s": None, "end_s": None},
+    ]
