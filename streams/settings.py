@@ -159,9 +159,15 @@ class Settings:
     )
     profile_cache_size: int = _env_field(
         "LS_PROFILE_CACHE_SIZE",
-        10_000,
+        25_000,
         "profiles kept in memory per owned partition (committed state; saves a Redis read)",
     )
+    """25,000 (~2.8 KiB of worker memory a profile of the bench: ~70 MiB a full partition): a
+    partition of up to 25,000 customers is held in memory whole, as a Kafka Streams task keeps
+    its state store local. A customer read from Redis costs a round trip before its batch can
+    apply and ~40 µs of decode and first build; with 10,000 against the bench's 12,500 a
+    partition, a fifth of them were, and two workers' backfill went 52-63k -> 77-90k customers/s
+    when all fit (session 12, `docs/performance.md`). Lower it where memory is short."""
     profile_warmup_chunk: int = _env_field(
         "LS_PROFILE_WARMUP_CHUNK",
         200,
