@@ -21,7 +21,7 @@ from redis.exceptions import ResponseError
 
 from .errors import FencedError
 
-__all__ = ["Writes", "claim", "fenced_commit", "pack_ops"]
+__all__ = ["MAX_ARGS", "Writes", "claim", "fenced_commit", "pack_ops"]
 
 _SCRIPT = """
 local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')
@@ -49,7 +49,8 @@ return ver + 1
 
 _SCRIPTS: weakref.WeakKeyDictionary[Redis, Any] = weakref.WeakKeyDictionary()
 
-_MAX_ARGS = 2000  # Lua's unpack() limit is ~8000; keep each command well below it
+MAX_ARGS = 2000
+"""Arguments of one command at most: Lua's unpack() limit is ~8000; kept well below it."""
 
 
 class Writes:
@@ -72,15 +73,22 @@ class Writes:
     def add(self, command: str, key: str, *args: Any) -> None:
         self.ops.append([command, self._key(key), *args])
 
+    def op(self, command: str, key: str) -> list[Any]:
+        """Add ``[command, key]`` and return it for the caller to append the arguments to
+        (at most `MAX_ARGS`), when it has no list of them to `add`."""
+        op: list[Any] = [command, self._key(key)]
+        self.ops.append(op)
+        return op
+
     def add_many(self, command: str, key: str, items: Sequence[Any], per_item: int = 1) -> None:
         """One command over many items (SADD/SREM/ZADD/HDEL...), split to stay under Lua limits."""
-        step = max(per_item, _MAX_ARGS - _MAX_ARGS % per_item)
+        step = max(per_item, MAX_ARGS - MAX_ARGS % per_item)
         for start in range(0, len(items), step):
             self.add(command, key, *items[start : start + step])
 
     def set_many(self, pairs: Sequence[tuple[str, bytes]]) -> None:
-        """SET each (key, value) pair, as `MSET`s of at most `_MAX_ARGS` arguments."""
-        step = _MAX_ARGS // 2
+        """SET each (key, value) pair, as `MSET`s of at most `MAX_ARGS` arguments."""
+        step = MAX_ARGS // 2
         for start in range(0, len(pairs), step):
             op: list[Any] = ["MSET"]
             for key, value in pairs[start : start + step]:

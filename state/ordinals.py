@@ -21,6 +21,7 @@ __all__ = [
     "bucket_of",
     "ordinals_in",
     "split_stored",
+    "stored_head",
     "stored_value",
 ]
 
@@ -40,7 +41,12 @@ _BITS = [tuple(bit for bit in range(8) if byte & (0x80 >> bit)) for byte in rang
 
 def stored_value(ordinal: int, profile: bytes) -> bytes:
     """The bytes of a profile key: `MAGIC`, the ordinal (4 bytes, big-endian), the profile."""
-    return MAGIC + ordinal.to_bytes(4, "big") + profile
+    return stored_head(ordinal) + profile
+
+
+def stored_head(ordinal: int) -> bytes:
+    """What a profile key's bytes start with (`stored_value`): `MAGIC` and the ordinal."""
+    return MAGIC + ordinal.to_bytes(4, "big")
 
 
 def split_stored(value: bytes, where: str) -> tuple[int, bytes]:

@@ -16,13 +16,17 @@ from redis.asyncio import Redis
 from . import index
 from ._codec import pack, unpack
 from ._redis import as_bytes, as_text
-from .commit import Writes, claim, fenced_commit
+from .commit import MAX_ARGS, Writes, claim, fenced_commit
 from .errors import StateError
 from .keys import KeySpace, PartitionKeys
 from .migrate import migrate_partition
-from .ordinals import bitfield_args, bucket_of, split_stored, stored_value
+from .ordinals import bitfield_args, bucket_of, split_stored, stored_head
 from .outbox import OutboxRecord, pack_entry, read_outbox, trim_outbox
 from .profile import Profile
+
+_BITS_PER_OP = MAX_ARGS // 4
+"""Membership changes of one segment that one `BITFIELD` op holds (``SET u1 #? v`` each):
+`Writes.add_many` splits more into several."""
 
 __all__ = [
     "AppliedSegment",
@@ -128,19 +132,33 @@ class PartitionBatch:
                     f"{keys.tag}: profile of {customer_id!r} has no ordinal: neither loaded "
                     "nor listed in new_customers"
                 )
-            stored.append((prefix + customer_id, stored_value(profile.ordinal, profile.encode())))
+            stored.append((prefix + customer_id, profile.encode(stored_head(profile.ordinal))))
         writes.set_many(stored)
         for segment_id in self.drop_members:
             writes.add("DEL", keys.members(segment_id))
+        ordinal_of = self._ordinal
         for segment_id, changes in self.membership.items():
-            bits = bitfield_args((self._ordinal(c), member) for c, member in changes.items())
-            writes.add_many("BITFIELD", keys.members(segment_id), bits, 4)
-        due = [x for c, at in self.timers.items() if at is not None for x in (at, c)]
-        if due:
-            writes.add_many("ZADD", keys.timers, due, 2)
-        gone = [c for c, at in self.timers.items() if at is None]
-        if gone:
-            writes.add_many("ZREM", keys.timers, gone)
+            if len(changes) > _BITS_PER_OP:  # several BITFIELDs (`add_many` splits them)
+                bits = bitfield_args((ordinal_of(c), member) for c, member in changes.items())
+                writes.add_many("BITFIELD", keys.members(segment_id), bits, 4)
+                continue
+            # one BITFIELD, the op built in place: what `add_many` gives, without the
+            # argument list and its copies (a small batch changes ~3 bits a segment)
+            op = writes.op("BITFIELD", keys.members(segment_id))
+            for customer_id, member in changes.items():
+                op += ("SET", "u1", ordinal_of(customer_id), 1 if member else 0)
+        if self.timers:
+            due: list[object] = []
+            gone: list[str] = []
+            for customer_id, at in self.timers.items():
+                if at is None:
+                    gone.append(customer_id)
+                else:
+                    due += (at, customer_id)
+            if due:
+                writes.add_many("ZADD", keys.timers, due, 2)
+            if gone:
+                writes.add_many("ZREM", keys.timers, gone)
         for segment_id, applied in self.catalog_set.items():
             writes.add(
                 "HSET",

@@ -163,8 +163,10 @@ class Profile:
         return found
 
     # -- encoding -------------------------------------------------------------------------
-    def encode(self) -> bytes:
-        """The profile as `msgpack.packb({"a", "e", "r", "m", "w"})` would give it."""
+    def encode(self, head: bytes = b"") -> bytes:
+        """The profile as `msgpack.packb({"a", "e", "r", "m", "w"})` would give it, after
+        `head` (a stored profile's ordinal header, `state.ordinals.stored_head`: joined here,
+        the profile's bytes are copied once)."""
         pack = _PACKER.pack
         stored = self._stored
         if stored is not None:  # only memberships or the timer changed: splice the tail
@@ -174,6 +176,7 @@ class Profile:
             if blob.endswith(tail):
                 return b"".join(
                     (
+                        head,
                         memoryview(blob)[: len(blob) - len(tail)],
                         b"\xa1m",
                         self._members_bytes(),
@@ -185,7 +188,7 @@ class Profile:
         attrs = self._packed_attrs
         if attrs is None:
             attrs = self._packed_attrs = pack(self.attrs)
-        parts: list[bytes | bytearray | memoryview] = [b"\x85\xa1a", attrs, b"\xa1e"]
+        parts: list[bytes | bytearray | memoryview] = [head, b"\x85\xa1a", attrs, b"\xa1e"]
         parts.append(msgpack_header(len(kept), 0x80, 0xDE))
         encoded = self._encoded
         names = _TYPE_NAMES
