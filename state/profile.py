@@ -94,6 +94,7 @@ class Profile:
         "_stored",
         "attrs",
         "customer_id",
+        "evaluated",
         "ordinal",
         "recent_ids",
         "segments",
@@ -136,6 +137,12 @@ class Profile:
         self.ordinal: int | None = None
         """The customer's number on its partition (`state.ordinals`): set when the profile is
         loaded, or by the commit that first stores it."""
+        self.evaluated = False
+        """True once every active segment has been evaluated for this customer (the engine
+        does so at its first event; activations evaluate every stored customer): its stored
+        memberships are then the rules' results, so an event need only evaluate what it can
+        change. Stored as ``"k": true``; a new customer, or one stored before this flag
+        existed, has it False and is evaluated against every segment at its next event."""
 
     # -- the history, decoded on demand --------------------------------------------------
     @property
@@ -164,7 +171,8 @@ class Profile:
 
     # -- encoding -------------------------------------------------------------------------
     def encode(self, head: bytes = b"") -> bytes:
-        """The profile as `msgpack.packb({"a", "e", "r", "m", "w"})` would give it, after
+        """The profile as `msgpack.packb({["k",] "a", "e", "r", "m", "w"})` would give it
+        (``"k": True`` first when `evaluated`, absent otherwise), after
         `head` (a stored profile's ordinal header, `state.ordinals.stored_head`: joined here,
         the profile's bytes are copied once)."""
         pack = _PACKER.pack
@@ -188,7 +196,12 @@ class Profile:
         attrs = self._packed_attrs
         if attrs is None:
             attrs = self._packed_attrs = pack(self.attrs)
-        parts: list[bytes | bytearray | memoryview] = [head, b"\x85\xa1a", attrs, b"\xa1e"]
+        parts: list[bytes | bytearray | memoryview] = [
+            head,
+            b"\x86\xa1k\xc3\xa1a" if self.evaluated else b"\x85\xa1a",
+            attrs,
+            b"\xa1e",
+        ]
         parts.append(msgpack_header(len(kept), 0x80, 0xDE))
         encoded = self._encoded
         names = _TYPE_NAMES
@@ -241,6 +254,7 @@ class Profile:
         profile = cls(customer_id, fields["a"], None, fields["r"], set(members), wake)
         if fields["e"]:
             profile._raw = fields["e"]
+        profile.evaluated = fields.get("k") is True
         profile._stored = (blob, members, wake)
         return profile
 
@@ -259,6 +273,12 @@ class Profile:
         if len(ids) > RECENT_IDS * _ID_DIGEST:
             del ids[: len(ids) - RECENT_IDS * _ID_DIGEST]
         return False
+
+    def mark_evaluated(self) -> None:
+        """Every active segment was just evaluated for this customer (`evaluated`)."""
+        if not self.evaluated:
+            self.evaluated = True
+            self._stored = None  # the flag is in the bytes before the memberships
 
     def upsert_attributes(self, properties: Mapping[str, Any]) -> frozenset[str]:
         """Apply a profile event; a None value removes the attribute. Returns names changed."""

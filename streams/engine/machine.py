@@ -127,6 +127,8 @@ class _Index:
     by_attr: dict[str, list[str]] = field(default_factory=dict)
     by_event: dict[str, list[str]] = field(default_factory=dict)
     dependents: dict[str, list[str]] = field(default_factory=dict)
+    dynamic: list[str] = field(default_factory=list)
+    """Every segment events can change (not static), in rank order: a new customer's seeds."""
     timed: list[str] = field(default_factory=list)
     timed_set: frozenset[str] = frozenset()
     aggregates: bool = False
@@ -227,6 +229,7 @@ class PartitionEngine:
                     index.dependents.setdefault(dep, []).append(sid)
             if seg.is_static:
                 continue
+            index.dynamic.append(sid)
             for name in seg.attributes:
                 index.by_attr.setdefault(name, []).append(sid)
             for event_type in seg.event_types:
@@ -252,11 +255,15 @@ class PartitionEngine:
     def apply_event(self, batch: PartitionBatch, profile: Profile, event: Event, now: int) -> bool:
         """Apply one event; False when it was a duplicate (event_id already applied).
 
-        An event appended to a customer's history without dropping any (the common case)
-        evaluates only the segments whose measures it moves (all of its type's, when the
-        customer had none of that type yet: their first evaluation) and merges the timer
-        edges it adds with the stored wake-up (`_schedule_appended`); the stored results and
-        timer of the others still hold (`segment_rules._append`)."""
+        A customer not `evaluated` yet (new, or stored before that flag) is evaluated against
+        every segment events can change, and its timer asked of every timed segment: its
+        memberships are then the rules' results (a new customer enters `count(buy) lt 1` at
+        its first visit). After that, an event appended to a customer's history without
+        dropping any (the common case) evaluates only the segments whose measures it moves
+        (`AppendEffect.can_change`, the customer's first event of a type included) and merges
+        the timer edges it adds with the stored wake-up (`_schedule_appended`); the stored
+        results and timer of the others still hold (`segment_rules._append`). A profile event
+        evaluates the segments of the attributes it changed."""
         if profile.seen(event.event_id):
             return False
         if profile.wake is not None and profile.wake <= now:
@@ -267,6 +274,7 @@ class PartitionEngine:
         seeds: list[str]
         ordered = False
         appended = False
+        first = not profile.evaluated
         event_type = event.type
         if event_type == "profile":
             seeds = []
@@ -288,7 +296,7 @@ class PartitionEngine:
             series = profile.events.get(event_type) if kept else None
             # one more of its type and none of its type dropped (else measures moved both ways)
             appended = self.incremental and series is not None and len(series) == before + 1
-            if appended and before:
+            if appended and not first:
                 props = event.properties
                 members = profile.segments
                 seeds = [
@@ -302,6 +310,9 @@ class PartitionEngine:
                     seeds.extend(index.by_event.get(dropped_type, ()))
             else:
                 ordered = True  # one list of the index: in rank order, no repeats
+        if first:  # every segment, in rank order; the timer asked in full
+            profile.mark_evaluated()
+            seeds, ordered, appended = index.dynamic, True, False
         view: ProfileSnapshot | None = None
         if seeds:
             view = profile.snapshot(cutoff)
@@ -309,7 +320,7 @@ class PartitionEngine:
         if appended:
             self._schedule_appended(batch, profile, now, event, view)
         else:
-            self.schedule(batch, profile, now, changed=seeds, view=view)
+            self.schedule(batch, profile, now, changed=None if first else seeds, view=view)
         return True
 
     def expire(self, batch: PartitionBatch, profile: Profile, now: int) -> None:

@@ -101,8 +101,10 @@ def test_seen_matches_a_plain_list_of_the_last_ids(ids: list[str]) -> None:
 def _whole(profile: Profile) -> bytes:
     """The profile packed in one go, as before the history was encoded incrementally."""
     events = {t: [[r.ts, r.props] for r in recs] for t, recs in profile.events.items() if recs}
+    evaluated = {"k": True} if profile.evaluated else {}
     return msgpack.packb(
         {
+            **evaluated,
             "a": profile.attrs,
             "e": events,
             "r": bytes(profile.recent_ids),
@@ -142,11 +144,15 @@ def test_incremental_encoding_gives_the_bytes_of_a_whole_encoding(
         profile.seen(f"{event_type}-{ts}-{value}")
         if ts % 3 == 0:
             profile.upsert_attributes({event_type[:1]: None if ts % 2 else value % 5})
+        if ts % 7 == 0:
+            profile.mark_evaluated()
         if encode:
             assert profile.encode() == _whole(profile)
     blob = profile.encode()
     assert blob == _whole(profile)
-    assert Profile.decode("c", blob).events == profile.events
+    decoded = Profile.decode("c", blob)
+    assert decoded.events == profile.events
+    assert decoded.evaluated is profile.evaluated
 
 
 def _decoded_whole(blob: bytes) -> Profile:

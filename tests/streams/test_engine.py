@@ -45,16 +45,64 @@ CATALOG = (
 )
 
 
+def _known(engine: PartitionEngine) -> Profile:
+    """A customer the engine has seen (its first event evaluated every segment); the
+    evaluation counts start from zero after it."""
+    profile = Profile("c1")
+    engine.apply_event(_batch(), profile, _event("signup", {}), NOW - 1)
+    assert profile.evaluated
+    engine.evaluations.clear()
+    return profile
+
+
+def test_a_new_customer_is_evaluated_against_every_segment_events_can_change() -> None:
+    engine = _engine(
+        *CATALOG,
+        _applied("no-buys", {"event": "purchase", "agg": "count", "op": "lt", "value": 1}),
+        _applied("not-de", {"not": {"attr": "country", "op": "eq", "value": "DE"}}),
+    )
+    profile = Profile("c1")
+    batch = _batch()
+    engine.apply_event(batch, profile, _event("page_view", {}), NOW)
+    # page_view is in no rule, yet the rules true of an empty profile hold at once
+    assert profile.segments == {"no-buys", "not-de"}
+    assert batch.membership == {"no-buys": {"c1": True}, "not-de": {"c1": True}}
+    assert set(engine.evaluations) == {sid for sid in engine.applied if sid != "static-de"}
+    assert profile.evaluated and b"\xa1k\xc3" in profile.encode()
+    again = Profile.decode("c1", profile.encode())
+    assert again.evaluated and again.segments == profile.segments
+    engine.evaluations.clear()
+    engine.apply_event(_batch(), again, _event("page_view", {}, n=1), NOW)
+    assert dict(engine.evaluations) == {}  # known now: nothing it can change
+
+
+def test_a_profile_stored_without_the_evaluated_flag_is_evaluated_in_full_once() -> None:
+    """Profiles stored before the flag existed (no ``"k"``) may miss memberships whose rules
+    an empty history satisfies: their next event evaluates every segment."""
+    engine = _engine(
+        *CATALOG, _applied("no-buys", {"event": "purchase", "agg": "count", "op": "lt", "value": 1})
+    )
+    old = msgpack.packb(
+        {"a": {}, "e": {"page_view": [[NOW - 5, {}]]}, "r": b"", "m": [], "w": None},
+        use_bin_type=True,
+    )
+    profile = Profile.decode("c1", old)
+    assert not profile.evaluated
+    engine.apply_event(_batch(), profile, _event("page_view", {}), NOW)
+    assert profile.segments == {"no-buys"} and profile.evaluated
+    assert profile.encode().startswith(b"\x86\xa1k\xc3")
+
+
 def test_an_attribute_change_evaluates_only_segments_reading_it() -> None:
     engine = _engine(*CATALOG)
-    profile = Profile("c1")
+    profile = _known(engine)
     engine.apply_event(_batch(), profile, _event("profile", {"age": 30}), NOW)
     assert dict(engine.evaluations) == {"by-age": 1}
 
 
 def test_an_event_evaluates_only_segments_aggregating_its_type() -> None:
     engine = _engine(*CATALOG)
-    profile = Profile("c1")
+    profile = _known(engine)
     engine.apply_event(_batch(), profile, _event("page_view", {}), NOW)
     assert dict(engine.evaluations) == {}
     batch = _batch()

@@ -1,7 +1,9 @@
 """An appended event evaluates only the segments whose measures it moves and merges its timer
 edges with the stored wake-up (`PartitionEngine.apply_event`, `segment_rules._append`): the
 memberships, membership changes and timers must be those of the engine that evaluates every
-segment of the event's type and asks each for its next change (`incremental=False`)."""
+segment of the event's type and asks each for its next change (`incremental=False`), and
+every membership must be what evaluating the segment at that instant gives (a new customer is
+evaluated against every segment at its first event, so its first event of a type prunes too)."""
 
 from __future__ import annotations
 
@@ -118,6 +120,9 @@ def test_incremental_events_agree_with_evaluating_every_segment_of_the_type(
         fast.apply_event(batches[0], mine, event, now)
         full.apply_event(batches[1], theirs, event, now)
         assert mine.segments == theirs.segments, (n, event)
+        # and both are the rules' results at `now`: no segment evaluates otherwise
+        view = mine.snapshot(now - config.history_max_age_ms)
+        assert fast.flips(mine, fast.ordered(catalog), view, now) is None, (n, event)
         assert mine.wake == theirs.wake, (n, event)
         assert _outbox(batches[0]) == _outbox(batches[1])
         assert batches[0].membership == batches[1].membership
