@@ -17,7 +17,8 @@ turn on a restarted worker, so a busy machine's swings fall on every arm alike.
 `--workers N`: every arm runs N worker processes in the one consumer group (as the full
 bench's `--workers`); each phase waits until the group settled with every worker owning
 partitions and no worker warms its cache, and prints each worker's CPU (and µs per event
-of the whole offered rate) and stage timings merged over every worker's log.
+of the whole offered rate) and stage timings merged over every worker's log. An arm's
+`workers=N` key overrides it for that arm.
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ def _worst(windows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 _BENCH_CLIENTS = ("reader.", "paced.")
 """Arm keys with these prefixes set the bench's own clients (librdkafka settings of the change
 reader, of the paced producer), not the worker's environment: `reader.fetch.wait.max.ms=500`."""
+
+
+_WORKERS_KEY = "workers"
+"""An arm key that sets that arm's worker count instead of `--workers` (`two::workers=2`), so
+one and two workers alternate on one preloaded state."""
 
 
 def _clients(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
@@ -349,9 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         for round_no in range(args.rounds):
             for label, root, env in arms:
                 worker_env, clients = _clients(env)
-                worker = WorkerProcess(
-                    {**bench.env, **worker_env}, bench.run_id, args.workers, root=root
-                )
+                count = int(worker_env.pop(_WORKERS_KEY, args.workers))
+                worker = WorkerProcess({**bench.env, **worker_env}, bench.run_id, count, root=root)
                 _say(f"round {round_no}, arm {label}: latency at {args.latency_rate or 1000}/s")
                 for row in _phase(bench, worker, client, args, flips, clients):
                     row |= {"arm": label, "round": round_no}
