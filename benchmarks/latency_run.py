@@ -124,14 +124,20 @@ _WORKERS_KEY = "workers"
 one and two workers alternate on one preloaded state."""
 
 
-def _clients(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """An arm's environment -> (the worker's, {prefix: the bench client's settings})."""
-    worker = {k: v for k, v in env.items() if not k.startswith(_BENCH_CLIENTS)}
+def _clients(
+    env: dict[str, str], workers: int = 1
+) -> tuple[int, dict[str, str], dict[str, dict[str, str]]]:
+    """An arm's environment -> (its worker count, `workers` unless the arm sets its own; the
+    workers' environment; {prefix: the bench client's settings})."""
+    count = int(env.get(_WORKERS_KEY, workers))
+    worker = {
+        k: v for k, v in env.items() if not k.startswith(_BENCH_CLIENTS) and k != _WORKERS_KEY
+    }
     clients = {
         prefix: {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
         for prefix in _BENCH_CLIENTS
     }
-    return worker, clients
+    return count, worker, clients
 
 
 def _arm(text: str) -> tuple[str, Path, dict[str, str]]:
@@ -354,8 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         flips = flip_pool(args.customers, args.seed)
         for round_no in range(args.rounds):
             for label, root, env in arms:
-                worker_env, clients = _clients(env)
-                count = int(worker_env.pop(_WORKERS_KEY, args.workers))
+                count, worker_env, clients = _clients(env, args.workers)
                 worker = WorkerProcess({**bench.env, **worker_env}, bench.run_id, count, root=root)
                 _say(f"round {round_no}, arm {label}: latency at {args.latency_rate or 1000}/s")
                 for row in _phase(bench, worker, client, args, flips, clients):

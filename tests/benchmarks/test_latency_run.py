@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks.harness import WorkerProcess
-from benchmarks.latency_run import _log_marks, _windows_since, _worker_cpu
+from benchmarks.latency_run import _arm, _clients, _log_marks, _windows_since, _worker_cpu
 
 
 def _stage_line(lane_p99: float) -> str:
@@ -36,3 +36,12 @@ def test_every_workers_cpu_is_printed_with_their_sum() -> None:
     cpu = {"worker0": 5.0, "worker1": 6.0, "kafka": 12.0}
     assert _worker_cpu(cpu, 2, 10_000) == "5.0 + 6.0 = 11.0 s (500 + 600 = 1100 us/event)"
     assert _worker_cpu(cpu, 1, 10_000) == "5.0 s (500 us/event)"
+
+
+def test_an_arm_may_set_its_own_worker_count_which_is_not_the_workers_environment() -> None:
+    _label, _root, env = _arm("two::workers=2,LS_FREEZE_EVERY=250")
+    count, worker, _clients_settings = _clients(env, workers=1)
+    assert count == 2
+    assert worker == {"LS_FREEZE_EVERY": "250"}
+    _label, _root, env = _arm("base")
+    assert _clients(env, workers=3)[0] == 3  # `--workers` when the arm says nothing
