@@ -119,8 +119,7 @@ class WorkerProcess:
     def start(self) -> None:
         self.procs = []
         self.ports = []
-        for n in range(self.count):
-            path = self.log_path if n == 0 else self.log_path.with_suffix(f".{n}.log")
+        for n, path in enumerate(self.log_paths):
             log = open(path, "ab")  # noqa: SIM115 - owned by the child
             env = {**os.environ, **self.env}
             if n:
@@ -137,6 +136,14 @@ class WorkerProcess:
                 )
             )
             log.close()
+
+    @property
+    def log_paths(self) -> list[Path]:
+        """Each worker's log: the first at `log_path`, worker n at `<log_path stem>.n.log`."""
+        return [
+            self.log_path if n == 0 else self.log_path.with_suffix(f".{n}.log")
+            for n in range(self.count)
+        ]
 
     @property
     def pid(self) -> int | None:

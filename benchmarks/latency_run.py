@@ -13,6 +13,12 @@ worst p99 and max over the windows). Keys and topics are cleaned up as in `bench
 A/B on one preloaded state: each `--arm LABEL[:DIR][:K=V,...]` is a worker run from checkout
 DIR (default: this one) with extra environment; the arms take turns `--rounds` times, each
 turn on a restarted worker, so a busy machine's swings fall on every arm alike.
+
+`--workers N`: every arm runs N worker processes in the one consumer group (as the full
+bench's `--workers`); each phase waits until the group settled with every worker owning
+partitions and no worker warms its cache, and prints each worker's CPU (and µs per event
+of the whole offered rate) and stage timings merged over every worker's log. An arm's
+`workers=N` key overrides it for that arm.
 """
 
 from __future__ import annotations
@@ -62,6 +68,32 @@ def _stage_lines(log_path: Path, skip: int) -> tuple[list[dict[str, Any]], int]:
     return found, len(data)
 
 
+def _log_marks(worker: WorkerProcess) -> list[int]:
+    """The size of each worker's log now (0 if it is not there yet)."""
+    return [path.stat().st_size if path.exists() else 0 for path in worker.log_paths]
+
+
+def _windows_since(worker: WorkerProcess, marks: list[int]) -> list[list[dict[str, Any]]]:
+    """Each worker's stage summaries logged after its mark (`_log_marks`)."""
+    return [
+        _stage_lines(path, skip)[0] if path.exists() else []
+        for path, skip in zip(worker.log_paths, marks, strict=True)
+    ]
+
+
+def _worker_cpu(cpu: dict[str, float], count: int, events: float) -> str:
+    """Each worker's CPU seconds and µs per event of the whole offered rate (with N workers
+    each sees ~1/N of the events), then their sum when there are several."""
+    seconds = [cpu.get(f"worker{n}", 0.0) for n in range(count)]
+    per_event = [s / events * 1e6 if events else 0.0 for s in seconds]
+    text = " + ".join(f"{s:.1f}" for s in seconds)
+    us = " + ".join(f"{u:.0f}" for u in per_event)
+    if count > 1:
+        text += f" = {sum(seconds):.1f}"
+        us += f" = {sum(per_event):.0f}"
+    return f"{text} s ({us} us/event)"
+
+
 def _worst(windows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per stage over the windows: samples, the median p50, p90 and p99, the worst p99 and max
     (ms)."""
@@ -87,14 +119,25 @@ _BENCH_CLIENTS = ("reader.", "paced.")
 reader, of the paced producer), not the worker's environment: `reader.fetch.wait.max.ms=500`."""
 
 
-def _clients(env: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """An arm's environment -> (the worker's, {prefix: the bench client's settings})."""
-    worker = {k: v for k, v in env.items() if not k.startswith(_BENCH_CLIENTS)}
+_WORKERS_KEY = "workers"
+"""An arm key that sets that arm's worker count instead of `--workers` (`two::workers=2`), so
+one and two workers alternate on one preloaded state."""
+
+
+def _clients(
+    env: dict[str, str], workers: int = 1
+) -> tuple[int, dict[str, str], dict[str, dict[str, str]]]:
+    """An arm's environment -> (its worker count, `workers` unless the arm sets its own; the
+    workers' environment; {prefix: the bench client's settings})."""
+    count = int(env.get(_WORKERS_KEY, workers))
+    worker = {
+        k: v for k, v in env.items() if not k.startswith(_BENCH_CLIENTS) and k != _WORKERS_KEY
+    }
     clients = {
         prefix: {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
         for prefix in _BENCH_CLIENTS
     }
-    return worker, clients
+    return count, worker, clients
 
 
 def _arm(text: str) -> tuple[str, Path, dict[str, str]]:
@@ -145,12 +188,17 @@ def _rss_mib(pid: int) -> float:
 def _idle(bench: BenchEnv, worker: WorkerProcess, seconds: float) -> dict[str, Any]:
     """Each process's CPU while the worker is caught up and nothing is sent: its fixed cost."""
     meter = _meter(bench, worker)
-    _, skip = _stage_lines(worker.log_path, 0)
+    marks = _log_marks(worker)
     before = meter.snapshot()
     time.sleep(seconds)
     cpu = CpuMeter.delta(before, meter.snapshot())
-    windows, _ = _stage_lines(worker.log_path, skip)
-    return {"seconds": seconds, "cpu_s": cpu, "counts": _counts(windows), "loadavg": _loadavg()}
+    by_worker = _windows_since(worker, marks)
+    return {
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "counts": [_counts(windows) for windows in by_worker],
+        "loadavg": _loadavg(),
+    }
 
 
 def _phase(
@@ -179,7 +227,7 @@ def _phase(
     idle = _idle(bench, worker, args.idle) if args.idle else None
     rows = []
     for rate in args.latency_rate or [1000.0]:
-        _, skip = _stage_lines(worker.log_path, 0)
+        marks = _log_marks(worker)
         load = _loadavg()
         forks = _redis_forks(bench)
         before = meter.snapshot()
@@ -208,9 +256,11 @@ def _phase(
                 ("sent->arrived", lat.latencies_ms),
             )
         }
-        windows, _ = _stage_lines(worker.log_path, skip)
-        row["stages_ms"] = _worst(windows)
-        row["counts"] = _counts(windows)
+        by_worker = _windows_since(worker, marks)
+        row["stages_ms"] = _worst([w for windows in by_worker for w in windows])
+        row["counts"] = [_counts(windows) for windows in by_worker]
+        row["workers"] = worker.count
+        row["assignments"] = worker.assignments()
         row["loadavg"] = [load, _loadavg()]
         row["catch_up_s"] = caught_up_s
         row["warm_wait_s"] = warm_s
@@ -231,8 +281,9 @@ def _print_row(label: str, round_no: int, row: dict[str, Any]) -> None:
         f"p99 {row['p99_ms']:.1f} max {row['max_ms']:.1f} ms; worker-stamped p50 "
         f"{row['worker_p50_ms']:.1f} p99 {row['worker_p99_ms']:.1f}; matched "
         f"{row['matched']}/{row['flips']}; by window {row['p50_by_window_ms']}; worker cpu "
-        f"{cpu.get('worker0', 0):.1f} s ({cpu.get('worker0', 0) / events * 1e6:.0f} us/event); "
-        f"cpu {cpu}; counts {row['counts']}; load {row['loadavg']}; catch-up "
+        f"{_worker_cpu(cpu, row.get('workers', 1), events)}; "
+        f"cpu {cpu}; counts {row['counts']}; partitions {row.get('assignments')}; "
+        f"load {row['loadavg']}; catch-up "
         f"{row.get('catch_up_s', 0):.1f} s, then warm-up {row.get('warm_wait_s', 0):.1f} s; "
         f"redis {row.get('redis_forks')}; worker rss "
         f"{row.get('worker_rss_mib')} MiB",
@@ -276,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", type=float, default=0.0, help="LS_STAGE_REPORT_S (0: off)")
     parser.add_argument("--arm", action="append", help="LABEL[:DIR][:K=V,...] (repeatable)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes in the one group (every arm)"
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     arms = [_arm(a) for a in args.arm or ["this"]]
@@ -284,12 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     bench = BenchEnv(args.partitions, **extra)
     settings = bench.settings
     topic, parts = settings.events_topic, settings.events_partitions
-    worker = WorkerProcess(bench.env, bench.run_id)
+    worker = WorkerProcess(bench.env, bench.run_id, args.workers)
     progress = Progress(bench, parts)
     out: dict[str, Any] = {"loadavg_at_start": _loadavg(), "run_id": bench.run_id, "rows": []}
     client: Client | None = None
     try:
-        _say(f"run {bench.run_id}: starting the worker (log {worker.log_path})")
+        _say(f"run {bench.run_id}: starting {args.workers} worker(s) (logs {worker.log_paths})")
         worker.start()
         client = Client(settings)
         _wait_settled(worker, parts)
@@ -306,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         flips = flip_pool(args.customers, args.seed)
         for round_no in range(args.rounds):
             for label, root, env in arms:
-                worker_env, clients = _clients(env)
-                worker = WorkerProcess({**bench.env, **worker_env}, bench.run_id, root=root)
+                count, worker_env, clients = _clients(env, args.workers)
+                worker = WorkerProcess({**bench.env, **worker_env}, bench.run_id, count, root=root)
                 _say(f"round {round_no}, arm {label}: latency at {args.latency_rate or 1000}/s")
                 for row in _phase(bench, worker, client, args, flips, clients):
                     row |= {"arm": label, "round": round_no}

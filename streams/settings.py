@@ -174,6 +174,16 @@ class Settings:
         "profiles read per step when a newly owned partition's profile cache is filled in the "
         "background, up to LS_PROFILE_CACHE_SIZE (0: no warm-up; the cache fills as events come)",
     )
+    freeze_every: int = _env_field(
+        "LS_FREEZE_EVERY",
+        1_000,
+        "profile writes between two freezes of the heap (a young collection each; "
+        "streams/engine/collector.py)",
+    )
+    """Each freeze's young collection pauses the event loop for what was written since the last
+    one: at 1,000 events/s with two workers p50 9-15 ms at 1,000 writes, 1.5-4 ms at 250, at the
+    same CPU per event; the p99 of alternated pairs did not follow (session 13, `tail2w`,
+    docs/performance.md), so the default stays where the preload's full collections put it."""
     expiry_poll_s: float = _env_field(
         "LS_EXPIRY_POLL_S", 0.2, "how often due time-window expiries are looked for"
     )
@@ -273,6 +283,7 @@ class Settings:
             "export_concurrency",
             "topic_replication",
             "fetch_min_bytes",
+            "freeze_every",
         ):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)

@@ -222,7 +222,7 @@ class PartitionRuntime:
         self._committed_offset = committed_offset
         self._refused: dict[int, tuple[float, StateBehindError]] = {}
         """Partitions whose state is behind Kafka: when last checked, and why refused."""
-        self.freezer = ProfileFreezer()
+        self.freezer = ProfileFreezer(settings.freeze_every)
         self._warm_turn = asyncio.Lock()
         """One warm-up chunk in flight per worker, whatever the partitions warming."""
         self.placement = placement

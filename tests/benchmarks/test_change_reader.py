@@ -68,7 +68,7 @@ def test_an_arms_reader_settings_replace_the_defaults(monkeypatch: pytest.Monkey
 
 def test_bench_client_keys_of_an_arm_do_not_reach_the_worker() -> None:
     label, _root, env = _arm("r5:reader.fetch.wait.max.ms=5,paced.linger.ms=5,LS_FETCH_MIN_BYTES=9")
-    worker, clients = _clients(env)
+    _count, worker, clients = _clients(env)
     assert label == "r5"
     assert worker == {"LS_FETCH_MIN_BYTES": "9"}
     assert clients == {"reader.": {"fetch.wait.max.ms": "5"}, "paced.": {"linger.ms": "5"}}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any, cast
 
+import pytest
+from redis.asyncio import Redis
+
+from streams.engine import PartitionRuntime
 from streams.settings import Settings, SettingsError
 
 
@@ -103,3 +107,11 @@ def test_a_switch_that_is_on_unless_turned_off(env: str, name: str) -> None:
     assert getattr(Settings.from_env({env: "0"}), name) is False
     with pytest.raises(SettingsError, match=rf"{env}='sometimes'"):
         Settings.from_env({env: "sometimes"})
+
+
+def test_the_freeze_cadence_is_at_least_one_write_and_reaches_the_runtime() -> None:
+    settings = Settings.from_env({"LS_FREEZE_EVERY": "250"})
+    runtime = PartitionRuntime(settings, Redis(), cast(Any, None))  # never connected
+    assert runtime.freezer.every == 250
+    with pytest.raises(SettingsError, match=r"LS_FREEZE_EVERY=0 must be at least 1"):
+        Settings.from_env({"LS_FREEZE_EVERY": "0"})
