@@ -1,0 +1,110 @@
+"""The expiry poll reads Redis only once the earliest timer the owner knows of is due."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from state import KeySpace, PartitionBatch
+from streams.engine.runtime import _NO_TIMER, PartitionRuntime, _Owner
+from streams.messages import Incoming
+from streams.settings import Settings
+
+from .test_runtime import _StubPublisher
+
+
+def _profile_event(offset: int, customer_id: str) -> Incoming:
+    value = {
+        "event_id": f"e{offset}",
+        "customer_id": customer_id,
+        "type": "profile",
+        "ts": int(time.time() * 1000),
+        "properties": {"n": offset},
+    }
+    return Incoming(5, offset, customer_id.encode(), msgpack.packb(value))
+
+
+async def test_the_poll_reads_again_only_once_a_known_timer_is_due(
+    aredis: Redis, keyspace: KeySpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.from_env({}, key_prefix=keyspace.prefix)
+    runtime = PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
+    await runtime.process(5, [_profile_event(0, "a")])  # no window segment: no timer
+    owner = await runtime.owner(5)
+    reads: list[int] = []
+    due_customers = owner.store.due_customers
+
+    async def counted(now_ms: int, limit: int) -> Any:
+        reads.append(now_ms)
+        return await due_customers(now_ms, limit)
+
+    monkeypatch.setattr(owner.store, "due_customers", counted)
+    assert await runtime.expire_due(5) == 0
+    assert len(reads) == 1 and owner.no_timer_before == _NO_TIMER  # none at all
+    assert await runtime.expire_due(5) == 0
+    assert len(reads) == 1  # nothing can be due: Redis is not asked
+
+    now = int(time.time() * 1000)
+    later = PartitionBatch(owner.store.keys, owner.meta)
+    later.timers["a"] = now + 60_000
+    await runtime._commit(owner, later)
+    assert owner.no_timer_before == now + 60_000
+    assert await runtime.expire_due(5) == 0
+    assert len(reads) == 1  # a timer a minute away: still nothing to read
+
+    due = PartitionBatch(owner.store.keys, owner.meta)
+    due.timers["gone"] = now - 1  # committed already due (a customer without a profile)
+    await runtime._commit(owner, due)
+    assert owner.no_timer_before == now - 1
+    assert await runtime.expire_due(5) == 1  # read, and "gone" expired: its timer removed
+    assert len(reads) == 2
+    assert await runtime.expire_due(5) == 0  # read again after an expiry: nothing due now
+    assert len(reads) == 3 and owner.no_timer_before == now + 60_000  # "a"'s, read
+    assert await runtime.expire_due(5) == 0
+    assert len(reads) == 3
+
+
+async def test_a_poll_that_finds_nothing_due_reads_the_earliest_timer(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    settings = Settings.from_env({}, key_prefix=keyspace.prefix)
+    runtime = PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
+    owner = await runtime.owner(3)
+    now = int(time.time() * 1000)
+    await aredis.zadd(owner.store.keys.timers, {"x": now + 5_000, "y": now + 9_000})
+    assert await runtime.expire_due(3) == 0
+    assert owner.no_timer_before == now + 5_000
+
+
+@given(
+    before=st.lists(st.integers(0, 10**6)),
+    earliest=st.none() | st.integers(0, 10**6),
+    during=st.lists(st.lists(st.none() | st.integers(0, 10**6), max_size=3)),
+    after=st.lists(st.lists(st.none() | st.integers(0, 10**6), max_size=3)),
+)
+def test_what_the_owner_knows_is_never_later_than_a_timer_it_may_not_have_read(
+    before: list[int],
+    earliest: int | None,
+    during: list[list[int | None]],
+    after: list[list[int | None]],
+) -> None:
+    """A commit's reply may come in while the poll's read is in flight, and the read may or may
+    not have seen it: the timers of every commit from the read's start on count, besides the
+    read's earliest one; those committed before the read started are in Redis, so in it."""
+    owner = _Owner(None, None, None, 0, cache_size=0)  # type: ignore[arg-type]
+    owner.timers_committed(before)
+    assert owner.no_timer_before is None  # never read: unknown
+    owner.timers_unknown()
+    for timers in during:
+        owner.timers_committed(timers)
+    owner.timers_read(earliest)
+    for timers in after:
+        owner.timers_committed(timers)
+    committed = [at for timers in during + after for at in timers if at is not None]
+    assert owner.no_timer_before == min([*committed, _NO_TIMER if earliest is None else earliest])
