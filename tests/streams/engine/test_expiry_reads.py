@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,21 +12,9 @@ from redis.asyncio import Redis
 
 from state import KeySpace, PartitionBatch
 from streams.engine.runtime import _NO_TIMER, PartitionRuntime, _Owner
-from streams.messages import Incoming
 from streams.settings import Settings
 
-from .test_runtime import _StubPublisher
-
-
-def _profile_event(offset: int, customer_id: str) -> Incoming:
-    value = {
-        "event_id": f"e{offset}",
-        "customer_id": customer_id,
-        "type": "profile",
-        "ts": int(time.time() * 1000),
-        "properties": {"n": offset},
-    }
-    return Incoming(5, offset, customer_id.encode(), msgpack.packb(value))
+from .test_runtime import _event, _StubPublisher
 
 
 async def test_the_poll_reads_again_only_once_a_known_timer_is_due(
@@ -35,7 +22,7 @@ async def test_the_poll_reads_again_only_once_a_known_timer_is_due(
 ) -> None:
     settings = Settings.from_env({}, key_prefix=keyspace.prefix)
     runtime = PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
-    await runtime.process(5, [_profile_event(0, "a")])  # no window segment: no timer
+    await runtime.process(5, [_event(5, 0, "a")])  # no window segment: no timer
     owner = await runtime.owner(5)
     reads: list[int] = []
     due_customers = owner.store.due_customers
