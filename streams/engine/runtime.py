@@ -195,6 +195,13 @@ class _Owner:
         self.no_timer_before = None
         self._timers_low = _NO_TIMER
 
+    def timers_lost(self) -> None:
+        """A commit with timers failed: Redis may hold some of them (a script stopped by an
+        error keeps the writes it made, a lost reply says nothing), so nothing is known until a
+        poll reads again, nor from a poll's read in flight."""
+        self.no_timer_before = None
+        self._timers_low = 0
+
     def timers_read(self, earliest: int | None) -> None:
         """The poll found nothing due and then read the earliest timer (None: there is none):
         no timer is due before it, nor before any committed since the poll's read was sent."""
@@ -600,7 +607,12 @@ class PartitionRuntime:
         """
         batch.delivered = owner.acked
         clock = time.monotonic()
-        ver = await owner.store.commit(owner.meta.ver, batch)
+        try:
+            ver = await owner.store.commit(owner.meta.ver, batch)
+        except BaseException:
+            if batch.timers:
+                owner.timers_lost()
+            raise
         STAGES.add("commit", time.monotonic() - clock)
         if trace is not None:
             trace.mark("committed")

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from state import KeySpace, PartitionBatch
+from state import FencedError, KeySpace, PartitionBatch, PartitionStore
 from streams.engine.runtime import _NO_TIMER, PartitionRuntime, _Owner
 from streams.settings import Settings
 
@@ -95,3 +95,27 @@ def test_what_the_owner_knows_is_never_later_than_a_timer_it_may_not_have_read(
         owner.timers_committed(timers)
     committed = [at for timers in during + after for at in timers if at is not None]
     assert owner.no_timer_before == min([*committed, _NO_TIMER if earliest is None else earliest])
+
+
+async def test_a_failed_commit_with_timers_leaves_nothing_known(
+    aredis: Redis, keyspace: KeySpace
+) -> None:
+    settings = Settings.from_env({}, key_prefix=keyspace.prefix)
+    runtime = PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
+    owner = await runtime.owner(4)
+    assert await runtime.expire_due(4) == 0
+    assert owner.no_timer_before == _NO_TIMER
+    await PartitionStore(aredis, keyspace, 4).claim(owner.meta.ver)  # another owner now
+    batch = PartitionBatch(owner.store.keys, owner.meta)
+    batch.timers["a"] = int(time.time() * 1000) + 60_000
+    with pytest.raises(FencedError):
+        await runtime._commit(owner, batch)
+    assert owner.no_timer_before is None  # the next poll reads
+
+
+def test_a_commit_failing_while_a_polls_read_is_in_flight_spoils_the_read() -> None:
+    owner = _Owner(None, None, None, 0, cache_size=0)  # type: ignore[arg-type]
+    owner.timers_unknown()
+    owner.timers_lost()
+    owner.timers_read(None)
+    assert owner.no_timer_before == 0  # the next poll reads
