@@ -17,6 +17,11 @@ from streams.settings import Settings
 from .test_runtime import _event, _StubPublisher
 
 
+def _runtime(redis: Redis, keyspace: KeySpace, **env: str) -> PartitionRuntime:
+    settings = Settings.from_env(env, key_prefix=keyspace.prefix)
+    return PartitionRuntime(settings, redis, _StubPublisher())  # type: ignore[arg-type]
+
+
 class _CountingRedis(Redis):
     """Counts the expiry poll's reads of due timers (the compiled store's methods cannot be
     patched)."""
@@ -32,9 +37,8 @@ async def test_the_poll_reads_again_only_once_a_known_timer_is_due(
     aredis: Redis, keyspace: KeySpace
 ) -> None:
     # the plain client, not the turn's, so that its reads are counted
-    settings = Settings.from_env({"LS_REDIS_TURN_PIPELINE": "0"}, key_prefix=keyspace.prefix)
     counting = _CountingRedis(connection_pool=aredis.connection_pool)
-    runtime = PartitionRuntime(settings, counting, _StubPublisher())  # type: ignore[arg-type]
+    runtime = _runtime(counting, keyspace, LS_REDIS_TURN_PIPELINE="0")
     await runtime.process(5, [_event(5, 0, "a")])  # no window segment: no timer
     owner = await runtime.owner(5)
     assert await runtime.expire_due(5) == 0
@@ -65,8 +69,7 @@ async def test_the_poll_reads_again_only_once_a_known_timer_is_due(
 async def test_a_poll_that_finds_nothing_due_reads_the_earliest_timer(
     aredis: Redis, keyspace: KeySpace
 ) -> None:
-    settings = Settings.from_env({}, key_prefix=keyspace.prefix)
-    runtime = PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
+    runtime = _runtime(aredis, keyspace)
     owner = await runtime.owner(3)
     now = int(time.time() * 1000)
     await aredis.zadd(owner.store.keys.timers, {"x": now + 5_000, "y": now + 9_000})
@@ -105,8 +108,7 @@ def test_what_the_owner_knows_is_never_later_than_a_timer_it_may_not_have_read(
 async def test_a_failed_commit_with_timers_leaves_nothing_known(
     aredis: Redis, keyspace: KeySpace
 ) -> None:
-    settings = Settings.from_env({}, key_prefix=keyspace.prefix)
-    runtime = PartitionRuntime(settings, aredis, _StubPublisher())  # type: ignore[arg-type]
+    runtime = _runtime(aredis, keyspace)
     owner = await runtime.owner(4)
     assert await runtime.expire_due(4) == 0
     assert owner.no_timer_before == _NO_TIMER
