@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from ._codec import bin_header, msgpack_header, pack, unpack
 from ._redis import as_bytes
+from .scripts import Script
 
 __all__ = ["OutboxRecord", "pack_entry", "read_outbox", "trim_outbox", "unpack_records"]
 
@@ -143,13 +144,13 @@ async def read_outbox(redis: Redis, key: str) -> list[list[OutboxRecord]]:
     return unpack_records(as_bytes(r) for r in await redis.lrange(key, 0, -1))
 
 
-_TRIM_IF_OWNER = """
+_TRIM_IF_OWNER = Script("""
 if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
   redis.call('LTRIM', KEYS[2], ARGV[2], -1)
   return 1
 end
 return 0
-"""
+""")
 
 
 async def trim_outbox(redis: Redis, key: str, meta_key: str, epoch: int, delivered: int) -> bool:
@@ -158,4 +159,4 @@ async def trim_outbox(redis: Redis, key: str, meta_key: str, epoch: int, deliver
     a newer owner committed (they would never be published)."""
     if not delivered:
         return True
-    return bool(await redis.eval(_TRIM_IF_OWNER, 2, meta_key, key, epoch, delivered))
+    return bool(await _TRIM_IF_OWNER(redis, 2, meta_key, key, epoch, delivered))

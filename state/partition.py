@@ -281,6 +281,11 @@ class PartitionStore:
         ids = await self.redis.zrangebyscore(self.keys.timers, "-inf", now_ms, start=0, num=limit)
         return [as_text(i) for i in ids]  # type: ignore[arg-type]  # no scores asked
 
+    async def earliest_timer(self) -> int | None:
+        """When the partition's earliest timer is due (ms), or None without any."""
+        found = await self.redis.zrange(self.keys.timers, 0, 0, withscores=True)
+        return int(found[0][1]) if found else None
+
     async def outbox(self) -> list[list[OutboxRecord]]:
         return await read_outbox(self.redis, self.keys.outbox)
 

@@ -1,13 +1,15 @@
-"""A Redis client whose MGETs and EVALSHAs of one event-loop turn go out in one write, on a
-connection of its own, pipelined.
+"""A Redis client whose MGETs, EVALSHAs and ZRANGEBYSCOREs of one event-loop turn go out in one
+write, on a connection of its own, pipelined.
 
 At a low event rate each events partition applies a small batch at a time, and every batch
 costs the worker two Redis round trips of its own (the MGET of uncached profiles, the fenced
-commit's EVALSHA). Partitions whose batches start in the same loop turn reach those calls in
-the same turn: `TurnRedis` queues them and, at the end of the turn, writes them at once to the
-one connection it holds (`_Line`), as a non-transactional pipeline would; one reader task per
-connection reads the replies in the order the commands were written and hands each to its
-caller. A turn's commands are written without waiting for an earlier turn's replies.
+commit's EVALSHA); and every partition's expiry poll reads its due timers (ZRANGEBYSCORE) and
+trims its outbox (`state.outbox`'s EVALSHA). Partitions whose batches start in the same loop
+turn reach those calls in the same turn: `TurnRedis` queues them and, at the end of the turn,
+writes them at once to the one connection it holds (`_Line`), as a non-transactional pipeline
+would; one reader task per connection reads the replies in the order the commands were written
+and hands each to its caller. A turn's commands are written without waiting for an earlier
+turn's replies.
 
 Why not redis-py's pipeline: at 1,000 events/s a round trip there cost the worker ~190-250 µs
 of CPU (the pool's connection get and release, the retry wrapper, `wait_for`'s task around the
@@ -147,8 +149,8 @@ def conn_host(conn: AbstractConnection) -> str:
 
 
 class TurnRedis(Redis):
-    """`Redis` on another client's connection pool, with MGET and EVALSHA coalesced per turn
-    and written on a connection it holds."""
+    """`Redis` on another client's connection pool, with MGET, EVALSHA and ZRANGEBYSCORE
+    coalesced per turn and written on a connection it holds."""
 
     def __init__(self, redis: Redis) -> None:
         super().__init__(connection_pool=redis.connection_pool)
@@ -163,6 +165,26 @@ class TurnRedis(Redis):
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         return await self._queued("EVALSHA", sha, numkeys, *keys_and_args)
+
+    async def zrangebyscore(
+        self,
+        name: Any,
+        min: Any,
+        max: Any,
+        start: int | None = None,
+        num: int | None = None,
+        withscores: bool = False,
+        score_cast_func: Any = float,
+    ) -> Any:
+        """The members alone (the expiry poll's due customers) share the turn's write; with
+        their scores, or a half-given `LIMIT`, redis-py's own call (its reply parsing, its
+        error)."""
+        if withscores or (start is None) != (num is None):
+            return await super().zrangebyscore(
+                name, min, max, start, num, withscores, score_cast_func
+            )
+        limit = () if start is None else ("LIMIT", start, num)
+        return await self._queued("ZRANGEBYSCORE", name, min, max, *limit)
 
     async def _queued(self, *command: Any) -> Any:
         if _alone(command):

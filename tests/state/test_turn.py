@@ -12,7 +12,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from state import FencedError, KeySpace, PartitionBatch, PartitionMeta, PartitionStore, Profile
+from state import (
+    FencedError,
+    KeySpace,
+    OutboxRecord,
+    PartitionBatch,
+    PartitionMeta,
+    PartitionStore,
+    Profile,
+)
 from state.turn import ALONE_ARGS, ALONE_BYTES, TurnRedis, turn_client
 
 
@@ -214,3 +222,49 @@ async def test_a_reply_later_than_the_socket_timeout_fails_the_waiting_commands(
         await client.aclose()
         server.close()
         await server.wait_closed()
+
+
+async def test_due_timers_of_one_turn_share_a_write_as_redis_py_reads_them(
+    server: Redis, keyspace: KeySpace
+) -> None:
+    turn = _Counting(server)
+    stores = [PartitionStore(turn, keyspace, p) for p in range(3)]
+    for p, store in enumerate(stores):  # partition p: customers due at 10..10+p, one due later
+        await server.zadd(store.keys.timers, {**{f"c{p}-{n}": 10 + n for n in range(p + 1)}})
+        await server.zadd(store.keys.timers, {f"late{p}": 1_000})
+    turn.pipelines.clear()
+    singles = turn.singles
+    due = await asyncio.gather(*(store.due_customers(100, 2) for store in stores))
+    assert turn.pipelines == [3]  # the three partitions' polls went out together
+    assert turn.singles == singles
+    assert due == [["c0-0"], ["c1-0", "c1-1"], ["c2-0", "c2-1"]]  # the LIMIT of 2 holds
+    for store in stores:  # what redis-py's own call reads
+        key = store.keys.timers
+        assert await turn.zrangebyscore(key, "-inf", 100) == await server.zrangebyscore(
+            key, "-inf", 100
+        )
+        assert await turn.zrangebyscore(
+            key, "-inf", 100, 0, 1, withscores=True
+        ) == await server.zrangebyscore(key, "-inf", 100, 0, 1, withscores=True)
+    assert turn.singles == singles + 3  # with scores: redis-py's call (its score parsing)
+
+
+async def test_outbox_trims_share_the_turns_write_and_survive_a_script_flush(
+    server: Redis, keyspace: KeySpace
+) -> None:
+    turn = _Counting(server)
+    stores = [PartitionStore(turn, keyspace, p) for p in range(2)]
+    epochs = []
+    for store in stores:
+        ver, epoch = await store.claim(0)
+        batch = PartitionBatch(store.keys, await store.load_meta())
+        batch.outbox.append(OutboxRecord("t", b"k", b"v"))
+        await store.commit(ver, batch)
+        epochs.append(epoch)
+    await server.script_flush()  # the first trims find no script: NOSCRIPT, then it loads
+    turn.pipelines.clear()
+    trims = (s.trim_outbox(1, e) for s, e in zip(stores, epochs, strict=True))
+    assert await asyncio.gather(*trims) == [True, True]
+    # both refused together, then each again once it loaded the script
+    assert turn.pipelines[0] == 2 and sum(turn.pipelines) == 4
+    assert [await s.outbox() for s in stores] == [[], []]
