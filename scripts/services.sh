@@ -32,6 +32,10 @@ kafka_cluster_port=${LS_KAFKA_CLUSTER_PORT:-9192}
 kafka_cluster_controller_port=${LS_KAFKA_CLUSTER_CONTROLLER_PORT:-9292}
 kafka_cluster_dir="$local_dir/kafka-cluster"
 kafka_cluster_nodes=(1 2 3)
+# The broker JVM's GC and JIT options, for the single broker and the cluster's nodes alike
+# (LS_KAFKA_JVM_OPTS replaces them, e.g. to measure others); the heap is set apart for each.
+read -r -a kafka_jvm_opts <<<"${LS_KAFKA_JVM_OPTS-}"
+read -r -a kafka_heap <<<"${LS_KAFKA_HEAP_OPTS:-"-Xms256m -Xmx1g"}"
 
 log() { echo "services: $*" >&2; }
 
@@ -128,7 +132,7 @@ log.retention.hours=168
 PROPS
   kafka_log4j "$kafka_dir"
   local cp="$kafka_home/target/lib/*"
-  local jvm=(java -Xms256m -Xmx1g -Dlog4j.configuration="file:$kafka_dir/log4j.properties" -cp "$cp")
+  local jvm=(java "${kafka_heap[@]}" ${kafka_jvm_opts[@]+"${kafka_jvm_opts[@]}"} -Dlog4j.configuration="file:$kafka_dir/log4j.properties" -cp "$cp")
   if [ ! -f "$kafka_dir/data/meta.properties" ]; then
     "${jvm[@]}" kafka.tools.StorageTool format -t "$("${jvm[@]}" kafka.tools.StorageTool random-uuid)" \
       -c "$props" >"$kafka_dir/format.log" 2>&1
