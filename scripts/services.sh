@@ -32,17 +32,17 @@ kafka_cluster_port=${LS_KAFKA_CLUSTER_PORT:-9192}
 kafka_cluster_controller_port=${LS_KAFKA_CLUSTER_CONTROLLER_PORT:-9292}
 kafka_cluster_dir="$local_dir/kafka-cluster"
 kafka_cluster_nodes=(1 2 3)
-# The broker JVM's collector, for the single broker and the cluster's nodes alike: ZGC, whose
-# pauses are ~0.02 ms. JDK 17's default G1 stopped the broker 95-330 ms in each ~25 s phase of
-# 1,000 events/s (young pauses of 10-50 ms every ~4 s on this busy 2-core machine, and with
-# -Xms256m, 13-53 ms remarks: the 128 MiB log-cleaner buffer kept the heap above G1's 45 %
-# mark); Kafka's own G1 options (-Xms1g, pause goal 20 ms, IHOP 35) 63-122 ms; ZGC 4-9 ms in
-# all (safepoints, `benchmarks.gclog`), at no more broker CPU (9.8-10.3 against 10.1-12.0 s a
-# phase). docs/performance.md, thirteenth session, `brokerjvm`. LS_KAFKA_JVM_OPTS replaces
-# these options (e.g. to measure others, or add -Xlog:gc*,safepoint:file=...:time);
-# LS_KAFKA_HEAP_OPTS the single broker's heap.
-read -r -a kafka_jvm_opts <<<"${LS_KAFKA_JVM_OPTS-"-XX:+UseZGC"}"
-read -r -a kafka_heap <<<"${LS_KAFKA_HEAP_OPTS:-"-Xms1g -Xmx1g"}"
+# The single broker's JVM: JDK 17's defaults (G1) and LS_KAFKA_HEAP_OPTS' heap; LS_KAFKA_JVM_OPTS
+# adds options, e.g. another collector or a GC log to read with `benchmarks.gclog`
+# (-Xlog:gc*,safepoint:file=/tmp/b/gc.log:time,uptime,level,tags). Measured and not kept
+# (docs/performance.md, thirteenth session, `brokerjvm`): G1 stops this broker 104-326 ms in a
+# ~25 s phase at 1,000 events/s (young pauses of 9-51 ms, slow for want of a free core), ZGC
+# (-Xms1g -Xmx1g -XX:+UseZGC) 1-9 ms; yet in two alternated pairs ZGC gave the worse p99
+# (84.5 and 120.5 against 49.2 and 48.4 ms) at more broker CPU (12.7, 11.6 against 11.8, 11.0 s):
+# on two busy cores the pauses are not what sets the tail. The cluster's nodes keep their own
+# small heap and the serial collector (three JVMs on two cores).
+read -r -a kafka_jvm_opts <<<"${LS_KAFKA_JVM_OPTS-}"
+read -r -a kafka_heap <<<"${LS_KAFKA_HEAP_OPTS:-"-Xms256m -Xmx1g"}"
 
 log() { echo "services: $*" >&2; }
 
@@ -290,7 +290,7 @@ start_kafka_cluster_node() {  # node: start it unless it runs
   mkdir -p "$dir"
   kafka_cluster_node_properties "$n"
   kafka_log4j "$dir"
-  local jvm=(java -Xms512m -Xmx512m ${kafka_jvm_opts[@]+"${kafka_jvm_opts[@]}"}
+  local jvm=(java -Xms128m -Xmx256m -XX:+UseSerialGC
     -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$kafka_home/target/lib/*")
   if [ ! -f "$dir/data/meta.properties" ]; then
     "${jvm[@]}" kafka.tools.StorageTool format -t "$(cat "$kafka_cluster_dir/cluster.id")" \
