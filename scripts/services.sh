@@ -39,7 +39,9 @@ kafka_cluster_nodes=(1 2 3)
 # ~25 s phase at 1,000 events/s (young pauses of 9-51 ms, slow for want of a free core), ZGC
 # (-Xms1g -Xmx1g -XX:+UseZGC) 1-9 ms; yet in two alternated pairs ZGC gave the worse p99
 # (84.5 and 120.5 against 49.2 and 48.4 ms) at more broker CPU (12.7, 11.6 against 11.8, 11.0 s):
-# on two busy cores the pauses are not what sets the tail. The cluster's nodes keep their own
+# on two busy cores the pauses are not what sets the tail. Kafka's own G1 options (-Xms1g, pause
+# goal 20 ms, IHOP 35) stopped it less (180-186 ms) for p99 92.8 and 61.5 against 89.6 and 44.9
+# ms and ~1 broker CPU s more: not kept either. The cluster's nodes keep their own
 # small heap and the serial collector (three JVMs on two cores).
 read -r -a kafka_jvm_opts <<<"${LS_KAFKA_JVM_OPTS-}"
 read -r -a kafka_heap <<<"${LS_KAFKA_HEAP_OPTS:-"-Xms256m -Xmx1g"}"
