@@ -230,7 +230,7 @@ def _phase(
         marks = _log_marks(worker)
         load = _loadavg()
         forks = _redis_forks(bench)
-        before = meter.snapshot()
+        before, window_from = meter.snapshot(), time.time()
         lat = measure_latency(
             bench.bootstrap,
             settings.events_topic,
@@ -247,6 +247,7 @@ def _phase(
             producer_config=clients.get("paced."),
         )
         row = _latency(lat, CpuMeter.delta(before, meter.snapshot()))
+        row["window_epoch_s"] = [window_from, time.time()]  # the CPU window (e.g. for GC logs)
         row["flip_hops_ms"] = {
             name: [round(lat.percentile(q, values), 1) for q in (50, 90, 99)]
             for name, values in (

@@ -32,6 +32,19 @@ kafka_cluster_port=${LS_KAFKA_CLUSTER_PORT:-9192}
 kafka_cluster_controller_port=${LS_KAFKA_CLUSTER_CONTROLLER_PORT:-9292}
 kafka_cluster_dir="$local_dir/kafka-cluster"
 kafka_cluster_nodes=(1 2 3)
+# The single broker's JVM: JDK 17's defaults (G1) and LS_KAFKA_HEAP_OPTS' heap; LS_KAFKA_JVM_OPTS
+# adds options, e.g. another collector or a GC log to read with `benchmarks.gclog`
+# (-Xlog:gc*,safepoint:file=/tmp/b/gc.log:time,uptime,level,tags). Measured and not kept
+# (docs/performance.md, thirteenth session, `brokerjvm`): G1 stops this broker 104-326 ms in a
+# ~25 s phase at 1,000 events/s (young pauses of 9-51 ms, slow for want of a free core), ZGC
+# (-Xms1g -Xmx1g -XX:+UseZGC) 1-9 ms; yet in two alternated pairs ZGC gave the worse p99
+# (84.5 and 120.5 against 49.2 and 48.4 ms) at more broker CPU (12.7, 11.6 against 11.8, 11.0 s):
+# on two busy cores the pauses are not what sets the tail. Kafka's own G1 options (-Xms1g, pause
+# goal 20 ms, IHOP 35) stopped it less (180-186 ms) for p99 92.8 and 61.5 against 89.6 and 44.9
+# ms and ~1 broker CPU s more: not kept either. The cluster's nodes keep their own
+# small heap and the serial collector (three JVMs on two cores).
+read -r -a kafka_jvm_opts <<<"${LS_KAFKA_JVM_OPTS-}"
+read -r -a kafka_heap <<<"${LS_KAFKA_HEAP_OPTS:-"-Xms256m -Xmx1g"}"
 
 log() { echo "services: $*" >&2; }
 
@@ -128,7 +141,7 @@ log.retention.hours=168
 PROPS
   kafka_log4j "$kafka_dir"
   local cp="$kafka_home/target/lib/*"
-  local jvm=(java -Xms256m -Xmx1g -Dlog4j.configuration="file:$kafka_dir/log4j.properties" -cp "$cp")
+  local jvm=(java "${kafka_heap[@]}" ${kafka_jvm_opts[@]+"${kafka_jvm_opts[@]}"} -Dlog4j.configuration="file:$kafka_dir/log4j.properties" -cp "$cp")
   if [ ! -f "$kafka_dir/data/meta.properties" ]; then
     "${jvm[@]}" kafka.tools.StorageTool format -t "$("${jvm[@]}" kafka.tools.StorageTool random-uuid)" \
       -c "$props" >"$kafka_dir/format.log" 2>&1
