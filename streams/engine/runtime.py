@@ -202,10 +202,12 @@ class _Owner:
         self.no_timer_before = None
         self._timers_low = 0
 
-    def timers_read(self, earliest: int | None) -> None:
+    def timers_read(self, earliest: int | None, reread_by: int | None = None) -> None:
         """The poll found nothing due and then read the earliest timer (None: there is none):
-        no timer is due before it, nor before any committed since the poll's read was sent."""
-        self.no_timer_before = min(_NO_TIMER if earliest is None else earliest, self._timers_low)
+        no timer is due before it, nor before any committed since the poll's read was sent;
+        `reread_by`: read again from then on all the same (`TIMERS_REREAD_MS`)."""
+        known = min(_NO_TIMER if earliest is None else earliest, self._timers_low)
+        self.no_timer_before = known if reread_by is None else min(known, reread_by)
 
     def fence_close(self) -> None:
         """No warm-up read in flight any more."""
@@ -221,6 +223,11 @@ class _Owner:
 
 _NO_TIMER = 2**63
 """Later than any timer (ms): a partition without any."""
+
+TIMERS_REREAD_MS = 5_000
+"""The longest an expiry poll trusts what it knows of the partition's timers before it reads
+Redis again: the partition's commits are the only writers, but a timer written otherwise (a
+restore, an operator's repair) still fires within this much of being due."""
 
 
 CommittedOffset = Callable[[int], Awaitable["int | None"]]
@@ -870,8 +877,9 @@ class PartitionRuntime:
 
         Redis is read only once the earliest timer this owner knows of is due: a poll that
         finds none due reads the earliest timer (`_Owner.timers_read`), and every commit's
-        timers lower it; at 1,000 events/s the eight partitions' polls were 40 Redis round
-        trips a second that found nothing (`docs/performance.md`, session 13)."""
+        timers lower it, and it reads again at least every `TIMERS_REREAD_MS`; at 1,000
+        events/s the eight partitions' polls were 40 Redis round trips a second that found
+        nothing (`docs/performance.md`, session 13)."""
         owner = await self.owner(partition)
         await self.trim_idle(owner)
         now = now_ms()
@@ -882,7 +890,7 @@ class PartitionRuntime:
         due = await owner.store.due_customers(now, limit)
         if not due:
             earliest = await owner.store.earliest_timer()
-            owner.timers_read(earliest)
+            owner.timers_read(earliest, now + TIMERS_REREAD_MS)
             return 0
         async with owner.lock:
             if owner is not self._owners.get(partition):
