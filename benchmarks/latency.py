@@ -332,12 +332,15 @@ def measure_latency(
     linger_ms: int = 0,
     reader_config: Mapping[str, str | int | bool] | None = None,
     producer_config: Mapping[str, str | int | bool] | None = None,
+    phase_id: str = "",
 ) -> LatencyResult:
     """The paced producer and the change reader run in processes of their own (spawned), so
     their CPU does not share this process's GIL; the flips used are popped from `flip_ids`.
     `linger_ms` is the paced producer's (0: one produce request per event); `reader_config`
     replaces `READER_CONFIG` keys, `producer_config` adds to the paced producer's settings
-    (librdkafka names, for A/B runs of the bench's own clients)."""
+    (librdkafka names, for A/B runs of the bench's own clients). `phase_id` goes into every
+    event id: phases that repeat a seed must send events the worker has not seen (a repeated
+    id is a duplicate, which the worker skips: no evaluation, no change, no commit of it)."""
     if flip_ids is None:
         flip_ids = flip_pool(customers, seed)
     ctx = multiprocessing.get_context("spawn")
@@ -368,7 +371,7 @@ def measure_latency(
                 seed + 2 if rate == 1000 else seed + 2 + int(rate),
                 customers,
                 flip_ids,
-                [(rate, warmup_s, "warm"), (rate, seconds, "lat")],
+                [(rate, warmup_s, f"warm{phase_id}"), (rate, seconds, f"lat{phase_id}")],
                 flip_share,
                 linger_ms,
                 producer_child,
