@@ -299,34 +299,27 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         out["end_to_end"]["ratio_to_fair_ceiling"] = e2e / min(ceilings) if ceilings else None
 
         _say("restarting the worker for the latency phases")
-        worker.start()
-        meter = _meter(bench, worker)
-        _wait_settled(worker, parts)
-        reply = client.command({"command": "refresh", "all": True}, timeout=120)
-        assert reply["ok"], reply
-        # the restart's warm-up (the profile caches refilled from Redis, up to half the event
-        # loop meanwhile) is reported on its own, outside the measured phases
-        out["latency_warmup_wait_s"] = worker.wait_warm()
         flips = flip_pool(args.customers, args.seed)
+        meter, out["latency_warmup_wait_s"] = _restart_caught_up(bench, client, worker)
         out["latency"] = out["latency_by_rate"] = []
         for rate in args.latency_rate:
             _say(f"latency at {rate:.0f} events/s for {args.latency_seconds:.0f} s")
-            before = meter.snapshot()
-            lat = measure_latency(
-                bench.bootstrap,
-                topic,
-                settings.membership_topic,
-                parts,
-                args.customers,
-                args.seed,
-                rate=rate,
-                seconds=args.latency_seconds,
-                warmup_s=3.0 if not args.quick else 1.0,
-                flip_share=min(0.2, 200 / rate),
-                flip_ids=flips,
-            )
-            out["latency_by_rate"].append(_latency(lat, CpuMeter.delta(before, meter.snapshot())))
+            lat, cpu = _measure(args, bench, meter, rate, flips)
+            out["latency_by_rate"].append(_latency(lat, cpu))
         out["latency"] = out["latency_by_rate"][0]
+        if worker.count > 1:
+            # the same offered rate served by one worker of the same code and state: a rate
+            # one worker takes needs no second one, whose process shares the same two cores
+            worker.stop()
+            one = WorkerProcess(bench.env, bench.run_id, 1)
+            _say(f"latency at {args.latency_rate[0]:.0f} events/s with one worker")
+            try:
+                one_meter, warm_s = _restart_caught_up(bench, client, one)
+                lat, cpu = _measure(args, bench, one_meter, args.latency_rate[0], flips, "-one")
+                out["latency_one_worker"] = _latency(lat, cpu) | {"warmup_wait_s": warm_s}
+            finally:
+                one.stop()
+            meter, _ = _restart_caught_up(bench, client, worker)
 
         out["backfill"] = _backfill(args, bench, client, worker, meter)
 
@@ -343,6 +336,49 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
 WARMUP_SHARE = 0.1
 """The first share of the pending events after the worker's restart (cold profile cache,
 first claims) is reported on its own, outside the measured window."""
+
+
+def _restart_caught_up(
+    bench: BenchEnv, client: Client, worker: WorkerProcess
+) -> tuple[CpuMeter, float]:
+    """Start `worker`, wait until the group settled and every partition answered a `refresh`
+    of all segments, then until the profile caches are warm: its meter and the seconds the
+    warm-up was waited (reported on their own, outside the measured phases)."""
+    worker.start()
+    meter = _meter(bench, worker)
+    _wait_settled(worker, bench.settings.events_partitions)
+    reply = client.command({"command": "refresh", "all": True}, timeout=120)
+    assert reply["ok"], reply
+    return meter, worker.wait_warm()
+
+
+def _measure(
+    args: argparse.Namespace,
+    bench: BenchEnv,
+    meter: CpuMeter,
+    rate: float,
+    flips: list[str],
+    phase_id: str = "",
+) -> tuple[LatencyResult, dict[str, float]]:
+    """One latency phase at `rate` and each process's CPU over it; `phase_id` (and a seed of
+    its own) for a phase at a rate measured before, whose events would be duplicates."""
+    settings = bench.settings
+    before = meter.snapshot()
+    lat = measure_latency(
+        bench.bootstrap,
+        settings.events_topic,
+        settings.membership_topic,
+        settings.events_partitions,
+        args.customers,
+        args.seed + (1000 if phase_id else 0),
+        rate=rate,
+        seconds=args.latency_seconds,
+        warmup_s=3.0 if not args.quick else 1.0,
+        flip_share=min(0.2, 200 / rate),
+        flip_ids=flips,
+        phase_id=phase_id,
+    )
+    return lat, CpuMeter.delta(before, meter.snapshot())
 
 
 def _per_batch(start: tuple[float, float] | None, end: tuple[float, float] | None) -> float | None:
@@ -698,28 +734,10 @@ def _table(out: dict[str, Any]) -> str:
     ]
     warmup = out.get("latency_warmup_wait_s")
     for n, lat in enumerate(out.get("latency_by_rate", [out["latency"]])):
-        after = (
-            f"; after the restart's cache warm-up ({warmup:.1f} s waited)"
-            if n == 0 and warmup is not None
-            else ""
-        )
-        rows += [
-            (
-                f"latency p50 / p99 @ {lat['offered_per_s']:.0f}/s",
-                f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms",
-                f"max {lat['max_ms']:.1f} ms; {lat['matched']}/{lat['flips']} flips matched, "
-                f"achieved {lat['achieved_per_s']:.0f}/s; p50 per window "
-                + " ".join(f"{v:.0f}" for v in lat["p50_by_window_ms"])
-                + " ms"
-                + after,
-            ),
-            (
-                "  sent → stamped by the worker p50 / p99",
-                f"{lat['worker_p50_ms']:.0f} / {lat['worker_p99_ms']:.0f} ms",
-                "the change's own `at`: excludes publishing and the reader's delay; CPU s "
-                + _cpu(lat.get("cpu_s", {})),
-            ),
-        ]
+        rows += _latency_rows(lat, "", warmup if n == 0 else None)
+    one = out.get("latency_one_worker")
+    if one is not None:
+        rows += _latency_rows(one, ", one worker", one.get("warmup_wait_s"))
     rows += [
         *_backfill_rows(back),
         (
@@ -758,6 +776,29 @@ def _table(out: dict[str, Any]) -> str:
     ]
     lines += [f"{a:<{width}}  {b:>{vwidth}}  {c}" for a, b, c in rows]
     return "\n".join(lines)
+
+
+def _latency_rows(
+    lat: dict[str, Any], label: str, warmup: float | None
+) -> list[tuple[str, str, str]]:
+    after = f"; after the restart's cache warm-up ({warmup:.1f} s waited)" if warmup else ""
+    return [
+        (
+            f"latency p50 / p99 @ {lat['offered_per_s']:.0f}/s{label}",
+            f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms",
+            f"max {lat['max_ms']:.1f} ms; {lat['matched']}/{lat['flips']} flips matched, "
+            f"achieved {lat['achieved_per_s']:.0f}/s; p50 per window "
+            + " ".join(f"{v:.0f}" for v in lat["p50_by_window_ms"])
+            + " ms"
+            + after,
+        ),
+        (
+            "  sent → stamped by the worker p50 / p99",
+            f"{lat['worker_p50_ms']:.0f} / {lat['worker_p99_ms']:.0f} ms",
+            "the change's own `at`: excludes publishing and the reader's delay; CPU s "
+            + _cpu(lat.get("cpu_s", {})),
+        ),
+    ]
 
 
 def _backfill_rows(back: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -1,0 +1,52 @@
+"""The full bench's latency phases: a phase at a rate measured before sends events of its own."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+
+from benchmarks import bench
+from benchmarks.latency import LatencyResult
+
+
+class _Meter:
+    def snapshot(self) -> dict[str, float]:
+        return {"worker0": 1.0}
+
+
+class _Settings:
+    events_topic = "events"
+    membership_topic = "membership"
+    events_partitions = 8
+
+
+class _Bench:
+    """What `_measure` reads of a `BenchEnv`."""
+
+    def __init__(self) -> None:
+        self.bootstrap = ["127.0.0.1:1"]
+        self.settings = _Settings()
+
+
+def test_the_one_worker_phase_does_not_replay_the_first_phases_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def measure(*args: Any, **kwargs: Any) -> LatencyResult:
+        calls.append({"seed": args[5], **kwargs})
+        return LatencyResult(1000.0, 1000.0, 20.0, 20_000, 1, 1)
+
+    monkeypatch.setattr(bench, "measure_latency", measure)
+    monkeypatch.setattr(bench.CpuMeter, "delta", staticmethod(lambda a, b: {}))
+    args = argparse.Namespace(customers=100, seed=7, latency_seconds=1.0, quick=True)
+    flips = ["f1", "f2"]
+    bench._measure(args, _Bench(), _Meter(), 1000.0, flips)  # type: ignore[arg-type]
+    bench._measure(args, _Bench(), _Meter(), 1000.0, flips, "-one")  # type: ignore[arg-type]
+    first, one = calls
+    assert first["rate"] == one["rate"] == 1000.0
+    assert first["seed"] != one["seed"]  # another customer sequence
+    assert first["phase_id"] != one["phase_id"]  # other event ids: no duplicates
+    assert first["flip_ids"] is one["flip_ids"] is flips  # flips popped from one pool
