@@ -34,7 +34,7 @@ from .group import GroupSettle
 from .harness import ROOT, BenchEnv, Progress, WorkerProcess, bulk_produce, end_offsets
 from .io_floor import io_floor
 from .latency import LatencyResult, flip_pool, measure_latency
-from .machine import describe_machine
+from .machine import describe_machine, redis_forks
 from .procstat import CpuMeter, listening_pid, rss_bytes
 from .raw import aiokafka_ceiling, kafka_python_ceiling
 from .workload import Workload, backfill_segment, segment_definitions
@@ -363,6 +363,7 @@ def _measure(
     """One latency phase at `rate` and each process's CPU over it; `phase_id` (and a seed of
     its own) for a phase at a rate measured before, whose events would be duplicates."""
     settings = bench.settings
+    forks = redis_forks(settings.redis_url)
     before = meter.snapshot()
     lat = measure_latency(
         bench.bootstrap,
@@ -378,7 +379,10 @@ def _measure(
         flip_ids=flips,
         phase_id=phase_id,
     )
-    return lat, CpuMeter.delta(before, meter.snapshot())
+    cpu = CpuMeter.delta(before, meter.snapshot())
+    after = redis_forks(settings.redis_url)
+    lat.redis_forks = after["forks"] - forks["forks"] + forks["aof_rewriting"] + forks["bgsaving"]
+    return lat, cpu
 
 
 def _per_batch(start: tuple[float, float] | None, end: tuple[float, float] | None) -> float | None:
@@ -458,6 +462,7 @@ def _latency(lat: LatencyResult, cpu: dict[str, float]) -> dict[str, Any]:
         "worker_p99_ms": lat.percentile(99, lat.worker_ms),
         "cpu_s": {**cpu, **{k: round(v, 3) for k, v in lat.load_cpu_s.items()}},
         "producer_phases": lat.producer_phases,
+        "redis_forks": lat.redis_forks,
     }
 
 
@@ -795,7 +800,8 @@ def _latency_rows(
         (
             "  sent → stamped by the worker p50 / p99",
             f"{lat['worker_p50_ms']:.0f} / {lat['worker_p99_ms']:.0f} ms",
-            "the change's own `at`: excludes publishing and the reader's delay; CPU s "
+            "the change's own `at`: excludes publishing and the reader's delay; Redis forks "
+            f"(AOF rewrites) in the phase {lat.get('redis_forks', '?')}; CPU s "
             + _cpu(lat.get("cpu_s", {})),
         ),
     ]

@@ -56,6 +56,9 @@ class LatencyResult:
     """The paced producer's phases (warm-up, measured): offered and achieved rate (events over
     the seconds up to the end of the last one's slot), seconds sending, seconds of the final
     flush (waiting for acknowledgements) and CPU seconds of each."""
+    redis_forks: int | None = None
+    """Redis' forks during the phase, one running at its start included (None: not counted):
+    an AOF rewrite's child takes a core for seconds, and sets the p99 of a phase it falls in."""
 
     def percentile(self, q: float, values: list[float] | None = None) -> float:
         data = sorted(self.latencies_ms if values is None else values)

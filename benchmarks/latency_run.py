@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from streams.client import Client
 
 from .bench import (
@@ -45,6 +43,7 @@ from .bench import (
 )
 from .harness import ROOT, BenchEnv, Progress, WorkerProcess, bulk_produce, end_offsets
 from .latency import flip_pool, measure_latency
+from .machine import redis_forks
 from .procstat import CpuMeter
 from .workload import Workload, segment_definitions
 
@@ -160,20 +159,6 @@ def _counts(windows: list[dict[str, Any]]) -> dict[str, int]:
     return {s: int(sum(w[s]["n"] for w in windows if s in w)) for s in ("lane", "fetch_call")}
 
 
-def _redis_forks(bench: BenchEnv) -> dict[str, int]:
-    """Redis' forks so far and whether an AOF rewrite runs (a fork competes for the cores)."""
-    client = redis.Redis.from_url(bench.settings.redis_url)
-    try:
-        stats, persistence = client.info("stats"), client.info("persistence")
-    finally:
-        client.close()
-    return {
-        "forks": int(stats["total_forks"]),
-        "aof_rewriting": int(persistence.get("aof_rewrite_in_progress", 0)),
-        "bgsaving": int(persistence.get("rdb_bgsave_in_progress", 0)),
-    }
-
-
 def _rss_mib(pid: int) -> float:
     """A process's resident memory now (MiB; 0 when it is gone)."""
     try:
@@ -239,7 +224,7 @@ def _phase(
     for rate in args.latency_rate or [1000.0]:
         marks = _log_marks(worker)
         load = _loadavg()
-        forks = _redis_forks(bench)
+        forks = redis_forks(bench.settings.redis_url)
         before, window_from = meter.snapshot(), time.time()
         seed, phase = phase_events(args.seed, number, len(rows))
         lat = measure_latency(
@@ -278,7 +263,7 @@ def _phase(
         row["loadavg"] = [load, _loadavg()]
         row["catch_up_s"] = caught_up_s
         row["warm_wait_s"] = warm_s
-        row["redis_forks"] = [forks, _redis_forks(bench)]
+        row["redis_forks"] = [forks, redis_forks(bench.settings.redis_url)]
         row["worker_rss_mib"] = [_rss_mib(pid) for pid in worker.pids]
         if idle is not None:
             row["idle"], idle = idle, None

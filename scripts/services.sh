@@ -24,6 +24,7 @@ redis_port=${LS_REDIS_PORT:-6379}
 kafka_home="$root/services/kafka"
 kafka_dir="$local_dir/kafka"
 redis_dir="$local_dir/redis"
+aof_rewrite_min=${LS_REDIS_AOF_REWRITE_MIN:-1gb}  # see start_redis
 cluster_port=${LS_REDIS_CLUSTER_PORT:-7000}
 cluster_replicas=${LS_REDIS_REPLICAS:-0}
 cluster_node_timeout=${LS_REDIS_CLUSTER_NODE_TIMEOUT_MS:-5000}
@@ -84,8 +85,11 @@ start_redis() {
   mkdir -p "$redis_dir"
   # appendonly: every acknowledged write is in the AOF file before the reply is sent, so a
   # crash of the Redis process loses nothing; fsync once a second bounds a power loss to 1 s.
+  # auto-aof-rewrite-min-size: Redis' 64 MB rewrote the bench's 100k customers (a forked
+  # child, ~2 s of a core) every ~30 s at 1,000 events/s (~1.1 KB of AOF an event), and each
+  # rewrite set the p99 of the latency phase it fell in (docs/performance.md, session 15).
   redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redis_dir" \
-    --appendonly yes --appendfsync everysec --save "" \
+    --appendonly yes --appendfsync everysec --save "" --auto-aof-rewrite-min-size "$aof_rewrite_min" \
     --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
   wait_for redis 20 redis_ping
   log "redis ready on 127.0.0.1:$redis_port (AOF in $redis_dir)"
@@ -198,7 +202,7 @@ start_cluster_node() {  # port: a cluster-enabled redis-server with AOF, unless 
   mkdir -p "$dir"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$cluster_node_timeout" \
-    --appendonly yes --appendfsync everysec --save "" \
+    --appendonly yes --appendfsync everysec --save "" --auto-aof-rewrite-min-size "$aof_rewrite_min" \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
   wait_for "redis cluster node $port" 20 cluster_node_ping "$port"
 }

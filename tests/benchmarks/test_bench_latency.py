@@ -20,6 +20,7 @@ class _Settings:
     events_topic = "events"
     membership_topic = "membership"
     events_partitions = 8
+    redis_url = "redis://127.0.0.1:1/0"
 
 
 class _Bench:
@@ -40,6 +41,9 @@ def test_the_one_worker_phase_does_not_replay_the_first_phases_events(
         return LatencyResult(1000.0, 1000.0, 20.0, 20_000, 1, 1)
 
     monkeypatch.setattr(bench, "measure_latency", measure)
+    monkeypatch.setattr(
+        bench, "redis_forks", lambda url: {"forks": 0, "aof_rewriting": 0, "bgsaving": 0}
+    )
     monkeypatch.setattr(bench.CpuMeter, "delta", staticmethod(lambda a, b: {}))
     args = argparse.Namespace(customers=100, seed=7, latency_seconds=1.0, quick=True)
     flips = ["f1", "f2"]
@@ -50,3 +54,22 @@ def test_the_one_worker_phase_does_not_replay_the_first_phases_events(
     assert first["seed"] != one["seed"]  # another customer sequence
     assert first["phase_id"] != one["phase_id"]  # other event ids: no duplicates
     assert first["flip_ids"] is one["flip_ids"] is flips  # flips popped from one pool
+
+
+def test_a_phase_counts_the_redis_forks_that_ran_in_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rewrite running when the phase starts counts, and so does each fork during it."""
+    snapshots = iter(
+        [
+            {"forks": 3, "aof_rewriting": 1, "bgsaving": 0},
+            {"forks": 5, "aof_rewriting": 0, "bgsaving": 0},
+        ]
+    )
+    monkeypatch.setattr(bench, "redis_forks", lambda url: next(snapshots))
+    monkeypatch.setattr(
+        bench, "measure_latency", lambda *a, **k: LatencyResult(1000.0, 1000.0, 20.0, 1, 1, 1)
+    )
+    monkeypatch.setattr(bench.CpuMeter, "delta", staticmethod(lambda a, b: {}))
+    args = argparse.Namespace(customers=100, seed=7, latency_seconds=1.0, quick=True)
+    lat, _ = bench._measure(args, _Bench(), _Meter(), 1000.0, [])  # type: ignore[arg-type]
+    assert lat.redis_forks == 3  # the one running at the start, and two more
+    assert bench._latency(lat, {})["redis_forks"] == 3
