@@ -98,13 +98,15 @@ class Settings:
     )
     events_fetch_linger_ms: int = _env_field(
         "LS_EVENTS_FETCH_LINGER_MS",
-        5,
+        10,
         "while events come, how long each events fetch waits on the broker to gather more "
         "(0: none; idle, the fetch answers at the first record: engine/loop_fetcher.py)",
     )
-    """5 ms: alternated `latency_run` rounds at 1,000 events/s (session 11, load ~2-3): p50/p99
-    14.6/33.7 and 15.8/36.3 ms at 5 ms, 19.8/53.3 and 19.0/33.2 at 10, 26.5/45.1 and 27.4/48.3
-    at 20; worker CPU 678-681, 563-564 and 413-421 µs per event (docs/performance.md)."""
+    """10 ms: at 1,000 events/s each fetch is a cycle of requests (the fetch, the turn's Redis
+    write, a produce request), each a loopback round trip that costs the worker, the broker and
+    Redis CPU on the two shared cores. Alternated `latency_run` turns, two workers (session 15):
+    worker CPU -18 % against 5 ms (780-823 against 938-970 µs per event, both workers), p99
+    50.4/55.0/44.6/46.3 against 49.7/57.0/58.8/49.4 ms, p50 +1.5-4 ms (docs/performance.md)."""
     redis_turn_pipeline: bool = _env_field(
         "LS_REDIS_TURN_PIPELINE",
         True,
@@ -148,12 +150,14 @@ class Settings:
     )
     producer_linger_ms: int = _env_field(
         "LS_PRODUCER_LINGER_MS",
-        1,
+        0,
         "how long the producer waits to fill a batch of membership changes and other records",
     )
-    """1 ms: a quiet alternated A/B at 1,000 events/s (session 9, three rounds, load ~1-2) gave
-    p50/p99 23.9/56.9, 13.9/41.0 and 12.0/34.9 ms against 5 ms's 20.6/66.9, 17.2/81.6 and
-    22.8/58.6, at the same worker CPU per event (docs/performance.md)."""
+    """0: the partitions whose commits replied in one Redis read hand their records to the
+    producer in one loop turn, and its sender, woken after them, sends them in one request; a
+    1 ms linger split them into ~1.7 produce requests per fetch cycle. Alternated `latency_run`
+    turns, two workers, 10 ms fetch linger (session 15): ~55 against ~100 produce requests a
+    second per worker, p99 44.5/62.6/44.6 against 59.1/49.2/52.6 ms (docs/performance.md)."""
     task_chunk: int = _env_field(
         "LS_TASK_CHUNK", 5000, "customers evaluated per committed chunk of a backfill"
     )

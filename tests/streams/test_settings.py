@@ -89,7 +89,7 @@ def test_fetch_min_bytes_is_at_least_one() -> None:
 
 
 def test_the_events_fetch_linger_is_zero_or_more() -> None:
-    assert Settings.from_env({}).events_fetch_linger_ms == 5
+    assert Settings.from_env({}).events_fetch_linger_ms == 10
     assert Settings.from_env({"LS_EVENTS_FETCH_LINGER_MS": "0"}).events_fetch_linger_ms == 0
     with pytest.raises(SettingsError, match=r"LS_EVENTS_FETCH_LINGER_MS=-1 must be 0"):
         Settings.from_env({"LS_EVENTS_FETCH_LINGER_MS": "-1"})
