@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument(
+        "--latency-warmup-s",
+        type=float,
+        default=30.0,
+        help="a paced phase at the first latency rate before the measured ones, reported on its "
+        "own (a broker's JIT compiles the small produce and fetch requests' paths in it; 0: none)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="small run: 5k customers, 20 segments, 60k events, 5 s latency phases",
@@ -87,6 +95,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         # 60k events: with --workers 2 the group settles after ~15k, the window needs the rest
         args.customers, args.segments, args.events = 5_000, 20, 60_000
         args.latency_seconds = 5.0
+        args.latency_warmup_s = min(args.latency_warmup_s, 5.0)
     if args.output == RESULTS / "latest.json" and (args.quick or args.backfill_only):
         name = "backfill" if args.backfill_only else "quick"
         args.output = (
@@ -302,6 +311,11 @@ def run(args: argparse.Namespace, out: dict[str, Any] | None = None) -> dict[str
         flips = flip_pool(args.customers, args.seed)
         meter, out["latency_warmup_wait_s"] = _restart_caught_up(bench, client, worker)
         out["latency"] = out["latency_by_rate"] = []
+        if args.latency_warmup_s > 0:
+            rate = args.latency_rate[0]
+            _say(f"warm-up at {rate:.0f} events/s for {args.latency_warmup_s:.0f} s (not measured)")
+            lat, cpu = _measure(args, bench, meter, rate, flips, "-warm", args.latency_warmup_s)
+            out["latency_warmup"] = _latency(lat, cpu)
         for rate in args.latency_rate:
             _say(f"latency at {rate:.0f} events/s for {args.latency_seconds:.0f} s")
             lat, cpu = _measure(args, bench, meter, rate, flips)
@@ -359,9 +373,11 @@ def _measure(
     rate: float,
     flips: list[str],
     phase_id: str = "",
+    seconds: float | None = None,
 ) -> tuple[LatencyResult, dict[str, float]]:
-    """One latency phase at `rate` and each process's CPU over it; `phase_id` (and a seed of
-    its own) for a phase at a rate measured before, whose events would be duplicates."""
+    """One latency phase at `rate` (`seconds`: `--latency-seconds`) and each process's CPU over
+    it; `phase_id` (and a seed of its own) for a phase at a rate measured before, whose events
+    would be duplicates."""
     settings = bench.settings
     forks = redis_forks(settings.redis_url)
     before = meter.snapshot()
@@ -371,9 +387,9 @@ def _measure(
         settings.membership_topic,
         settings.events_partitions,
         args.customers,
-        args.seed + (1000 if phase_id else 0),
+        args.seed + (1000 + zlib.crc32(phase_id.encode()) % 100_000 if phase_id else 0),
         rate=rate,
-        seconds=args.latency_seconds,
+        seconds=args.latency_seconds if seconds is None else seconds,
         warmup_s=3.0 if not args.quick else 1.0,
         flip_share=min(0.2, 200 / rate),
         flip_ids=flips,
@@ -738,6 +754,10 @@ def _table(out: dict[str, Any]) -> str:
         ),
     ]
     warmup = out.get("latency_warmup_wait_s")
+    warm = out.get("latency_warmup")
+    if warm is not None:  # not a measured phase: what a broker's JIT warm-up costs shows here
+        rows += _latency_rows(warm, f", warm-up of {warm['seconds']:.0f} s (not measured)", warmup)
+        warmup = None
     for n, lat in enumerate(out.get("latency_by_rate", [out["latency"]])):
         rows += _latency_rows(lat, "", warmup if n == 0 else None)
     one = out.get("latency_one_worker")

@@ -73,3 +73,32 @@ def test_a_phase_counts_the_redis_forks_that_ran_in_it(monkeypatch: pytest.Monke
     lat, _ = bench._measure(args, _Bench(), _Meter(), 1000.0, [])  # type: ignore[arg-type]
     assert lat.redis_forks == 3  # the one running at the start, and two more
     assert bench._latency(lat, {})["redis_forks"] == 3
+
+
+def test_the_warm_up_phase_sends_events_of_its_own_for_as_long_as_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def measure(*args: Any, **kwargs: Any) -> LatencyResult:
+        calls.append({"seed": args[5], **kwargs})
+        return LatencyResult(1000.0, 1000.0, 20.0, 20_000, 1, 1)
+
+    monkeypatch.setattr(bench, "measure_latency", measure)
+    monkeypatch.setattr(
+        bench, "redis_forks", lambda url: {"forks": 0, "aof_rewriting": 0, "bgsaving": 0}
+    )
+    monkeypatch.setattr(bench.CpuMeter, "delta", staticmethod(lambda a, b: {}))
+    args = argparse.Namespace(customers=100, seed=7, latency_seconds=20.0, quick=False)
+    for phase_id, seconds in (("-warm", 30.0), ("", None), ("-one", None)):
+        bench._measure(args, _Bench(), _Meter(), 1000.0, [], phase_id, seconds)  # type: ignore[arg-type]
+    warm, measured, one = calls
+    assert warm["seconds"] == 30.0 and measured["seconds"] == one["seconds"] == 20.0
+    assert len({warm["seed"], measured["seed"], one["seed"]}) == 3  # three customer sequences
+    assert len({warm["phase_id"], measured["phase_id"], one["phase_id"]}) == 3  # three id sets
+
+
+def test_the_warm_up_is_on_by_default_and_short_in_a_quick_run() -> None:
+    assert bench._parse([]).latency_warmup_s == 30.0
+    assert bench._parse(["--quick"]).latency_warmup_s == 5.0
+    assert bench._parse(["--latency-warmup-s", "0"]).latency_warmup_s == 0.0
