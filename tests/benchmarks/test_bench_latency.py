@@ -31,13 +31,14 @@ class _Bench:
         self.settings = _Settings()
 
 
-def test_the_one_worker_phase_does_not_replay_the_first_phases_events(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    calls: list[dict[str, Any]] = []
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """`measure_latency`'s calls (the seed and the keyword arguments), Redis and the CPU meter
+    left out."""
+    made: list[dict[str, Any]] = []
 
     def measure(*args: Any, **kwargs: Any) -> LatencyResult:
-        calls.append({"seed": args[5], **kwargs})
+        made.append({"seed": args[5], **kwargs})
         return LatencyResult(1000.0, 1000.0, 20.0, 20_000, 1, 1)
 
     monkeypatch.setattr(bench, "measure_latency", measure)
@@ -45,6 +46,12 @@ def test_the_one_worker_phase_does_not_replay_the_first_phases_events(
         bench, "redis_forks", lambda url: {"forks": 0, "aof_rewriting": 0, "bgsaving": 0}
     )
     monkeypatch.setattr(bench.CpuMeter, "delta", staticmethod(lambda a, b: {}))
+    return made
+
+
+def test_the_one_worker_phase_does_not_replay_the_first_phases_events(
+    calls: list[dict[str, Any]],
+) -> None:
     args = argparse.Namespace(customers=100, seed=7, latency_seconds=1.0, quick=True)
     flips = ["f1", "f2"]
     bench._measure(args, _Bench(), _Meter(), 1000.0, flips)  # type: ignore[arg-type]
@@ -76,19 +83,8 @@ def test_a_phase_counts_the_redis_forks_that_ran_in_it(monkeypatch: pytest.Monke
 
 
 def test_the_warm_up_phase_sends_events_of_its_own_for_as_long_as_asked(
-    monkeypatch: pytest.MonkeyPatch,
+    calls: list[dict[str, Any]],
 ) -> None:
-    calls: list[dict[str, Any]] = []
-
-    def measure(*args: Any, **kwargs: Any) -> LatencyResult:
-        calls.append({"seed": args[5], **kwargs})
-        return LatencyResult(1000.0, 1000.0, 20.0, 20_000, 1, 1)
-
-    monkeypatch.setattr(bench, "measure_latency", measure)
-    monkeypatch.setattr(
-        bench, "redis_forks", lambda url: {"forks": 0, "aof_rewriting": 0, "bgsaving": 0}
-    )
-    monkeypatch.setattr(bench.CpuMeter, "delta", staticmethod(lambda a, b: {}))
     args = argparse.Namespace(customers=100, seed=7, latency_seconds=20.0, quick=False)
     for phase_id, seconds in (("-warm", 30.0), ("", None), ("-one", None)):
         bench._measure(args, _Bench(), _Meter(), 1000.0, [], phase_id, seconds)  # type: ignore[arg-type]
