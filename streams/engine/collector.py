@@ -4,7 +4,8 @@ A worker caches up to `profile_cache_size` profiles per partition: hundreds of t
 long-lived objects that CPython's full collections would traverse again and again (0.4-0.5 s
 each with ~80k profiles). Profiles hold no reference cycles (they are freed by reference
 counting when evicted), so once enough of them arrived they are moved out of the collector's
-reach with `gc.freeze()`, after a young collection so no cyclic garbage is frozen with them.
+reach with `gc.freeze()`, at the end of a young collection so no cyclic garbage is frozen with
+them.
 
 Rewrites count as well as new profiles: every event replaces objects of a cached profile, and
 those young objects reach the old generation, which then grows until a full collection
@@ -23,14 +24,24 @@ import time
 
 from .stages import STAGES
 
-__all__ = ["FULL_COLLECTIONS_OFF", "ProfileFreezer", "no_automatic_full_collections"]
+__all__ = [
+    "FORCE_AFTER",
+    "FREEZE_EVERY",
+    "FULL_COLLECTIONS_OFF",
+    "ProfileFreezer",
+    "no_automatic_full_collections",
+]
 
 FREEZE_EVERY = 1_000
 """Profiles taken in between two freezes. What was written since the last freeze is what a full
 collection traverses: during a 100k-customer preload on a busy machine, full collections took
-0.14-0.44 s with 5,000 and 0.09-0.12 s with 1,000 (stage timings, wall time at load ~10); a
-freeze costs one young collection (`gc.collect(1)`, 2-12 ms there)."""
+0.14-0.44 s with 5,000 and 0.09-0.12 s with 1,000 (stage timings, wall time at load ~10). A
+due freeze waits for CPython's next collection of the young generations (`ProfileFreezer`)."""
 
+
+FORCE_AFTER = 4
+"""A due freeze that saw no young collection for this many times `every` profile writes
+collects the young generations itself (the collector was disabled)."""
 
 FULL_COLLECTIONS_OFF = 1 << 30
 """The oldest generation's threshold that keeps CPython from ever starting a full collection by
@@ -53,27 +64,58 @@ def no_automatic_full_collections() -> None:
 
 class ProfileFreezer:
     """Counts the profiles a worker wrote to its cache (new or rewritten: a rewrite leaves young
-    objects that would reach the old generation too) and freezes the heap every `every`."""
+    objects that would reach the old generation too) and freezes the heap every `every`.
+
+    A due freeze waits for CPython's own next collection of the young generations (a gc
+    callback): at its end they were just traversed, and what survived sits in the old
+    generation, so `gc.freeze()` then takes no garbage the collection could have found, as a
+    `gc.collect(1)` of its own before the freeze would (what this did until session 16: a
+    second young collection, 6-11 ms p50 and up to 16 ms in a latency phase at 1,000 events/s,
+    stage timings `freeze`, about every two seconds per worker). When the young generations
+    are not collected (the collector disabled) for `FORCE_AFTER` times `every` writes, the
+    freeze collects them itself."""
 
     def __init__(self, every: int = FREEZE_EVERY) -> None:
         self.every = every
         self.pending = 0
         self.freezes = 0
+        self._watching = False
 
     def took(self, profiles: int) -> None:
         self.pending += profiles
-        if self.pending >= self.every:
+        if self.pending < self.every:
+            return
+        if self.pending >= self.every * FORCE_AFTER:
             self.freeze()
+        elif not self._watching:  # from now on: the callback freezes when one is due
+            self._watching = True
+            gc.callbacks.append(self._after_collection)
+
+    def _after_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] >= 1 and self.pending >= self.every:
+            started = time.monotonic()
+            gc.freeze()
+            self._frozen(started)
 
     def freeze(self, full: bool = False) -> None:
         """Move what lives now out of the collector's reach (after a young collection, or a
         full one: once at start-up, so faust's and the libraries' objects go too)."""
         started = time.monotonic()
+        self.pending = 0  # the callback has nothing to do in this collection
         if full:
             gc.collect()
         else:
             gc.collect(1)
         gc.freeze()
+        self._frozen(started)
+
+    def _frozen(self, started: float) -> None:
         self.pending = 0
         self.freezes += 1
         STAGES.add("freeze", time.monotonic() - started)
+
+    def close(self) -> None:
+        """Stop watching the collector's collections (the worker's runtime stops)."""
+        if self._watching:
+            self._watching = False
+            gc.callbacks.remove(self._after_collection)
